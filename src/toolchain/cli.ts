@@ -1,0 +1,17 @@
+import { ensureEnvoy, ensureOpa, ensureOpaEnvoyPlugin } from './install.js';
+
+/** `npm run tools [envoy|opa|opa-envoy-plugin ...]`: installs the named components (all by default). */
+const installers: Record<string, () => Promise<string>> = {
+  envoy: ensureEnvoy,
+  opa: ensureOpa,
+  'opa-envoy-plugin': ensureOpaEnvoyPlugin,
+};
+const wanted = process.argv.slice(2);
+for (const name of wanted.length > 0 ? wanted : Object.keys(installers)) {
+  const install = installers[name];
+  if (!install) {
+    process.stderr.write(`unknown tool "${name}"; known: ${Object.keys(installers).join(', ')}\n`);
+    process.exit(2);
+  }
+  process.stdout.write(`${name}: ${await install()}\n`);
+}
