@@ -1,0 +1,86 @@
+/** JSON Schema (draft 2020-12) of the tool catalog file itself, so a broken catalog fails at load, not at call time. */
+const fieldSpec = {
+  oneOf: [
+    { type: ['string', 'number', 'boolean'] },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['from'],
+      properties: { from: { type: 'string', pattern: '^(/([^~/]|~[01])*)*$' }, default: {} },
+    },
+  ],
+};
+
+export const RESERVED_FIELD_NAMES = new Set([
+  'attributes',
+  'parsed_body',
+  'parsed_path',
+  'parsed_query',
+  'truncated_body',
+  'version',
+  'source_principal',
+  'agent',
+  'tool_call',
+  'agent_id',
+  'action',
+  'resource',
+  'namespace',
+  'policy',
+]);
+
+export const CATALOG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'tools'],
+  properties: {
+    apiVersion: { const: 'toolgate.dev/v1' },
+    kind: { const: 'ToolCatalog' },
+    tools: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'description', 'action', 'resource', 'input_schema', 'execution'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,62}$' },
+          description: { type: 'string', minLength: 1 },
+          action: fieldSpec,
+          resource: fieldSpec,
+          namespace: fieldSpec,
+          fields: { type: 'object', additionalProperties: fieldSpec },
+          input_schema: { type: 'object' },
+          execution: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['timeout_seconds'],
+            properties: {
+              timeout_seconds: { type: 'integer', minimum: 1, maximum: 3600 },
+              max_output_bytes: { type: 'integer', minimum: 1, maximum: 1048576 },
+              network: { enum: ['none', 'cluster', 'any'] },
+              service_account: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 253 },
+              rbac: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['apiGroups', 'resources', 'verbs'],
+                  properties: {
+                    apiGroups: { type: 'array', items: { type: 'string' } },
+                    resources: { type: 'array', items: { type: 'string' }, minItems: 1 },
+                    verbs: { type: 'array', items: { enum: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] }, minItems: 1 },
+                    resourceNames: { type: 'array', items: { type: 'string' } },
+                  },
+                },
+              },
+              resources: {
+                type: 'object',
+                additionalProperties: false,
+                properties: { cpu: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?m?$' }, memory: { type: 'string', pattern: '^[0-9]+(Ki|Mi|Gi)?$' } },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;

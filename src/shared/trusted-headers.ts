@@ -1,0 +1,14 @@
+/**
+ * Headers the authz server sets on an allowed request for the executor. They are trustworthy only because
+ * Envoy removes any client-sent copy before ext_authz runs (header_mutation filter) and the authz server
+ * overwrites them; the executor reads identity and decision from here, never from anything the agent sent.
+ */
+export const TRUSTED_HEADERS = {
+  agentId: 'x-toolgate-agent-id',
+  agentMethod: 'x-toolgate-agent-auth',
+  decisionId: 'x-toolgate-decision-id',
+  policyRevision: 'x-toolgate-policy-revision',
+  tool: 'x-toolgate-tool',
+} as const;
+
+export const TRUSTED_HEADER_NAMES: readonly string[] = Object.values(TRUSTED_HEADERS);
