@@ -1,0 +1,28 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface BuildBundleOptions {
+  opaPath: string;
+  sourceDir: string;
+  outFile: string;
+  revision: string;
+  /** Wasm entrypoints; the default is the whole `agent/authz` package (allow, deny and reasons in one evaluation). */
+  entrypoints?: string[];
+  /** wasm (default) for the embedded engine; rego for an OPA server (which needs no compiled module). */
+  target?: 'wasm' | 'rego';
+}
+
+/** `opa build -t wasm`: the bundle format security teams serve and the embedded engine evaluates. */
+export async function buildBundle(opts: BuildBundleOptions): Promise<void> {
+  const entrypoints = opts.entrypoints ?? ['agent/authz'];
+  const target = opts.target === 'rego' ? [] : ['-t', 'wasm', ...entrypoints.flatMap((e) => ['-e', e])];
+  const args = ['build', ...target, '--revision', opts.revision, '--ignore', '*_test.rego', '-o', opts.outFile, opts.sourceDir];
+  try {
+    await run(opts.opaPath, args, { maxBuffer: 16 * 1024 * 1024 });
+  } catch (err) {
+    const e = err as Error & { stderr?: string; stdout?: string };
+    throw new Error(`opa build failed for ${opts.sourceDir}: ${(e.stderr || e.stdout || e.message).trim()}`);
+  }
+}
