@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { errorMessage, type Logger } from '../shared/logger.js';
+import { TRUSTED_HEADERS } from '../shared/trusted-headers.js';
+import type { CheckRequest, CheckResponse } from './grpc/check-types.js';
+import { mapCheckRequest, type InputMapperOptions, type MappedRequest } from './input/build-input.js';
+import type { JsonObject } from './input/envoy-input.js';
+import { logDecision, traceIdOf, type DecisionRecord } from './observability/decision-log.js';
+import type { AuthzMetrics, CallResult } from './observability/metrics.js';
+import { interpretResult, type PolicyDecision } from './policy/decision.js';
+import { PolicyError, type PolicyEngine } from './policy/policy-engine.js';
+import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
+import { Rejection } from './response/rejection.js';
+
+export interface CheckServiceOptions {
+  mapper: InputMapperOptions;
+  engine: PolicyEngine;
+  metrics: AuthzMetrics;
+  log: Logger;
+  decisionLog: Logger;
+}
+
+/** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
+interface Outcome {
+  response: CheckResponse;
+  result: CallResult;
+  httpStatus: number;
+  code: string | undefined;
+  reasons: string[];
+  revision: string | undefined;
+  evaluationMs: number | undefined;
+  cause?: string;
+  /** Attribution of a refusal raised before mapping finished. */
+  agentId?: string;
+  agentAuth?: string;
+  tool?: string;
+}
+
+/**
+ * The check pipeline: request -> input mapping -> policy engine -> response. It never throws: any failure
+ * becomes a deny with a specific reason (fail closed), is logged with its cause, and is counted.
+ */
+export class CheckService {
+  constructor(private readonly opts: CheckServiceOptions) {}
+
+  async check(req: CheckRequest, traceparent: string | undefined): Promise<CheckResponse> {
+    const started = performance.now();
+    const decisionId = randomUUID();
+    const http = req.attributes?.request?.http;
+    let mapped: MappedRequest | undefined;
+    let outcome: Outcome;
+    try {
+      mapped = mapCheckRequest(req, this.opts.mapper);
+      outcome = await this.decide(mapped, decisionId);
+    } catch (err) {
+      outcome = this.refuse(err, decisionId, mapped);
+    }
+
+    const durationMs = performance.now() - started;
+    const record: DecisionRecord = {
+      decision_id: decisionId,
+      request_id: http?.id,
+      trace_id: traceIdOf(traceparent ?? http?.headers?.traceparent),
+      agent_id: mapped?.agent?.id ?? outcome.agentId,
+      agent_auth: mapped?.agent?.method ?? outcome.agentAuth,
+      tool: mapped?.toolCall?.tool ?? outcome.tool,
+      action: str(mapped?.fields.action),
+      resource: str(mapped?.fields.resource),
+      namespace: str(mapped?.fields.namespace),
+      allowed: outcome.result === 'allowed',
+      result: outcome.result,
+      code: outcome.code,
+      reasons: outcome.reasons,
+      policy_revision: outcome.revision,
+      engine: this.opts.engine.kind,
+      evaluation_ms: outcome.evaluationMs,
+      duration_ms: round(durationMs),
+      http_status: outcome.httpStatus,
+    };
+    if (outcome.cause) record.cause = outcome.cause;
+    this.record(record, durationMs / 1000);
+    return outcome.response;
+  }
+
+  private async decide(mapped: MappedRequest, decisionId: string): Promise<Outcome> {
+    const { engine, metrics } = this.opts;
+    const t0 = performance.now();
+    const evaluation = await engine.evaluate(mapped.input);
+    const evaluationSeconds = (performance.now() - t0) / 1000;
+    metrics.evaluationDuration.observe({ engine: engine.kind }, evaluationSeconds);
+    const decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
+    const revision = evaluation.revision;
+    const meta = this.metadata(decisionId, revision, mapped, decision.allowed, decision.allowed ? undefined : 'policy_denied');
+    Object.assign(meta, decision.dynamicMetadata);
+    const evaluationMs = round(evaluationSeconds * 1000);
+
+    if (decision.allowed) {
+      const trusted: Record<string, string> = {
+        [TRUSTED_HEADERS.decisionId]: decisionId,
+        [TRUSTED_HEADERS.policyRevision]: revision,
+      };
+      if (mapped.agent) {
+        trusted[TRUSTED_HEADERS.agentId] = mapped.agent.id;
+        trusted[TRUSTED_HEADERS.agentMethod] = mapped.agent.method;
+      }
+      if (mapped.toolCall) trusted[TRUSTED_HEADERS.tool] = mapped.toolCall.tool;
+      return {
+        response: allowResponse({ decision, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
+        result: 'allowed',
+        httpStatus: 200,
+        code: undefined,
+        reasons: [],
+        revision,
+        evaluationMs,
+      };
+    }
+
+    const httpStatus = decision.httpStatus ?? 403;
+    const body: DenyBody | string =
+      decision.body ??
+      denyBody('policy_denied', 'the policy does not allow this tool call', decision.reasons, decisionId, revision, mapped.toolCall?.tool);
+    return {
+      response: denyResponse({ httpStatus, body, headers: decision.headers, decisionId, dynamicMetadata: meta }),
+      result: 'denied',
+      httpStatus,
+      code: 'policy_denied',
+      reasons: decision.reasons,
+      revision,
+      evaluationMs,
+    };
+  }
+
+  /** Turns any failure into a structured deny. Rejections are the agent's input; anything else is ours. */
+  private refuse(err: unknown, decisionId: string, mapped: MappedRequest | undefined): Outcome {
+    const revision = undefined;
+    if (err instanceof Rejection) {
+      const body = denyBody(err.code, err.message, [err.message], decisionId, revision, err.tool ?? mapped?.toolCall?.tool, err.details);
+      const meta = this.metadata(decisionId, revision, mapped, false, err.code);
+      if (err.agentId) meta.agent_id = err.agentId;
+      if (err.tool) meta.tool = err.tool;
+      const outcome: Outcome = {
+        response: denyResponse({ httpStatus: err.httpStatus, body, decisionId, dynamicMetadata: meta }),
+        result: 'denied',
+        httpStatus: err.httpStatus,
+        code: err.code,
+        reasons: [err.message],
+        revision,
+        evaluationMs: undefined,
+      };
+      if (err.agentId) outcome.agentId = err.agentId;
+      if (err.agentAuth) outcome.agentAuth = err.agentAuth;
+      if (err.tool) outcome.tool = err.tool;
+      return outcome;
+    }
+    const isPolicy = err instanceof PolicyError;
+    const cause = errorMessage(err);
+    if (!isPolicy) this.opts.log.error('check failed unexpectedly', { decision_id: decisionId, cause, stack: err instanceof Error ? err.stack : undefined });
+    const message = isPolicy ? `authorization failed: ${cause}` : 'authorization failed: internal error (see the gateway log for this decision id)';
+    const body = denyBody('policy_error', message, [message], decisionId, revision, mapped?.toolCall?.tool);
+    return {
+      response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: this.metadata(decisionId, revision, mapped, false, 'policy_error') }),
+      result: 'error',
+      httpStatus: 500,
+      code: 'policy_error',
+      reasons: [message],
+      revision,
+      evaluationMs: undefined,
+      cause,
+    };
+  }
+
+  private metadata(decisionId: string, revision: string | undefined, mapped: MappedRequest | undefined, allowed: boolean, code: string | undefined): JsonObject {
+    const meta: JsonObject = { decision_id: decisionId, allowed };
+    if (revision !== undefined) meta.policy_revision = revision;
+    if (mapped?.agent) meta.agent_id = mapped.agent.id;
+    if (mapped?.toolCall) meta.tool = mapped.toolCall.tool;
+    if (code) meta.code = code;
+    return meta;
+  }
+
+  private record(record: DecisionRecord, durationSeconds: number): void {
+    const { metrics } = this.opts;
+    metrics.toolCalls.inc({
+      agent_id: record.agent_id ?? '',
+      action: record.action ?? '',
+      resource: record.resource ?? '',
+      result: record.result,
+    });
+    metrics.decisionDuration.observe({ result: record.result }, durationSeconds);
+    logDecision(this.opts.decisionLog, record);
+  }
+}
+
+export function denyBody(
+  code: string,
+  message: string,
+  reasons: string[],
+  decisionId: string,
+  revision: string | undefined,
+  tool: string | undefined,
+  details?: unknown,
+): DenyBody {
+  const error: DenyBody['error'] = { code, message, reasons, decision_id: decisionId };
+  if (revision) error.policy_revision = revision;
+  if (tool) error.tool = tool;
+  if (details !== undefined) error.details = details;
+  return { error };
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : v === undefined ? undefined : String(v);
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,156 @@
+import type { ToolCatalog, ToolDefinition } from '../../catalog/tool-catalog.js';
+import { BodyError } from '../../shared/body/body-error.js';
+import { decodeUtf8Strict } from '../../shared/body/strict-json.js';
+import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
+import { Rejection } from '../response/rejection.js';
+import { resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
+import { attributesToJson, INPUT_VERSION, metadataToJson, type JsonObject } from './envoy-input.js';
+import { parseRequestBody } from './parsed-body.js';
+import { parsePath, parseQuery, PathError, splitPathAndQuery } from './parsed-path.js';
+import { PROTOCOL_ADAPTERS, type ProtocolAdapter, type ToolCall } from './tool-call.js';
+
+/**
+ * request -> OPA input. The result is a superset of what the OPA Envoy plugin builds (same names, same
+ * parsing), plus the agent fields: `agent` (verified identity), `tool_call` (normalised call) and the flat
+ * fields the tool catalog derives (`agent_id`, `action`, `resource`, `namespace`, tool-specific ones).
+ */
+export interface MappedRequest {
+  input: JsonObject;
+  agent: AgentIdentity | undefined;
+  toolCall: ToolCall | undefined;
+  tool: ToolDefinition | undefined;
+  /** Flat fields as derived from the catalog ({} when not a tool call). */
+  fields: Record<string, unknown>;
+}
+
+export interface InputMapperOptions {
+  catalog: ToolCatalog;
+  identity: IdentityOptions;
+}
+
+/** Header Envoy adds when with_request_body.allow_partial_message cut the body at max_request_bytes. */
+const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
+
+export function mapCheckRequest(req: CheckRequest, opts: InputMapperOptions): MappedRequest {
+  const attrs = req.attributes ?? {};
+  const http = attrs.request?.http ?? {};
+  const headers = http.headers ?? {};
+  const ext = attrs.context_extensions ?? {};
+  const protocol = ext.protocol ?? 'rest';
+
+  const { pathOnly, rawQuery } = splitPathAndQuery(http.path ?? '');
+  let segments: string[];
+  try {
+    segments = parsePath(pathOnly);
+  } catch (err) {
+    if (err instanceof PathError) throw new Rejection('invalid_path', err.message);
+    throw err;
+  }
+
+  const metadata = metadataToJson(attrs.metadata_context);
+  const principal = attrs.source?.principal || undefined;
+  const agent = resolveAgentIdentity(principal, metadata?.filterMetadata as JsonObject | undefined, opts.identity);
+  const adapter = protocol === 'http' ? undefined : PROTOCOL_ADAPTERS[protocol];
+  if (protocol !== 'http' && !adapter) {
+    // A route misconfiguration, not the agent's fault, but still fail closed with a precise cause.
+    throw new Rejection('invalid_path', `route declares unknown protocol "${protocol}" in context_extensions`);
+  }
+  if (adapter && !agent) {
+    throw new Rejection(
+      'unauthenticated',
+      'no verified agent identity: present a client certificate (mTLS) or a JWT accepted by the gateway',
+    );
+  }
+
+  try {
+    return mapAuthenticated(attrs, { segments, rawQuery, principal, agent, adapter, ext }, opts);
+  } catch (err) {
+    if (err instanceof Rejection) {
+      err.agentId = agent?.id;
+      err.agentAuth = agent?.method;
+    }
+    throw err;
+  }
+}
+
+interface RequestBasics {
+  segments: string[];
+  rawQuery: string;
+  principal: string | undefined;
+  agent: AgentIdentity | undefined;
+  adapter: ProtocolAdapter | undefined;
+  ext: Record<string, string>;
+}
+
+function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: InputMapperOptions): MappedRequest {
+  const { segments, rawQuery, principal, agent, adapter, ext } = basics;
+  const http = attrs.request?.http ?? {};
+  const headers = http.headers ?? {};
+  const body = decodeBody(http.raw_body, http.body);
+  const truncated = headers[PARTIAL_BODY_HEADER] === 'true';
+  if (truncated) {
+    throw new Rejection('body_too_large', `request body exceeds the gateway's limit (${Buffer.byteLength(body)} bytes received before the cut)`);
+  }
+
+  let toolCall: ToolCall | undefined;
+  let tool: ToolDefinition | undefined;
+  let fields: Record<string, unknown> = {};
+  if (adapter) {
+    toolCall = adapter({ method: http.method ?? '', segments, body, contextExtensions: ext });
+    tool = opts.catalog.get(toolCall.tool);
+    if (!tool) throw withTool(new Rejection('unknown_tool', `unknown tool "${toolCall.tool}"`), toolCall.tool);
+    const errors = opts.catalog.validateArguments(tool, toolCall.arguments);
+    if (errors.length > 0) {
+      const summary = errors.map((e) => `${e.path || '/'}: ${e.message}`).join('; ');
+      throw withTool(new Rejection('invalid_arguments', `arguments for tool "${tool.name}" are invalid: ${summary}`, errors), tool.name);
+    }
+    fields = opts.catalog.deriveFields(tool, toolCall.arguments) as Record<string, unknown>;
+  }
+
+  const input: JsonObject = {
+    attributes: attributesToJson(attrs, body),
+    version: INPUT_VERSION,
+    parsed_path: segments,
+    parsed_query: parseQuery(rawQuery),
+    truncated_body: false,
+  };
+  const parsedBody = toolCall ? toolCall.arguments : parsePluginBody(headers['content-type'], body);
+  if (parsedBody !== undefined) input.parsed_body = parsedBody;
+  if (principal) input.source_principal = principal;
+  if (agent) {
+    input.agent = agent;
+    input.agent_id = agent.id;
+  }
+  if (toolCall) {
+    input.tool_call = toolCall;
+    Object.assign(input, fields);
+  }
+  return { input, agent, toolCall, tool, fields };
+}
+
+function withTool(rejection: Rejection, tool: string): Rejection {
+  rejection.tool = tool;
+  return rejection;
+}
+
+function decodeBody(raw: Buffer | undefined, text: string | undefined): string {
+  if (raw && raw.length > 0) {
+    try {
+      return decodeUtf8Strict(raw);
+    } catch (err) {
+      if (err instanceof BodyError) throw new Rejection('invalid_body', `request body: ${err.message}`);
+      throw err;
+    }
+  }
+  return text ?? '';
+}
+
+function parsePluginBody(contentType: string | undefined, body: string): unknown {
+  if (body === '') return undefined;
+  try {
+    return parseRequestBody({ contentType, body, truncated: false }).parsedBody;
+  } catch (err) {
+    if (err instanceof BodyError) throw new Rejection('invalid_body', `request body: ${err.message}`);
+    throw err;
+  }
+}

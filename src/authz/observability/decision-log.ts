@@ -1,0 +1,36 @@
+import type { Logger } from '../../shared/logger.js';
+
+/** One structured line per Check: enough to answer "what did this agent ask and why was it (not) allowed". */
+export interface DecisionRecord {
+  decision_id: string;
+  request_id: string | undefined;
+  trace_id: string | undefined;
+  agent_id: string | undefined;
+  agent_auth: string | undefined;
+  tool: string | undefined;
+  action: string | undefined;
+  resource: string | undefined;
+  namespace: string | undefined;
+  allowed: boolean;
+  result: 'allowed' | 'denied' | 'error';
+  code: string | undefined;
+  reasons: string[];
+  policy_revision: string | undefined;
+  engine: string;
+  evaluation_ms: number | undefined;
+  duration_ms: number;
+  http_status: number;
+  cause?: string;
+}
+
+export function logDecision(log: Logger, record: DecisionRecord): void {
+  if (record.result === 'error') log.error('decision', { ...record });
+  else log.info('decision', { ...record });
+}
+
+/** The trace id of a W3C traceparent ("00-<trace-id>-<span-id>-<flags>"). */
+export function traceIdOf(traceparent: string | undefined): string | undefined {
+  if (!traceparent) return undefined;
+  const parts = traceparent.split('-');
+  return parts.length >= 4 && parts[1]?.length === 32 ? parts[1] : undefined;
+}

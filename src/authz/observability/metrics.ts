@@ -1,0 +1,49 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type CallResult = 'allowed' | 'denied' | 'error';
+
+/** The authz server's Prometheus metrics; one registry per server so tests can run several in one process. */
+export class AuthzMetrics {
+  readonly registry = new Registry();
+  readonly toolCalls = new Counter({
+    name: 'agent_tool_calls_total',
+    help: 'Tool calls decided by the gateway, by agent, action, resource and result (allowed | denied | error).',
+    labelNames: ['agent_id', 'action', 'resource', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly decisionDuration = new Histogram({
+    name: 'toolgate_authz_decision_duration_seconds',
+    help: 'Time from receiving a Check to answering it, by result.',
+    labelNames: ['result'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly evaluationDuration = new Histogram({
+    name: 'toolgate_policy_evaluation_duration_seconds',
+    help: 'Time spent in the policy engine per decision.',
+    labelNames: ['engine'] as const,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    registers: [this.registry],
+  });
+  readonly bundleInfo = new Gauge({
+    name: 'toolgate_policy_bundle_info',
+    help: 'The active policy bundle (value 1) by revision.',
+    labelNames: ['revision'] as const,
+    registers: [this.registry],
+  });
+  readonly bundleActivations = new Counter({
+    name: 'toolgate_policy_bundle_activations_total',
+    help: 'Bundle activations by outcome (activated | rejected).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  setActiveRevision(revision: string): void {
+    this.bundleInfo.reset();
+    this.bundleInfo.set({ revision }, 1);
+  }
+}

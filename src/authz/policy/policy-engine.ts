@@ -1,0 +1,24 @@
+import type { JsonObject } from '../input/envoy-input.js';
+
+/** What a policy engine hands back: the raw value at the decision path and the bundle revision that produced it. */
+export interface PolicyEvaluation {
+  result: unknown;
+  revision: string;
+}
+
+/** Any failure to produce a decision. The check service turns it into a deny (fail closed). */
+export class PolicyError extends Error {}
+
+/**
+ * One interface, two engines: `embedded` evaluates a WebAssembly-compiled bundle in process; `remote` asks a
+ * real OPA over its REST API (for policies that need builtins WebAssembly lacks).
+ */
+export interface PolicyEngine {
+  readonly kind: 'embedded' | 'remote';
+  /** The decision path, e.g. `agent/authz` (a package) or `envoy/authz/allow` (a rule). */
+  readonly decisionPath: string;
+  evaluate(input: JsonObject): Promise<PolicyEvaluation>;
+  /** True once the engine can decide (a bundle is active / the server answered). */
+  ready(): boolean;
+  close(): Promise<void>;
+}

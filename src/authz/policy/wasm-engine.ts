@@ -1,0 +1,81 @@
+import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import type { PolicyBundle } from '../bundle/bundle.js';
+import type { JsonObject } from '../input/envoy-input.js';
+import { PolicyError, type PolicyEngine, type PolicyEvaluation } from './policy-engine.js';
+
+/** The wasm instance and the revision it was built from travel together, so a decision never mixes two bundles. */
+interface ActivePolicy {
+  policy: LoadedPolicy;
+  entrypoint: number;
+  revision: string;
+}
+
+/** Memory ceiling per instance (64 KiB pages): room for 2 MiB bodies several times over, but bounded. */
+const MEMORY = { initial: 32, maximum: 4096 };
+
+/**
+ * Embedded engine: the bundle's policy.wasm evaluated in process with @open-policy-agent/opa-wasm.
+ * `activate` builds a complete new instance before swapping one reference, so in-flight and later checks
+ * always see a whole bundle, and a bundle that fails to load leaves the previous one serving.
+ */
+export class WasmPolicyEngine implements PolicyEngine {
+  readonly kind = 'embedded' as const;
+  private active: ActivePolicy | undefined;
+
+  constructor(readonly decisionPath: string) {}
+
+  async activate(bundle: PolicyBundle): Promise<void> {
+    const module = bundle.wasm.find((m) => m.entrypoints.includes(this.decisionPath)) ?? (bundle.wasm.length === 1 ? bundle.wasm[0] : undefined);
+    if (!module) {
+      const have = bundle.wasm.flatMap((m) => m.entrypoints);
+      throw new PolicyError(
+        bundle.wasm.length === 0
+          ? `bundle ${bundle.revision || '(no revision)'} has no policy.wasm; build it with "opa build -t wasm -e ${this.decisionPath}" or use the remote engine`
+          : `bundle ${bundle.revision || '(no revision)'} has no wasm entrypoint "${this.decisionPath}" (has: ${have.join(', ') || 'none'})`,
+      );
+    }
+    let policy: LoadedPolicy;
+    try {
+      policy = await loadPolicy(module.bytes, MEMORY);
+      policy.setData(bundle.data);
+    } catch (err) {
+      throw new PolicyError(`bundle ${bundle.revision}: cannot load ${module.path}: ${describeThrown(err)}`);
+    }
+    const entrypoint = (policy.entrypoints as Record<string, number>)[this.decisionPath];
+    if (entrypoint === undefined) {
+      throw new PolicyError(`bundle ${bundle.revision}: ${module.path} has no entrypoint "${this.decisionPath}"`);
+    }
+    this.active = { policy, entrypoint, revision: bundle.revision };
+  }
+
+  async evaluate(input: JsonObject): Promise<PolicyEvaluation> {
+    const active = this.active;
+    if (!active) throw new PolicyError('no policy bundle is active yet');
+    let resultSet: unknown;
+    try {
+      resultSet = active.policy.evaluate(input, active.entrypoint);
+    } catch (err) {
+      throw new PolicyError(`policy evaluation failed: ${describeThrown(err)}`);
+    }
+    // opa-wasm returns a result set: [] when undefined, [{result}] otherwise.
+    const first = Array.isArray(resultSet) ? (resultSet[0] as { result?: unknown } | undefined) : undefined;
+    return { result: first?.result, revision: active.revision };
+  }
+
+  ready(): boolean {
+    return this.active !== undefined;
+  }
+
+  revision(): string | undefined {
+    return this.active?.revision;
+  }
+
+  async close(): Promise<void> {
+    this.active = undefined;
+  }
+}
+
+/** opa-wasm throws strings as well as Errors. */
+function describeThrown(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

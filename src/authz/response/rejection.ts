@@ -1,0 +1,34 @@
+/**
+ * A request that is refused before (or instead of) a policy decision: each has a stable machine-readable
+ * code, the HTTP status the agent receives, and a specific message. Thrown by input mapping, turned into a
+ * structured deny by the check service.
+ */
+export const REJECTION_STATUS = {
+  unauthenticated: 401,
+  invalid_path: 400,
+  invalid_body: 400,
+  invalid_arguments: 400,
+  body_too_large: 413,
+  unknown_tool: 404,
+  method_not_allowed: 405,
+  policy_denied: 403,
+  policy_error: 500,
+} as const;
+
+export type RejectionCode = keyof typeof REJECTION_STATUS;
+
+export class Rejection extends Error {
+  readonly httpStatus: number;
+  /** Filled in by input mapping when known, so a refusal is still attributed in logs and metrics. */
+  agentId: string | undefined;
+  agentAuth: string | undefined;
+  tool: string | undefined;
+  constructor(
+    readonly code: RejectionCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.httpStatus = REJECTION_STATUS[code];
+  }
+}
