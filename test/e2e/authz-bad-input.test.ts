@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './stack.js';
+
+/**
+ * Fail closed, never fall over: every malformed request is refused with a specific code and reason in a JSON
+ * body, nothing reaches the executor, and the next good call still works.
+ */
+describe('bad input through Envoy', () => {
+  let stack: Stack;
+  let jwt: string;
+  const good = { namespace: 'staging', name: 'api-server' };
+
+  beforeAll(async () => {
+    stack = await startStack({ engine: 'embedded', maxRequestBytes: 64 * 1024 });
+    jwt = await stack.jwtFor('ops-bot');
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  async function expectRefused(res: Awaited<ReturnType<Stack['call']>>, status: number, code: string, reason: RegExp): Promise<void> {
+    expect(res.status).toBe(status);
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(res.json.error.code).toBe(code);
+    expect(res.json.error.message).toMatch(reason);
+    expect(res.json.error.decision_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(stack.upstream.requests()).toHaveLength(0);
+    // The server is still serving.
+    const after = await stack.call('/v1/tools/k8s_get_deployment', good, { jwt });
+    expect(after.status).toBe(200);
+    stack.upstream.clear();
+  }
+
+  it('malformed JSON → 400 invalid_body', async () => {
+    stack.upstream.clear();
+    await expectRefused(await stack.call('/v1/tools/k8s_get_deployment', undefined, { jwt, rawBody: '{"namespace": "staging", ' }), 400, 'invalid_body', /JSON/i);
+  });
+
+  it('duplicate JSON keys → 400 invalid_body (no parser-disagreement bypass)', async () => {
+    await expectRefused(
+      await stack.call('/v1/tools/k8s_get_deployment', undefined, { jwt, rawBody: '{"namespace":"staging","name":"a","namespace":"production"}' }),
+      400,
+      'invalid_body',
+      /duplicate/i,
+    );
+  });
+
+  it('a JSON body that is not an object → 400 invalid_body', async () => {
+    await expectRefused(await stack.call('/v1/tools/k8s_get_deployment', undefined, { jwt, rawBody: '["staging"]' }), 400, 'invalid_body', /object/i);
+  });
+
+  it('non-UTF-8 body → 400 invalid_body', async () => {
+    const bytes = Buffer.concat([Buffer.from('{"namespace":"st'), Buffer.from([0xc3, 0x28]), Buffer.from('ging","name":"x"}')]);
+    await expectRefused(await stack.call('/v1/tools/k8s_get_deployment', undefined, { jwt, rawBody: bytes }), 400, 'invalid_body', /UTF-8/i);
+  });
+
+  it('oversized body (cut by Envoy) → 413 body_too_large', async () => {
+    const big = { ...good, padding: 'x'.repeat(100 * 1024) };
+    await expectRefused(await stack.call('/v1/tools/k8s_get_deployment', big, { jwt }), 413, 'body_too_large', /limit/i);
+  });
+
+  it('unknown tool → 404 unknown_tool', async () => {
+    await expectRefused(await stack.call('/v1/tools/rm_rf_everything', {}, { jwt }), 404, 'unknown_tool', /rm_rf_everything/);
+  });
+
+  it('arguments failing the schema → 400 invalid_arguments with the failing fields', async () => {
+    const res = await stack.call('/v1/tools/k8s_scale_deployment', { namespace: 'Not A Namespace', name: 'x', replicas: 'ten' }, { jwt });
+    expect(res.json.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['/namespace', '/replicas']);
+    await expectRefused(res, 400, 'invalid_arguments', /replicas/);
+  });
+
+  it('missing identity → 401 unauthenticated', async () => {
+    await expectRefused(await stack.call('/v1/tools/k8s_get_deployment', good), 401, 'unauthenticated', /identity/);
+  });
+
+  it('wrong method on a tool endpoint → 405', async () => {
+    await expectRefused(await stack.call('/v1/tools/k8s_get_deployment', undefined, { jwt, method: 'GET' }), 405, 'method_not_allowed', /POST/);
+  });
+
+  it('a path that is not a tool call is answered by Envoy without reaching anything', async () => {
+    const res = await stack.call('/admin/secrets', {}, { jwt });
+    expect(res.status).toBe(404);
+    expect(res.json.error.code).toBe('not_found');
+    expect(stack.upstream.requests()).toHaveLength(0);
+  });
+});
+
+describe('authorization failures fail closed', () => {
+  it('policy evaluation error → 500 policy_error, and authz server down → 503 from Envoy', async () => {
+    const { freePort } = await import('../support/managed-process.js');
+    // A remote engine pointing at a port where no OPA listens: every evaluation fails.
+    const stack = await startStack({ engine: 'remote', remoteUrl: `http://127.0.0.1:${await freePort()}` }).catch((e: unknown) => {
+      throw e;
+    });
+    try {
+      const jwt = await stack.jwtFor('ops-bot');
+      const res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'a' }, { jwt });
+      expect(res.status).toBe(500);
+      expect(res.json.error.code).toBe('policy_error');
+      expect(res.json.error.message).toMatch(/unreachable/);
+      expect(stack.upstream.requests()).toHaveLength(0);
+
+      await stack.stopAuthz();
+      const down = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'a' }, { jwt });
+      expect(down.status).toBe(503);
+      expect(down.json.error.code).toBe('authorization_unavailable');
+      expect(stack.upstream.requests()).toHaveLength(0);
+    } finally {
+      await stack.stop();
+    }
+  });
+});

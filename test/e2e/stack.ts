@@ -1,0 +1,251 @@
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { mkdtemp, readFile, writeFile, mkdir, cp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
+import { ensureDevCredentials, issueAgentCertificate, signAgentJwt, type DevCredentials } from '../../src/gateway/dev-credentials.js';
+import { renderEnvoyConfig } from '../../src/gateway/envoy-template.js';
+import { REPO_ROOT } from '../../src/shared/repo-paths.js';
+import { ensureEnvoy, ensureOpa } from '../../src/toolchain/install.js';
+import { startEchoUpstream } from '../support/echo-upstream.js';
+import { startEnvoy } from '../support/envoy-process.js';
+import { freePort, startProcess, waitForHttp, type ManagedProcess } from '../support/managed-process.js';
+
+/**
+ * A whole authorization path on loopback for end-to-end tests: the real Envoy (rendered from
+ * envoy/toolgate.yaml), the compiled authz server as its own process, an echo upstream standing in for the
+ * executor, and, for the remote engine, a real OPA server.
+ */
+export type BundleSourceSpec = { file: string } | { url: string; cacheDir: string };
+
+export interface StackOptions {
+  engine: 'embedded' | 'remote';
+  /** Embedded: where the authz server gets bundles (default: the seed bundle built from policies/). */
+  bundle?: BundleSourceSpec;
+  /** Remote: the bundle OPA serves from (default: the seed bundle). */
+  remoteBundle?: string;
+  /** Remote: point the authz server at this URL instead of starting OPA. */
+  remoteUrl?: string;
+  maxRequestBytes?: number;
+}
+
+export interface Response {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
+}
+
+export interface CallOptions {
+  jwt?: string;
+  cert?: { certPath: string; keyPath: string };
+  headers?: Record<string, string>;
+  method?: string;
+  rawBody?: Buffer | string;
+}
+
+export interface Stack {
+  dir: string;
+  creds: DevCredentials;
+  envoyHttpPort: number;
+  envoyMtlsPort: number;
+  envoyAdminPort: number;
+  authzHttpPort: number;
+  accessLogPath: string;
+  authz: ManagedProcess;
+  upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
+  call(path: string, body: unknown, opts?: CallOptions): Promise<Response>;
+  jwtFor(sub: string, extra?: Record<string, unknown>): Promise<string>;
+  certFor(spiffeId: string, name: string): Promise<{ certPath: string; keyPath: string }>;
+  restartAuthz(): Promise<void>;
+  stopAuthz(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const SEED_REVISION = 'seed-e2e';
+
+/** Builds a wasm bundle from a policy directory (default policies/) with the given revision. */
+export async function buildSeedBundle(dir: string, revision = SEED_REVISION, sourceDir = join(REPO_ROOT, 'policies'), target: 'wasm' | 'rego' = 'wasm'): Promise<string> {
+  const outFile = join(dir, `bundle-${revision}-${target}.tar.gz`);
+  await buildBundle({ opaPath: await ensureOpa(), sourceDir, outFile, revision, target });
+  return outFile;
+}
+
+/** Copies policies/ and replaces data.json, for bundles that differ only in data. */
+export async function policiesWithData(dir: string, name: string, data: unknown): Promise<string> {
+  const target = join(dir, name);
+  await mkdir(target, { recursive: true });
+  await cp(join(REPO_ROOT, 'policies'), target, { recursive: true });
+  await writeFile(join(target, 'data.json'), JSON.stringify(data));
+  return target;
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), 'toolgate-e2e-'));
+  const logDir = join(dir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const [, creds] = await Promise.all([ensureEnvoy(), ensureDevCredentials(join(dir, 'creds'))]);
+  const upstream = await startEchoUpstream();
+  const processes: ManagedProcess[] = [];
+
+  let remoteUrl = opts.remoteUrl;
+  if (opts.engine === 'remote' && !remoteUrl) {
+    const opaPort = await freePort();
+    const bundle = opts.remoteBundle ?? (await buildSeedBundle(dir, SEED_REVISION, join(REPO_ROOT, 'policies'), 'rego'));
+    const opa = startProcess({
+      name: 'opa',
+      command: await ensureOpa(),
+      args: ['run', '--server', '--addr', `127.0.0.1:${opaPort}`, '--log-level', 'error', '--bundle', bundle],
+      logDir,
+    });
+    processes.push(opa);
+    remoteUrl = `http://127.0.0.1:${opaPort}`;
+    await waitForHttp(`${remoteUrl}/health?bundles`, { process: opa, timeoutMs: 30_000 });
+  }
+
+  const [authzGrpcPort, authzHttpPort] = [await freePort(), await freePort()];
+  const bundle = opts.bundle ?? (opts.engine === 'embedded' ? { file: await buildSeedBundle(dir) } : undefined);
+  const authzConfig = {
+    grpc: { address: `127.0.0.1:${authzGrpcPort}` },
+    http: { address: `127.0.0.1:${authzHttpPort}` },
+    catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
+    policy: {
+      engine: opts.engine,
+      decision: 'agent/authz',
+      ...(bundle && 'file' in bundle ? { bundle: { file: bundle.file, poll_interval_ms: 200 } } : {}),
+      ...(bundle && 'url' in bundle ? { bundle: { url: bundle.url, cache_dir: bundle.cacheDir, poll_min_seconds: 0.2, poll_max_seconds: 0.4, timeout_ms: 2000 } } : {}),
+      ...(opts.engine === 'remote' ? { remote: { url: remoteUrl, timeout_ms: 1000 } } : {}),
+    },
+  };
+  const authzConfigPath = join(dir, 'authz.yaml');
+  await writeFile(authzConfigPath, toYaml(authzConfig));
+
+  const startAuthzProcess = async (): Promise<ManagedProcess> => {
+    const p = startProcess({
+      name: 'authz',
+      command: process.execPath,
+      args: [join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', authzConfigPath],
+      logDir,
+    });
+    // /healthz: the embedded engine listens only once its bundle is active; a remote OPA may be down on purpose.
+    await waitForHttp(`http://127.0.0.1:${authzHttpPort}/healthz`, { process: p, timeoutMs: 30_000 });
+    return p;
+  };
+  let authz = await startAuthzProcess();
+
+  const [envoyHttpPort, envoyMtlsPort, envoyAdminPort] = [await freePort(), await freePort(), await freePort()];
+  const accessLogPath = join(dir, 'access.log');
+  const envoyConfigPath = join(dir, 'envoy.yaml');
+  await writeFile(
+    envoyConfigPath,
+    await renderEnvoyConfig({
+      ADMIN_PORT: envoyAdminPort,
+      LISTEN_ADDRESS: '127.0.0.1',
+      HTTP_PORT: envoyHttpPort,
+      MTLS_PORT: envoyMtlsPort,
+      AUTHZ_HOST: '127.0.0.1',
+      AUTHZ_PORT: authzGrpcPort,
+      AUTHZ_TIMEOUT: '2s',
+      EXECUTOR_HOST: '127.0.0.1',
+      EXECUTOR_PORT: upstream.port,
+      MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 2 * 1024 * 1024,
+      TLS_CERT_PATH: creds.serverCertPath,
+      TLS_KEY_PATH: creds.serverKeyPath,
+      CLIENT_CA_PATH: creds.caCertPath,
+      JWKS_PATH: creds.jwksPath,
+      JWT_ISSUER: creds.jwtIssuer,
+      JWT_AUDIENCE: creds.jwtAudience,
+      ACCESS_LOG_PATH: accessLogPath,
+    }),
+  );
+  const envoy = await startEnvoy({ configPath: envoyConfigPath, logDir, adminPort: envoyAdminPort });
+  processes.push(envoy);
+
+  const call = (path: string, body: unknown, o: CallOptions = {}): Promise<Response> => {
+    const payload = o.rawBody ?? (body === undefined ? '' : JSON.stringify(body));
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...o.headers };
+    if (o.jwt) headers.authorization = `Bearer ${o.jwt}`;
+    return new Promise<Response>((resolve, reject) => {
+      const onResponse = (res: import('node:http').IncomingMessage): void => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = text ? JSON.parse(text) : undefined;
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      };
+      const common = { host: '127.0.0.1', path, method: o.method ?? 'POST', headers };
+      const req = o.cert
+        ? httpsRequest(
+            {
+              ...common,
+              port: envoyMtlsPort,
+              ca: readFileSyncCached(creds.caCertPath),
+              cert: readFileSyncCached(o.cert.certPath),
+              key: readFileSyncCached(o.cert.keyPath),
+              servername: 'localhost',
+              agent: false,
+            },
+            onResponse,
+          )
+        : httpRequest({ ...common, port: envoyHttpPort, agent: false }, onResponse);
+      req.on('error', reject);
+      req.end(payload);
+    });
+  };
+
+  return {
+    dir,
+    creds,
+    envoyHttpPort,
+    envoyMtlsPort,
+    envoyAdminPort,
+    authzHttpPort,
+    accessLogPath,
+    get authz() {
+      return authz;
+    },
+    upstream,
+    call,
+    jwtFor: (sub, extra = {}) => signAgentJwt(creds, { sub, ...extra }),
+    certFor: (spiffeId, name) => issueAgentCertificate(creds, spiffeId, name),
+    restartAuthz: async () => {
+      await authz.stop();
+      authz = await startAuthzProcess();
+    },
+    stopAuthz: () => authz.stop(),
+    stop: async () => {
+      await authz.stop();
+      for (const p of processes.reverse()) await p.stop();
+      await upstream.close();
+    },
+  };
+}
+
+const fileCache = new Map<string, Buffer>();
+function readFileSyncCached(path: string): Buffer {
+  let b = fileCache.get(path);
+  if (!b) {
+    b = readFileSync(path);
+    fileCache.set(path, b);
+  }
+  return b;
+}
+
+export async function readAccessLog(stack: Stack): Promise<Record<string, string>[]> {
+  const text = await readFile(stack.accessLogPath, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, string>);
+}
