@@ -30,6 +30,10 @@ export interface StackOptions {
   /** Remote: point the authz server at this URL instead of starting OPA. */
   remoteUrl?: string;
   maxRequestBytes?: number;
+  /** What Envoy routes tool calls to: the echo upstream (default) or the real executor with a runner. */
+  executor?: 'echo' | 'local';
+  /** Executor: calls in flight before 429. */
+  maxInFlight?: number;
 }
 
 export interface Response {
@@ -56,6 +60,8 @@ export interface Stack {
   authzHttpPort: number;
   accessLogPath: string;
   authz: ManagedProcess;
+  executor: ManagedProcess | undefined;
+  executorOpsPort: number | undefined;
   upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
   call(path: string, body: unknown, opts?: CallOptions): Promise<Response>;
   jwtFor(sub: string, extra?: Record<string, unknown>): Promise<string>;
@@ -136,6 +142,28 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   let authz = await startAuthzProcess();
 
+  let executor: ManagedProcess | undefined;
+  let executorPort = upstream.port;
+  let executorOpsPort: number | undefined;
+  if (opts.executor === 'local') {
+    [executorPort, executorOpsPort] = [await freePort(), await freePort()];
+    const executorConfigPath = join(dir, 'executor.yaml');
+    await writeFile(
+      executorConfigPath,
+      toYaml({
+        http: { address: `127.0.0.1:${executorPort}` },
+        ops: { address: `127.0.0.1:${executorOpsPort}` },
+        catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
+        max_body_bytes: opts.maxRequestBytes ?? 2 * 1024 * 1024,
+        max_in_flight: opts.maxInFlight ?? 16,
+        runner: { kind: 'local' },
+      }),
+    );
+    executor = startProcess({ name: 'executor', command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], logDir });
+    processes.push(executor);
+    await waitForHttp(`http://127.0.0.1:${executorOpsPort}/healthz`, { process: executor, timeoutMs: 30_000 });
+  }
+
   const [envoyHttpPort, envoyMtlsPort, envoyAdminPort] = [await freePort(), await freePort(), await freePort()];
   const accessLogPath = join(dir, 'access.log');
   const envoyConfigPath = join(dir, 'envoy.yaml');
@@ -150,7 +178,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       AUTHZ_PORT: authzGrpcPort,
       AUTHZ_TIMEOUT: '2s',
       EXECUTOR_HOST: '127.0.0.1',
-      EXECUTOR_PORT: upstream.port,
+      EXECUTOR_PORT: executorPort,
       MAX_REQUEST_BYTES: opts.maxRequestBytes ?? 2 * 1024 * 1024,
       TLS_CERT_PATH: creds.serverCertPath,
       TLS_KEY_PATH: creds.serverKeyPath,
@@ -215,6 +243,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     get authz() {
       return authz;
     },
+    executor,
+    executorOpsPort,
     upstream,
     call,
     jwtFor: (sub, extra = {}) => signAgentJwt(creds, { sub, ...extra }),

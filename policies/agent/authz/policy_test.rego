@@ -59,3 +59,9 @@ test_bundle_data_authorizes_both_identity_forms if {
 	"ops-bot" in data.authorized_agents
 	"spiffe://toolgate.local/agent/ops-bot" in data.authorized_agents
 }
+
+test_local_tools_invocable_by_authorized_agents if {
+	authz.allow with input as call("invoke", "echo", "default") with data.authorized_agents as agents
+	not authz.allow with input as object.union(call("invoke", "echo", "default"), {"agent_id": "intruder"}) with data.authorized_agents as agents
+	not authz.allow with input as call("invoke", "shell", "default") with data.authorized_agents as agents
+}

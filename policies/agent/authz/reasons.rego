@@ -43,6 +43,12 @@ reasons contains msg if {
 
 reasons contains msg if {
 	not input.action in read_actions
-	input.action != "scale"
+	not input.action in {"scale", "invoke"}
 	msg := sprintf("no rule allows action %v", [input.action])
+}
+
+reasons contains msg if {
+	input.action == "invoke"
+	not input.resource in local_tools
+	msg := sprintf("invoke is only allowed for the local tools %v (got %v)", [local_tools, input.resource])
 }

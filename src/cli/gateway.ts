@@ -1,0 +1,165 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { buildBundle } from '../authz/bundle/build-bundle.js';
+import { startAuthz } from '../authz/app.js';
+import { parseAuthzConfig } from '../authz/config.js';
+import { parseExecutorConfig } from '../executor/config.js';
+import { startExecutor } from '../executor/app.js';
+import { ensureDevCredentials, issueAgentCertificate, signAgentJwt } from '../gateway/dev-credentials.js';
+import { renderEnvoyConfig } from '../gateway/envoy-template.js';
+import { createLogger, errorMessage } from '../shared/logger.js';
+import { REPO_ROOT } from '../shared/repo-paths.js';
+import { ensureBubblewrap } from '../toolchain/bubblewrap.js';
+import { ensureEnvoy, ensureOpa } from '../toolchain/install.js';
+
+/**
+ * `npm run gateway`: the whole gateway on one machine with the embedded defaults — Envoy in front, the
+ * authz server with the in-process (WebAssembly) engine on a bundle built from policies/, and the executor
+ * with the local sandbox runner. Development credentials (a CA, an agent certificate, a JWT) are generated
+ * under .toolgate/ so an agent can call it straight away.
+ */
+const log = createLogger('gateway');
+const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
+const PORTS = {
+  http: env('TOOLGATE_HTTP_PORT', 10000),
+  mtls: env('TOOLGATE_MTLS_PORT', 10443),
+  admin: env('TOOLGATE_ADMIN_PORT', 9901),
+  authz: env('TOOLGATE_AUTHZ_PORT', 9191),
+  authzOps: env('TOOLGATE_AUTHZ_OPS_PORT', 9464),
+  executor: env('TOOLGATE_EXECUTOR_PORT', 9292),
+  executorOps: env('TOOLGATE_EXECUTOR_OPS_PORT', 9465),
+};
+const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+const STATE = process.env.TOOLGATE_STATE_DIR ?? join(REPO_ROOT, '.toolgate');
+
+async function policyRevision(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of (await readdir(d, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(d, entry.name);
+      if (entry.isDirectory()) await walk(p);
+      else hash.update(relative(dir, p)).update(await readFile(p));
+    }
+  };
+  await walk(dir);
+  return `policies-${hash.digest('hex').slice(0, 12)}`;
+}
+
+async function main(): Promise<void> {
+  const [envoyBin, opaBin] = await Promise.all([ensureEnvoy(), ensureOpa(), ensureBubblewrap()]);
+  await mkdir(join(STATE, 'logs'), { recursive: true });
+
+  const policiesDir = join(REPO_ROOT, 'policies');
+  const revision = await policyRevision(policiesDir);
+  const bundlePath = join(STATE, 'bundle.tar.gz');
+  await buildBundle({ opaPath: opaBin, sourceDir: policiesDir, outFile: bundlePath, revision });
+
+  const creds = await ensureDevCredentials(join(STATE, 'dev'));
+  const agentCert = await issueAgentCertificate(creds, 'spiffe://toolgate.local/agent/ops-bot', 'ops-bot');
+  const token = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 24 * 3600 });
+  const tokenPath = join(STATE, 'dev', 'ops-bot.jwt');
+  await writeFile(tokenPath, token, { mode: 0o600 });
+
+  const catalog = join(REPO_ROOT, 'src', 'catalog', 'tools.yaml');
+  const authz = await startAuthz(
+    parseAuthzConfig(
+      JSON.stringify({
+        grpc: { address: `127.0.0.1:${PORTS.authz}` },
+        http: { address: `127.0.0.1:${PORTS.authzOps}` },
+        catalog,
+        policy: { engine: 'embedded', decision: 'agent/authz', bundle: { file: bundlePath } },
+      }),
+      join(STATE, 'authz.yaml'),
+    ),
+    log.child('authz'),
+  );
+  const executor = await startExecutor(
+    parseExecutorConfig(
+      JSON.stringify({
+        http: { address: `127.0.0.1:${PORTS.executor}` },
+        ops: { address: `127.0.0.1:${PORTS.executorOps}` },
+        catalog,
+        max_body_bytes: MAX_REQUEST_BYTES,
+        runner: { kind: 'local' },
+      }),
+      join(STATE, 'executor.yaml'),
+    ),
+    { log: log.child('executor') },
+  );
+
+  const envoyConfigPath = join(STATE, 'envoy.yaml');
+  await writeFile(
+    envoyConfigPath,
+    await renderEnvoyConfig({
+      ADMIN_PORT: PORTS.admin,
+      LISTEN_ADDRESS: process.env.TOOLGATE_LISTEN_ADDRESS ?? '127.0.0.1',
+      HTTP_PORT: PORTS.http,
+      MTLS_PORT: PORTS.mtls,
+      AUTHZ_HOST: '127.0.0.1',
+      AUTHZ_PORT: authz.grpcPort,
+      AUTHZ_TIMEOUT: '0.5s',
+      EXECUTOR_HOST: '127.0.0.1',
+      EXECUTOR_PORT: executor.port,
+      MAX_REQUEST_BYTES,
+      TLS_CERT_PATH: creds.serverCertPath,
+      TLS_KEY_PATH: creds.serverKeyPath,
+      CLIENT_CA_PATH: creds.caCertPath,
+      JWKS_PATH: creds.jwksPath,
+      JWT_ISSUER: creds.jwtIssuer,
+      JWT_AUDIENCE: creds.jwtAudience,
+      ACCESS_LOG_PATH: join(STATE, 'logs', 'access.log'),
+    }),
+  );
+  const envoy: ChildProcess = spawn(envoyBin, ['-c', envoyConfigPath, '--use-dynamic-base-id', '-l', 'warning', '--file-flush-interval-msec', '1000'], { stdio: ['ignore', 'inherit', 'inherit'] });
+
+  const shutdown = async (code: number): Promise<void> => {
+    if (envoy.exitCode === null) envoy.kill('SIGTERM');
+    await executor.stop();
+    await authz.stop();
+    process.exit(code);
+  };
+  envoy.on('exit', (code) => {
+    log.error('envoy exited', { code });
+    void shutdown(1);
+  });
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  await waitForEnvoy(PORTS.admin);
+  const rel = (p: string): string => relative(process.cwd(), p) || p;
+  process.stdout.write(
+    [
+      '',
+      `toolgate is up: Envoy on http://127.0.0.1:${PORTS.http} (JWT) and https://localhost:${PORTS.mtls} (mTLS), policy revision ${revision}.`,
+      '',
+      'Try it as the agent "ops-bot":',
+      `  curl -s -H "authorization: Bearer $(cat ${rel(tokenPath)})" -d '{"message":"hello"}' http://127.0.0.1:${PORTS.http}/v1/tools/echo`,
+      `  curl -s --cacert ${rel(creds.caCertPath)} --cert ${rel(agentCert.certPath)} --key ${rel(agentCert.keyPath)} \\`,
+      `       -d '{"namespace":"production","name":"api-server"}' https://localhost:${PORTS.mtls}/v1/tools/k8s_get_deployment`,
+      '',
+      `Metrics: http://127.0.0.1:${PORTS.authzOps}/metrics (authz), http://127.0.0.1:${PORTS.executorOps}/metrics (executor). Ctrl-C stops everything.`,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function waitForEnvoy(adminPort: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${adminPort}/ready`);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('envoy did not become ready within 30 s');
+}
+
+main().catch((err: unknown) => {
+  log.error('gateway failed to start', { cause: errorMessage(err) });
+  process.exit(1);
+});

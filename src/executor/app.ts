@@ -1,0 +1,88 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
+import { startOpsServer, splitHostPort } from '../shared/http-endpoints.js';
+import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
+import { CallLedger } from './call/call-ledger.js';
+import type { ExecutorConfig } from './config.js';
+import { sendError } from './http/respond.js';
+import { createToolCallHandler } from './http/tool-call-handler.js';
+import { ExecutorMetrics } from './observability/metrics.js';
+import { LocalSandboxRunner } from './runners/local-sandbox-runner.js';
+import type { Runner } from './runners/runner.js';
+
+export interface RunningExecutor {
+  port: number;
+  opsPort: number;
+  metrics: ExecutorMetrics;
+  stop(): Promise<void>;
+}
+
+/** Extra routes a runner may need on the executor's port (the Job runner's result callback). */
+export type RouteHandler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => boolean;
+
+export async function startExecutor(
+  config: ExecutorConfig,
+  opts: { log?: Logger; runner?: Runner; routes?: RouteHandler[] } = {},
+): Promise<RunningExecutor> {
+  const log = opts.log ?? createLogger('executor');
+  const catalog = await loadToolCatalogFile(config.catalog);
+  const metrics = new ExecutorMetrics();
+  const runner = opts.runner ?? createRunner(config);
+  const ledger = new CallLedger({ maxInFlight: config.max_in_flight, retainMs: config.idempotency.retain_seconds * 1000, maxRetained: config.idempotency.max_entries });
+
+  const handle = createToolCallHandler({
+    catalog,
+    runner,
+    ledger,
+    maxBodyBytes: config.max_body_bytes,
+    log,
+    onOutcome: (tool, outcome, httpStatus) => {
+      const name = outcome?.status ?? 'rejected';
+      metrics.calls.inc({ tool, outcome: name, http_status: String(httpStatus) });
+      if (outcome && 'durationMs' in outcome) metrics.callDuration.observe({ tool, outcome: name }, outcome.durationMs / 1000);
+    },
+  });
+
+  const server: Server = createServer((req, res) => {
+    for (const route of opts.routes ?? []) if (route(req, res)) return;
+    metrics.inFlight.set(ledger.inFlight);
+    handle(req, res)
+      .catch((err: unknown) => {
+        // Never lose a call silently: the agent gets a 500 with the cause's class, the operator the cause.
+        log.error('call handler failed', { url: req.url, cause: errorMessage(err) });
+        sendError(res, 500, 'internal_error', 'the executor failed to handle this call');
+      })
+      .finally(() => metrics.inFlight.set(ledger.inFlight));
+  });
+  // Calls may legitimately take minutes; Envoy's route timeout is the bound, not Node's defaults.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  const [host, port] = splitHostPort(config.http.address);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(port), host, () => resolve());
+  });
+  const ops = await startOpsServer({ address: config.ops.address, registry: metrics.registry, ready: () => true, status: () => ({ runner: runner.kind, in_flight: ledger.inFlight }) });
+  const boundPort = (server.address() as AddressInfo).port;
+  log.info('executor listening', { port: boundPort, ops_port: ops.port, runner: runner.kind, tools: catalog.names().length });
+
+  return {
+    port: boundPort,
+    opsPort: ops.port,
+    metrics,
+    stop: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await ops.close();
+      await runner.close();
+    },
+  };
+}
+
+function createRunner(config: ExecutorConfig): Runner {
+  if (config.runner.kind === 'local') return new LocalSandboxRunner();
+  throw new Error(`runner "${config.runner.kind}" needs to be constructed by the caller`);
+}

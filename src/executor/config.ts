@@ -1,0 +1,111 @@
+import { Ajv } from 'ajv';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+/** The executor's configuration file (YAML). Relative paths resolve against the file's directory. */
+export interface ExecutorConfig {
+  http: { address: string };
+  ops: { address: string };
+  catalog: string;
+  max_in_flight: number;
+  /** Must equal Envoy's with_request_body.max_request_bytes: both sides then accept exactly the same bodies. */
+  max_body_bytes: number;
+  idempotency: { retain_seconds: number; max_entries: number };
+  runner: LocalRunnerConfig | KubernetesRunnerConfig;
+}
+
+export interface LocalRunnerConfig {
+  kind: 'local';
+}
+
+export interface KubernetesRunnerConfig {
+  kind: 'kubernetes';
+  namespace: string;
+  image: string;
+  /** Base URL at which Jobs reach this executor to report results. */
+  result_url: string;
+  ttl_seconds_after_finished: number;
+  kubeconfig?: string;
+  otel_exporter_otlp_endpoint?: string;
+}
+
+const SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['catalog'],
+  properties: {
+    http: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
+    ops: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
+    catalog: { type: 'string', minLength: 1 },
+    max_in_flight: { type: 'integer', minimum: 1 },
+    max_body_bytes: { type: 'integer', minimum: 1024 },
+    idempotency: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { retain_seconds: { type: 'integer', minimum: 1 }, max_entries: { type: 'integer', minimum: 1 } },
+    },
+    runner: {
+      oneOf: [
+        { type: 'object', additionalProperties: false, required: ['kind'], properties: { kind: { const: 'local' } } },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind', 'namespace', 'image', 'result_url'],
+          properties: {
+            kind: { const: 'kubernetes' },
+            namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+            image: { type: 'string', minLength: 1 },
+            result_url: { type: 'string', pattern: '^https?://' },
+            ttl_seconds_after_finished: { type: 'integer', minimum: 0 },
+            kubeconfig: { type: 'string' },
+            otel_exporter_otlp_endpoint: { type: 'string' },
+          },
+        },
+      ],
+    },
+  },
+} as const;
+
+const validate = new Ajv({ allErrors: true }).compile(SCHEMA);
+
+export class ExecutorConfigError extends Error {}
+
+export function parseExecutorConfig(text: string, origin: string): ExecutorConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ExecutorConfigError(`${origin}: not valid YAML: ${(err as Error).message}`);
+  }
+  if (!validate(raw)) {
+    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
+    throw new ExecutorConfigError(`${origin}: invalid executor config: ${problems}`);
+  }
+  const c = raw as Partial<ExecutorConfig> & { catalog: string };
+  const base = dirname(resolve(origin));
+  const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const runner = c.runner ?? { kind: 'local' };
+  return {
+    http: { address: c.http?.address ?? '127.0.0.1:9292' },
+    ops: { address: c.ops?.address ?? '127.0.0.1:9465' },
+    catalog: rel(c.catalog),
+    max_in_flight: c.max_in_flight ?? 32,
+    max_body_bytes: c.max_body_bytes ?? 2 * 1024 * 1024,
+    idempotency: { retain_seconds: c.idempotency?.retain_seconds ?? 600, max_entries: c.idempotency?.max_entries ?? 10_000 },
+    runner:
+      runner.kind === 'kubernetes'
+        ? { ...runner, ttl_seconds_after_finished: runner.ttl_seconds_after_finished ?? 30, ...(runner.kubeconfig ? { kubeconfig: rel(runner.kubeconfig) } : {}) }
+        : runner,
+  };
+}
+
+export async function loadExecutorConfig(path: string): Promise<ExecutorConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ExecutorConfigError(`cannot read executor config ${path}: ${(err as Error).message}`);
+  }
+  return parseExecutorConfig(text, path);
+}

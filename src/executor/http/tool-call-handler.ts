@@ -1,0 +1,131 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { ToolCatalog } from '../../catalog/tool-catalog.js';
+import { BodyError } from '../../shared/body/body-error.js';
+import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
+import { argumentsDigest, sha256Hex } from '../../shared/digest.js';
+import type { Logger } from '../../shared/logger.js';
+import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
+import type { CallLedger } from '../call/call-ledger.js';
+import type { Runner, ToolOutcome } from '../runners/runner.js';
+import { BodyTooLargeError, readBody } from './read-body.js';
+import { sendError, sendJson } from './respond.js';
+
+export interface ToolCallHandlerDeps {
+  catalog: ToolCatalog;
+  runner: Runner;
+  ledger: CallLedger;
+  maxBodyBytes: number;
+  log: Logger;
+  onOutcome?: (tool: string, outcome: ToolOutcome | undefined, httpStatus: number) => void;
+}
+
+const TOOL_PATH = /^\/v1\/tools\/([^/?]+)(?:\?.*)?$/;
+
+/**
+ * call -> runner -> result. The arguments are read with the very functions the authz server used (strict
+ * UTF-8, strict JSON without duplicate keys, same size limit), so what was authorized is what runs.
+ */
+export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    const m = TOOL_PATH.exec(req.url ?? '');
+    if (!m) return sendError(res, 404, 'not_found', `no endpoint ${req.url}; tool calls are POST /v1/tools/{tool}`);
+    if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', `tool calls use POST, not ${req.method}`);
+    const toolName = decodeURIComponent(m[1] as string);
+
+    // Only calls that the gateway authorized arrive with these; Envoy strips client-sent copies.
+    const decisionId = header(req, TRUSTED_HEADERS.decisionId);
+    const agentId = header(req, TRUSTED_HEADERS.agentId);
+    const authorizedTool = header(req, TRUSTED_HEADERS.tool);
+    if (!decisionId || !agentId) {
+      return sendError(res, 403, 'not_authorized', 'this call did not pass the gateway\'s authorization (no decision id or agent)');
+    }
+    if (authorizedTool !== toolName) {
+      return sendError(res, 403, 'not_authorized', `the decision was for tool "${authorizedTool ?? ''}", not "${toolName}"`);
+    }
+    const tool = deps.catalog.get(toolName);
+    if (!tool) return sendError(res, 404, 'unknown_tool', `unknown tool "${toolName}"`);
+
+    let args: Record<string, unknown>;
+    try {
+      const raw = await readBody(req, deps.maxBodyBytes);
+      args = parseToolArguments(decodeUtf8Strict(raw));
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) return sendError(res, 413, 'body_too_large', err.message);
+      if (err instanceof BodyError) return sendError(res, 400, 'invalid_body', `request body: ${err.message}`);
+      throw err;
+    }
+    const errors = deps.catalog.validateArguments(tool, args);
+    if (errors.length > 0) {
+      return sendError(res, 400, 'invalid_arguments', `arguments for tool "${tool.name}" are invalid`, { tool: tool.name, fields: errors });
+    }
+
+    const idempotencyKey = header(req, 'idempotency-key');
+    const identity = idempotencyKey ? `idem:${agentId}:${idempotencyKey}` : `req:${header(req, 'x-request-id') ?? randomUUID()}`;
+    // A DNS-label-safe id (names the Job), stable for a given identity so retries map to the same call.
+    const callId = sha256Hex(identity).slice(0, 20);
+    const digest = argumentsDigest(args);
+    const traceparent = header(req, 'traceparent');
+
+    const admission = deps.ledger.admit(identity, digest, (signal) =>
+      deps.runner.run({
+        callId,
+        tool,
+        arguments: args,
+        agentId,
+        decisionId,
+        policyRevision: header(req, TRUSTED_HEADERS.policyRevision) ?? '',
+        ...(traceparent ? { traceparent } : {}),
+        signal,
+      }),
+    );
+    if (admission.kind === 'busy') {
+      deps.onOutcome?.(tool.name, undefined, 429);
+      return sendError(res, 429, 'too_many_calls', 'the executor is at its limit of calls in flight; retry later', {}, { 'retry-after': String(admission.retryAfterSeconds) });
+    }
+    if (admission.kind === 'conflict') {
+      return sendError(res, 422, 'idempotency_conflict', 'this Idempotency-Key was already used with different arguments');
+    }
+
+    const onClose = (): void => {
+      if (!res.writableFinished) admission.release();
+    };
+    res.on('close', onClose);
+    const outcome = await admission.outcome;
+    res.off('close', onClose);
+    admission.release();
+    const status = respondWithOutcome(res, { callId, tool: tool.name, outcome, replayed: admission.kind === 'replay' });
+    deps.onOutcome?.(tool.name, outcome, status);
+    deps.log.info('call finished', { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, status: outcome.status, http_status: status, replayed: admission.kind === 'replay' });
+  };
+}
+
+function respondWithOutcome(res: ServerResponse, o: { callId: string; tool: string; outcome: ToolOutcome; replayed: boolean }): number {
+  const common = { call_id: o.callId, tool: o.tool };
+  const headers: Record<string, string> = { 'x-toolgate-call-id': o.callId };
+  if (o.replayed) headers['idempotent-replayed'] = 'true';
+  const out = o.outcome;
+  switch (out.status) {
+    case 'succeeded':
+      sendJson(res, 200, { ...common, status: 'succeeded', result: out.result, duration_ms: out.durationMs }, headers);
+      return 200;
+    case 'failed':
+      sendError(res, 502, 'tool_failed', out.error, { ...common, exit_code: out.exitCode, duration_ms: out.durationMs }, headers);
+      return 502;
+    case 'timeout':
+      sendError(res, 504, 'tool_timeout', `the tool did not finish within its timeout`, { ...common, duration_ms: out.durationMs }, headers);
+      return 504;
+    case 'cancelled':
+      // The client is gone; nobody reads this, but keep the protocol whole.
+      sendError(res, 499, 'cancelled', 'the call was cancelled', common, headers);
+      return 499;
+    case 'unavailable':
+      sendError(res, 503, 'runner_unavailable', out.error, common, headers);
+      return 503;
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,27 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class ExecutorMetrics {
+  readonly registry = new Registry();
+  readonly calls = new Counter({
+    name: 'toolgate_executor_calls_total',
+    help: 'Tool calls answered by the executor, by tool, outcome and HTTP status.',
+    labelNames: ['tool', 'outcome', 'http_status'] as const,
+    registers: [this.registry],
+  });
+  readonly callDuration = new Histogram({
+    name: 'toolgate_executor_call_duration_seconds',
+    help: 'Duration of tool calls by tool and outcome.',
+    labelNames: ['tool', 'outcome'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  });
+  readonly inFlight = new Gauge({
+    name: 'toolgate_executor_calls_in_flight',
+    help: 'Tool calls currently running.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,31 @@
+import type { ToolDefinition } from '../../catalog/tool-catalog.js';
+
+/** One authorized call, as every runner receives it. */
+export interface ToolInvocation {
+  /** Stable per call (and per idempotent retry); names the Job. */
+  callId: string;
+  tool: ToolDefinition;
+  arguments: Record<string, unknown>;
+  agentId: string;
+  decisionId: string;
+  policyRevision: string;
+  traceparent?: string;
+  /** Aborted when every client waiting for the call has gone: the run must stop and clean up. */
+  signal: AbortSignal;
+}
+
+export type ToolOutcome =
+  | { status: 'succeeded'; result: unknown; durationMs: number }
+  /** The tool crashed or reported an error. */
+  | { status: 'failed'; exitCode: number | null; error: string; durationMs: number }
+  | { status: 'timeout'; durationMs: number }
+  | { status: 'cancelled'; durationMs: number }
+  /** The runner's own infrastructure (cluster, sandbox) could not be used. */
+  | { status: 'unavailable'; error: string };
+
+/** call -> runner -> result: where a call runs (a Kubernetes Job, a local sandbox) is a runner's business. */
+export interface Runner {
+  readonly kind: 'local' | 'kubernetes';
+  run(invocation: ToolInvocation): Promise<ToolOutcome>;
+  close(): Promise<void>;
+}

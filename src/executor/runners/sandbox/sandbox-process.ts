@@ -1,0 +1,146 @@
+import { spawn } from 'node:child_process';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { createCallCgroup, type CallLimits } from './call-cgroup.js';
+
+/**
+ * One process in a fresh set of Linux namespaces (bubblewrap): its own user (mapped to nobody), pid, mount,
+ * ipc, uts and network namespaces, so by default no network at all; a read-only view of the system's
+ * libraries plus the paths it is given; a private /tmp; only the environment it is given; its own cgroup
+ * for memory, CPU and process count; and a wall-clock deadline and an output cap enforced from outside.
+ */
+export interface SandboxSpec {
+  /** Unique per run (names the cgroup). */
+  name: string;
+  argv: string[];
+  env: Record<string, string>;
+  /** Share the host's network namespace (tools that declare network other than "none"). */
+  network: boolean;
+  /** Extra host paths made visible read-only at the same place. */
+  readOnlyPaths: string[];
+  timeoutMs: number;
+  maxOutputBytes: number;
+  limits: CallLimits;
+  signal?: AbortSignal;
+  bwrapPath?: string;
+}
+
+export interface SandboxResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  cancelled: boolean;
+  outputExceeded: boolean;
+  memoryLimitHit: boolean;
+  durationMs: number;
+}
+
+const STDERR_KEEP = 64 * 1024;
+const SYSTEM_PATHS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32'];
+
+/** /bin, /lib... are symlinks into /usr on merged-usr systems: recreate the link, bind real directories. */
+function systemView(): string[] {
+  const args: string[] = [];
+  for (const p of SYSTEM_PATHS) {
+    if (!existsSync(p)) continue;
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(p), p);
+    else args.push('--ro-bind', p, p);
+  }
+  return args;
+}
+
+export function bwrapArgs(spec: SandboxSpec): string[] {
+  const args = [
+    '--unshare-all',
+    ...(spec.network ? ['--share-net', '--ro-bind-try', '/etc/resolv.conf', '/etc/resolv.conf', '--ro-bind-try', '/etc/ssl', '/etc/ssl', '--ro-bind-try', '/etc/hosts', '/etc/hosts'] : []),
+    '--uid', '65534',
+    '--gid', '65534',
+    '--hostname', 'toolgate-sandbox',
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop', 'ALL',
+    '--clearenv',
+    ...Object.entries(spec.env).flatMap(([k, v]) => ['--setenv', k, v]),
+    ...systemView(),
+    ...spec.readOnlyPaths.filter((p) => !SYSTEM_PATHS.some((s) => p === s || p.startsWith(`${s}/`))).flatMap((p) => ['--ro-bind', p, p]),
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--tmpfs', '/tmp',
+    '--chdir', '/tmp',
+    '--',
+    ...spec.argv,
+  ];
+  return args;
+}
+
+export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
+  const started = performance.now();
+  const cgroup = await createCallCgroup(spec.name, spec.limits);
+  // The process joins its cgroup before exec'ing bwrap, so not one allocation escapes the limits.
+  const child = spawn(
+    '/bin/sh',
+    ['-c', 'for f in $TOOLGATE_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@"', 'sandbox', spec.bwrapPath ?? 'bwrap', ...bwrapArgs(spec)],
+    { env: { PATH: '/usr/bin:/bin', TOOLGATE_CGROUP_PROCS: cgroup?.procsFiles.join(' ') ?? '' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+
+  let stdout = Buffer.alloc(0);
+  let stderr = '';
+  let outputExceeded = false;
+  let timedOut = false;
+  let cancelled = false;
+  const kill = (): void => {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (outputExceeded) return;
+    if (stdout.length + chunk.length > spec.maxOutputBytes) {
+      outputExceeded = true;
+      kill();
+      return;
+    }
+    stdout = Buffer.concat([stdout, chunk]);
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
+  });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, spec.timeoutMs);
+  const onAbort = (): void => {
+    cancelled = true;
+    kill();
+  };
+  if (spec.signal?.aborted) onAbort();
+  spec.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    child.on('close', (code, sig) => resolve([code, sig]));
+    child.on('error', (err) => {
+      stderr += `\ncannot start the sandbox: ${err.message}`;
+      resolve([null, null]);
+    });
+  });
+  clearTimeout(timer);
+  spec.signal?.removeEventListener('abort', onAbort);
+  const memoryLimitHit = cgroup ? await cgroup.memoryLimitHit() : false;
+  await cgroup?.remove();
+  return {
+    exitCode,
+    signal,
+    stdout: stdout.toString('utf8'),
+    stderr,
+    timedOut,
+    cancelled,
+    outputExceeded,
+    memoryLimitHit,
+    durationMs: Math.round(performance.now() - started),
+  };
+}

@@ -1,0 +1,66 @@
+import { MAX_RESULT_BYTES, ToolError, type ResultEnvelope } from './envelope.js';
+import { TOOL_REGISTRY } from './tools/registry.js';
+
+/**
+ * The tool runner: the command a Job's container (or a local sandbox) runs. It runs exactly one tool, named
+ * by TOOL_NAME with TOOL_PARAMS, and reports one result envelope for CALL_ID: by POST to TOOL_RESULT_URL with
+ * the per-call TOOL_RESULT_TOKEN (Jobs), else as the last line on stdout (the sandbox's pipe).
+ * Exit status: 0 ok, 1 the tool reported an error, 2 the environment is unusable.
+ */
+async function main(): Promise<number> {
+  const callId = process.env.CALL_ID;
+  const toolName = process.env.TOOL_NAME;
+  const rawParams = process.env.TOOL_PARAMS ?? '{}';
+  if (!callId || !toolName) {
+    process.stderr.write('tool runner: CALL_ID and TOOL_NAME must be set\n');
+    return 2;
+  }
+  let envelope: ResultEnvelope;
+  try {
+    const params: unknown = JSON.parse(rawParams);
+    if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new ToolError('TOOL_PARAMS must be a JSON object', 'bad_params');
+    const load = TOOL_REGISTRY[toolName];
+    if (!load) throw new ToolError(`this runner has no tool "${toolName}"`, 'unknown_tool');
+    const tool = await load();
+    const controller = new AbortController();
+    process.once('SIGTERM', () => controller.abort());
+    const result = await tool(params as Record<string, unknown>, { callId, signal: controller.signal });
+    envelope = { call_id: callId, status: 'ok', result };
+    if (Buffer.byteLength(JSON.stringify(envelope)) > MAX_RESULT_BYTES) {
+      envelope = { call_id: callId, status: 'error', error: { message: `result exceeds ${MAX_RESULT_BYTES} bytes`, code: 'result_too_large' } };
+    }
+  } catch (err) {
+    const e = err instanceof ToolError ? err : new ToolError(err instanceof Error ? err.message : String(err), 'crash');
+    envelope = { call_id: callId, status: 'error', error: { message: e.message, code: e.code } };
+  }
+  await report(envelope);
+  return envelope.status === 'ok' ? 0 : 1;
+}
+
+async function report(envelope: ResultEnvelope): Promise<void> {
+  const url = process.env.TOOL_RESULT_URL;
+  const token = process.env.TOOL_RESULT_TOKEN;
+  const text = JSON.stringify(envelope);
+  if (url && token) {
+    // Retried briefly: the executor may be restarting; it dedupes by call id.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: text, signal: AbortSignal.timeout(10_000) });
+        if (res.ok) return;
+        if (res.status < 500) throw new Error(`executor refused the result: ${res.status} ${await res.text()}`);
+      } catch (err) {
+        if (attempt >= 4) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
+  }
+  await new Promise<void>((resolve) => process.stdout.write(`${text}\n`, () => resolve()));
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`tool runner: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './stack.js';
+
+/**
+ * The one-machine default end to end: Envoy -> authz -> executor -> local sandbox runner -> result. What was
+ * authorized is what runs, once; a denied call never starts a process.
+ */
+describe('execution through Envoy with the local sandbox runner', () => {
+  let stack: Stack;
+  let jwt: string;
+
+  beforeAll(async () => {
+    stack = await startStack({ engine: 'embedded', executor: 'local', maxInFlight: 2 });
+    jwt = await stack.jwtFor('ops-bot');
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  async function executorMetric(name: string): Promise<string> {
+    const text = await (await fetch(`http://127.0.0.1:${stack.executorOpsPort}/metrics`)).text();
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith(name))
+      .join('\n');
+  }
+
+  it('returns the real result of an allowed call', async () => {
+    const res = await stack.call('/v1/tools/echo', { message: 'hello through the gateway' }, { jwt });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ status: 'succeeded', tool: 'echo', result: { message: 'hello through the gateway', length: 25 } });
+    expect(res.json.call_id).toMatch(/^[0-9a-f]{20}$/);
+  });
+
+  it('runs nothing for a denied call', async () => {
+    const before = await executorMetric('toolgate_executor_calls_total');
+    // An agent that is not in authorized_agents.
+    const res = await stack.call('/v1/tools/echo', { message: 'x' }, { jwt: await stack.jwtFor('intruder') });
+    expect(res.status).toBe(403);
+    expect(await executorMetric('toolgate_executor_calls_total')).toBe(before);
+  });
+
+  it('runs an idempotent retry once and replays its result', async () => {
+    const key = `retry-${Date.now()}`;
+    const first = await stack.call('/v1/tools/echo', { message: 'once' }, { jwt, headers: { 'idempotency-key': key } });
+    const second = await stack.call('/v1/tools/echo', { message: 'once' }, { jwt, headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    expect(second.json.call_id).toBe(first.json.call_id);
+    expect(second.headers['idempotent-replayed']).toBe('true');
+    const conflict = await stack.call('/v1/tools/echo', { message: 'different' }, { jwt, headers: { 'idempotency-key': key } });
+    expect(conflict.status).toBe(422);
+    expect(conflict.json.error.code).toBe('idempotency_conflict');
+  });
+
+  it('answers 429 with Retry-After past the calls-in-flight limit', async () => {
+    const slow = [1, 2].map(() => stack.call('/v1/tools/sleep', { seconds: 1.5 }, { jwt }));
+    await new Promise((r) => setTimeout(r, 400));
+    const third = await stack.call('/v1/tools/echo', { message: 'too many' }, { jwt });
+    expect(third.status).toBe(429);
+    expect(third.headers['retry-after']).toBe('1');
+    expect((await Promise.all(slow)).map((r) => r.status)).toEqual([200, 200]);
+  });
+});
