@@ -1,10 +1,14 @@
 import { ensureEnvoy, ensureOpa, ensureOpaEnvoyPlugin } from './install.js';
+import { ensureBubblewrap } from './bubblewrap.js';
+import { ensureKubeBinaries } from './kube.js';
 
 /** `npm run tools [envoy|opa|opa-envoy-plugin ...]`: installs the named components (all by default). */
 const installers: Record<string, () => Promise<string>> = {
   envoy: ensureEnvoy,
   opa: ensureOpa,
   'opa-envoy-plugin': ensureOpaEnvoyPlugin,
+  bubblewrap: ensureBubblewrap,
+  kube: async () => Object.values(await ensureKubeBinaries()).join(' '),
 };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length > 0 ? wanted : Object.keys(installers)) {

@@ -3,4 +3,6 @@ export const VERSIONS = {
   envoy: '1.40.0',
   opa: 'v1.19.1',
   opaEnvoyPlugin: 'v1.19.1-envoy',
+  kubernetes: 'v1.34.4',
+  etcd: 'v3.6.16',
 } as const;
