@@ -8,6 +8,8 @@ import type { ExecutorConfig } from './config.js';
 import { sendError } from './http/respond.js';
 import { createToolCallHandler } from './http/tool-call-handler.js';
 import { ExecutorMetrics } from './observability/metrics.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubernetesJobRunner } from './runners/kubernetes/kubernetes-job-runner.js';
 import { LocalSandboxRunner } from './runners/local-sandbox-runner.js';
 import type { Runner } from './runners/runner.js';
 
@@ -28,7 +30,9 @@ export async function startExecutor(
   const log = opts.log ?? createLogger('executor');
   const catalog = await loadToolCatalogFile(config.catalog);
   const metrics = new ExecutorMetrics();
-  const runner = opts.runner ?? createRunner(config);
+  const created = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log);
+  const runner = created.runner;
+  const routes = [...created.routes, ...(opts.routes ?? [])];
   const ledger = new CallLedger({ maxInFlight: config.max_in_flight, retainMs: config.idempotency.retain_seconds * 1000, maxRetained: config.idempotency.max_entries });
 
   const handle = createToolCallHandler({
@@ -45,7 +49,7 @@ export async function startExecutor(
   });
 
   const server: Server = createServer((req, res) => {
-    for (const route of opts.routes ?? []) if (route(req, res)) return;
+    for (const route of routes) if (route(req, res)) return;
     metrics.inFlight.set(ledger.inFlight);
     handle(req, res)
       .catch((err: unknown) => {
@@ -82,7 +86,28 @@ export async function startExecutor(
   };
 }
 
-function createRunner(config: ExecutorConfig): Runner {
-  if (config.runner.kind === 'local') return new LocalSandboxRunner();
-  throw new Error(`runner "${config.runner.kind}" needs to be constructed by the caller`);
+async function createRunner(config: ExecutorConfig, log: Logger): Promise<{ runner: Runner; routes: RouteHandler[] }> {
+  const r = config.runner;
+  if (r.kind === 'local') return { runner: new LocalSandboxRunner(), routes: [] };
+  const kubeConfig = new KubeConfig();
+  if (r.kubeconfig) kubeConfig.loadFromFile(r.kubeconfig);
+  else kubeConfig.loadFromCluster();
+  const runner = new KubernetesJobRunner({
+    kubeConfig,
+    namespace: r.namespace,
+    image: r.image,
+    command: r.command,
+    callbackBaseUrl: r.callback_url,
+    ttlSecondsAfterFinished: r.ttl_seconds_after_finished,
+    defaultServiceAccount: r.default_service_account,
+    ...(r.otel_exporter_otlp_endpoint ? { otelEndpoint: r.otel_exporter_otlp_endpoint } : {}),
+    log: log.child('kubernetes'),
+  });
+  // Nothing waits for Jobs a previous executor process started: stop the ones still running.
+  const orphans = await runner.reconcile().catch((err: unknown) => {
+    log.error('could not reconcile Jobs at start', { cause: errorMessage(err) });
+    return 0;
+  });
+  if (orphans > 0) log.warn('deleted orphaned Jobs at start', { count: orphans });
+  return { runner, routes: [runner.channel.handle] };
 }

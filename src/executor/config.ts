@@ -23,9 +23,13 @@ export interface KubernetesRunnerConfig {
   kind: 'kubernetes';
   namespace: string;
   image: string;
+  /** The tool runner's command inside the image. */
+  command: string[];
   /** Base URL at which Jobs reach this executor to report results. */
-  result_url: string;
+  callback_url: string;
   ttl_seconds_after_finished: number;
+  default_service_account: string;
+  /** Omit in a cluster (in-cluster config); a path for running outside one. */
   kubeconfig?: string;
   otel_exporter_otlp_endpoint?: string;
 }
@@ -51,13 +55,15 @@ const SCHEMA = {
         {
           type: 'object',
           additionalProperties: false,
-          required: ['kind', 'namespace', 'image', 'result_url'],
+          required: ['kind', 'namespace', 'image', 'callback_url'],
           properties: {
             kind: { const: 'kubernetes' },
             namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
             image: { type: 'string', minLength: 1 },
-            result_url: { type: 'string', pattern: '^https?://' },
+            command: { type: 'array', items: { type: 'string' }, minItems: 1 },
+            callback_url: { type: 'string', pattern: '^https?://' },
             ttl_seconds_after_finished: { type: 'integer', minimum: 0 },
+            default_service_account: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
             kubeconfig: { type: 'string' },
             otel_exporter_otlp_endpoint: { type: 'string' },
           },
@@ -95,7 +101,13 @@ export function parseExecutorConfig(text: string, origin: string): ExecutorConfi
     idempotency: { retain_seconds: c.idempotency?.retain_seconds ?? 600, max_entries: c.idempotency?.max_entries ?? 10_000 },
     runner:
       runner.kind === 'kubernetes'
-        ? { ...runner, ttl_seconds_after_finished: runner.ttl_seconds_after_finished ?? 30, ...(runner.kubeconfig ? { kubeconfig: rel(runner.kubeconfig) } : {}) }
+        ? {
+            ...runner,
+            command: runner.command ?? ['node', '/app/dist/src/runner/main.js'],
+            ttl_seconds_after_finished: runner.ttl_seconds_after_finished ?? 30,
+            default_service_account: runner.default_service_account ?? 'toolgate-tool-default',
+            ...(runner.kubeconfig ? { kubeconfig: rel(runner.kubeconfig) } : {}),
+          }
         : runner,
   };
 }

@@ -10,13 +10,14 @@ import { TOOL_REGISTRY } from './tools/registry.js';
 async function main(): Promise<number> {
   const callId = process.env.CALL_ID;
   const toolName = process.env.TOOL_NAME;
-  const rawParams = process.env.TOOL_PARAMS ?? '{}';
+  let rawParams = process.env.TOOL_PARAMS ?? '{}';
   if (!callId || !toolName) {
     process.stderr.write('tool runner: CALL_ID and TOOL_NAME must be set\n');
     return 2;
   }
   let envelope: ResultEnvelope;
   try {
+    if (process.env.TOOL_PARAMS_URL) rawParams = await fetchParams(process.env.TOOL_PARAMS_URL, process.env.TOOL_RESULT_TOKEN ?? '');
     const params: unknown = JSON.parse(rawParams);
     if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new ToolError('TOOL_PARAMS must be a JSON object', 'bad_params');
     const load = TOOL_REGISTRY[toolName];
@@ -35,6 +36,13 @@ async function main(): Promise<number> {
   }
   await report(envelope);
   return envelope.status === 'ok' ? 0 : 1;
+}
+
+/** Arguments too large for the Job's environment come over the same per-call authenticated channel. */
+async function fetchParams(url: string, token: string): Promise<string> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new ToolError(`cannot fetch arguments: ${res.status}`, 'bad_params');
+  return res.text();
 }
 
 async function report(envelope: ResultEnvelope): Promise<void> {

@@ -31,7 +31,11 @@ export interface StackOptions {
   remoteUrl?: string;
   maxRequestBytes?: number;
   /** What Envoy routes tool calls to: the echo upstream (default) or the real executor with a runner. */
-  executor?: 'echo' | 'local';
+  executor?: 'echo' | 'local' | 'kubernetes';
+  /** Kubernetes runner settings (executor: 'kubernetes'). */
+  kube?: { kubeconfig: string; namespace: string };
+  /** Tool catalog for the authz server and the executor (default src/catalog/tools.yaml). */
+  catalogPath?: string;
   /** Executor: calls in flight before 429. */
   maxInFlight?: number;
 }
@@ -62,6 +66,9 @@ export interface Stack {
   authz: ManagedProcess;
   executor: ManagedProcess | undefined;
   executorOpsPort: number | undefined;
+  executorPort: number;
+  /** Restarts the executor process (same config), e.g. to show reconciliation. */
+  restartExecutor(opts?: { kill?: boolean }): Promise<void>;
   upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
   call(path: string, body: unknown, opts?: CallOptions): Promise<Response>;
   jwtFor(sub: string, extra?: Record<string, unknown>): Promise<string>;
@@ -117,7 +124,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const authzConfig = {
     grpc: { address: `127.0.0.1:${authzGrpcPort}` },
     http: { address: `127.0.0.1:${authzHttpPort}` },
-    catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
+    catalog: opts.catalogPath ?? join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
     policy: {
       engine: opts.engine,
       decision: 'agent/authz',
@@ -145,7 +152,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   let executor: ManagedProcess | undefined;
   let executorPort = upstream.port;
   let executorOpsPort: number | undefined;
-  if (opts.executor === 'local') {
+  let startExecutorProcess: (() => Promise<ManagedProcess>) | undefined;
+  if (opts.executor === 'local' || opts.executor === 'kubernetes') {
     [executorPort, executorOpsPort] = [await freePort(), await freePort()];
     const executorConfigPath = join(dir, 'executor.yaml');
     await writeFile(
@@ -153,15 +161,31 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       toYaml({
         http: { address: `127.0.0.1:${executorPort}` },
         ops: { address: `127.0.0.1:${executorOpsPort}` },
-        catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
+        catalog: opts.catalogPath ?? join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
         max_body_bytes: opts.maxRequestBytes ?? 2 * 1024 * 1024,
         max_in_flight: opts.maxInFlight ?? 16,
-        runner: { kind: 'local' },
+        runner:
+          opts.executor === 'kubernetes' && opts.kube
+            ? {
+                kind: 'kubernetes',
+                namespace: opts.kube.namespace,
+                image: 'toolgate/runner:dev',
+                // The node stand-in runs the container command on this machine.
+                command: [process.execPath, join(REPO_ROOT, 'dist', 'src', 'runner', 'main.js')],
+                callback_url: `http://127.0.0.1:${executorPort}`,
+                ttl_seconds_after_finished: 30,
+                default_service_account: 'toolgate-tool-default',
+                kubeconfig: opts.kube.kubeconfig,
+              }
+            : { kind: 'local' },
       }),
     );
-    executor = startProcess({ name: 'executor', command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], logDir });
-    processes.push(executor);
-    await waitForHttp(`http://127.0.0.1:${executorOpsPort}/healthz`, { process: executor, timeoutMs: 30_000 });
+    startExecutorProcess = async () => {
+      const p = startProcess({ name: 'executor', command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], logDir });
+      await waitForHttp(`http://127.0.0.1:${executorOpsPort}/healthz`, { process: p, timeoutMs: 30_000 });
+      return p;
+    };
+    executor = await startExecutorProcess();
   }
 
   const [envoyHttpPort, envoyMtlsPort, envoyAdminPort] = [await freePort(), await freePort(), await freePort()];
@@ -243,8 +267,20 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     get authz() {
       return authz;
     },
-    executor,
+    get executor() {
+      return executor;
+    },
     executorOpsPort,
+    executorPort,
+    restartExecutor: async (o = {}) => {
+      if (!executor || !startExecutorProcess) throw new Error('no executor in this stack');
+      if (o.kill) {
+        process.kill(executor.pid, 'SIGKILL');
+        await executor.exited;
+      }
+      await executor.stop();
+      executor = await startExecutorProcess();
+    },
     upstream,
     call,
     jwtFor: (sub, extra = {}) => signAgentJwt(creds, { sub, ...extra }),
@@ -255,6 +291,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     },
     stopAuthz: () => authz.stop(),
     stop: async () => {
+      await executor?.stop();
       await authz.stop();
       for (const p of processes.reverse()) await p.stop();
       await upstream.close();

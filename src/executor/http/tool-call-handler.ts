@@ -96,7 +96,10 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     admission.release();
     const status = respondWithOutcome(res, { callId, tool: tool.name, outcome, replayed: admission.kind === 'replay' });
     deps.onOutcome?.(tool.name, outcome, status);
-    deps.log.info('call finished', { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, status: outcome.status, http_status: status, replayed: admission.kind === 'replay' });
+    const cause = outcome.status === 'failed' || outcome.status === 'unavailable' ? { cause: outcome.error } : {};
+    const fields = { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, status: outcome.status, http_status: status, replayed: admission.kind === 'replay', ...cause };
+    if (outcome.status === 'unavailable') deps.log.error('call finished', fields);
+    else deps.log.info('call finished', fields);
   };
 }
 

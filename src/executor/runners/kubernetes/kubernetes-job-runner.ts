@@ -1,0 +1,196 @@
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { ResultEnvelope } from '../../../runner/envelope.js';
+import { createLogger, errorMessage, type Logger } from '../../../shared/logger.js';
+import type { Runner, ToolInvocation, ToolOutcome } from '../runner.js';
+import { buildJobManifest, CALL_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './job-manifest.js';
+import { ResultChannel } from './result-channel.js';
+
+export interface KubernetesJobRunnerOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  image: string;
+  command: string[];
+  /** Base URL at which Jobs reach this executor (e.g. http://toolgate-executor.toolgate:9292). */
+  callbackBaseUrl: string;
+  ttlSecondsAfterFinished: number;
+  defaultServiceAccount: string;
+  otelEndpoint?: string;
+  /** Time allowed beyond the tool's own timeout for scheduling and start-up before the executor gives up. */
+  startupGraceSeconds?: number;
+  pollIntervalMs?: number;
+  log?: Logger;
+  /** Job lifecycle events (created, started, finished) for tracing and metrics. */
+  onEvent?: (callId: string, event: JobEvent) => void;
+}
+
+export type JobEvent = { kind: 'created'; job: string } | { kind: 'started'; job: string } | { kind: 'finished'; job: string; outcome: string };
+
+/**
+ * Each call becomes one Job in the execution namespace. The runner creates it, follows it to its end, and
+ * takes the result from the authenticated result channel; a timeout, a cancellation or a failure deletes the
+ * Job (and so its pod) at once, and TTL and activeDeadlineSeconds clean up whatever an executor crash leaves.
+ */
+export class KubernetesJobRunner implements Runner {
+  readonly kind = 'kubernetes' as const;
+  readonly channel = new ResultChannel();
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: KubernetesJobRunnerOptions) {
+    this.batch = opts.kubeConfig.makeApiClient(BatchV1Api);
+    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.log = opts.log ?? createLogger('executor.kubernetes');
+  }
+
+  async run(inv: ToolInvocation): Promise<ToolOutcome> {
+    const started = performance.now();
+    const elapsed = (): number => Math.round(performance.now() - started);
+    const token = randomBytes(32).toString('base64url');
+    const base = this.opts.callbackBaseUrl.replace(/\/+$/, '');
+    const manifest = buildJobManifest(inv, {
+      namespace: this.opts.namespace,
+      image: this.opts.image,
+      command: this.opts.command,
+      ttlSecondsAfterFinished: this.opts.ttlSecondsAfterFinished,
+      resultUrl: `${base}/internal/v1/calls/${inv.callId}/result`,
+      paramsUrl: `${base}/internal/v1/calls/${inv.callId}/params`,
+      resultToken: token,
+      attempt: randomBytes(2).toString('hex'),
+      defaultServiceAccount: this.opts.defaultServiceAccount,
+      ...(this.opts.otelEndpoint ? { otelEndpoint: this.opts.otelEndpoint } : {}),
+    });
+    const name = manifest.metadata?.name as string;
+
+    let envelope: ResultEnvelope | undefined;
+    let wake: () => void = () => undefined;
+    const forget = this.channel.expect(inv.callId, token, JSON.stringify(inv.arguments), (e) => {
+      envelope = e;
+      wake();
+    });
+    try {
+      try {
+        await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest });
+      } catch (err) {
+        return { status: 'unavailable', error: `cannot create Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+      }
+      this.opts.onEvent?.(inv.callId, { kind: 'created', job: name });
+
+      const deadline = Date.now() + (inv.tool.execution.timeout_seconds + (this.opts.startupGraceSeconds ?? 30)) * 1000;
+      let reportedStart = false;
+      let completedAt: number | undefined;
+      const interval = this.opts.pollIntervalMs ?? 250;
+      for (;;) {
+        if (envelope) {
+          this.opts.onEvent?.(inv.callId, { kind: 'finished', job: name, outcome: envelope.status });
+          return envelope.status === 'ok'
+            ? { status: 'succeeded', result: envelope.result, durationMs: elapsed() }
+            : { status: 'failed', exitCode: 1, error: envelope.error.message, durationMs: elapsed() };
+        }
+        if (inv.signal.aborted) {
+          await this.deleteJob(name);
+          this.opts.onEvent?.(inv.callId, { kind: 'finished', job: name, outcome: 'cancelled' });
+          return { status: 'cancelled', durationMs: elapsed() };
+        }
+        if (Date.now() > deadline) {
+          await this.deleteJob(name);
+          this.opts.onEvent?.(inv.callId, { kind: 'finished', job: name, outcome: 'timeout' });
+          return { status: 'timeout', durationMs: elapsed() };
+        }
+        let job: V1Job;
+        try {
+          job = await this.batch.readNamespacedJob({ name, namespace: this.opts.namespace });
+        } catch (err) {
+          return { status: 'unavailable', error: `lost track of Job ${name}: ${apiMessage(err)}` };
+        }
+        if (!reportedStart && (job.status?.active ?? 0) + (job.status?.succeeded ?? 0) + (job.status?.failed ?? 0) > 0) {
+          reportedStart = true;
+          this.opts.onEvent?.(inv.callId, { kind: 'started', job: name });
+        }
+        const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+        if (failed) {
+          this.opts.onEvent?.(inv.callId, { kind: 'finished', job: name, outcome: failed.reason ?? 'Failed' });
+          if (failed.reason === 'DeadlineExceeded') {
+            await this.deleteJob(name);
+            return { status: 'timeout', durationMs: elapsed() };
+          }
+          const term = await this.terminatedState(name);
+          return { status: 'failed', exitCode: term?.exitCode ?? null, error: term?.message?.trim() || `Job ${name} failed: ${failed.message ?? failed.reason ?? ''}`, durationMs: elapsed() };
+        }
+        const complete = job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True');
+        if (complete) {
+          // The result normally arrives before the Job completes; allow a moment for it to land.
+          completedAt ??= Date.now();
+          if (Date.now() - completedAt > 3000) return { status: 'failed', exitCode: 0, error: 'the tool finished without reporting a result', durationMs: elapsed() };
+        }
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, interval);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+          inv.signal.addEventListener('abort', wake, { once: true });
+        });
+      }
+    } finally {
+      forget();
+    }
+  }
+
+  /** The pod's exit status and termination message (stdout tail when the tool crashed). */
+  private async terminatedState(job: string): Promise<{ exitCode: number; message?: string } | undefined> {
+    try {
+      const pods = await this.core.listNamespacedPod({ namespace: this.opts.namespace, labelSelector: `job-name=${job}` });
+      const term = pods.items[0]?.status?.containerStatuses?.[0]?.state?.terminated;
+      return term ? { exitCode: term.exitCode, ...(term.message ? { message: term.message } : {}) } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async deleteJob(name: string): Promise<void> {
+    try {
+      await this.batch.deleteNamespacedJob({ name, namespace: this.opts.namespace, propagationPolicy: 'Background', gracePeriodSeconds: 0 });
+    } catch (err) {
+      if (statusOf(err) !== 404) this.log.error('could not delete Job; TTL and its deadline will clean it up', { job: name, cause: apiMessage(err) });
+    }
+  }
+
+  /**
+   * After a restart no caller waits for any Job this executor owned: delete the ones still running so nothing
+   * acts after its caller has gone (finished ones are left to their TTL, for inspection).
+   */
+  async reconcile(): Promise<number> {
+    const jobs = await this.batch.listNamespacedJob({ namespace: this.opts.namespace, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
+    let deleted = 0;
+    for (const job of jobs.items) {
+      const done = job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+      if (done || !job.metadata?.name) continue;
+      await this.deleteJob(job.metadata.name);
+      deleted++;
+      this.log.warn('deleted an orphaned tool-call Job', { job: job.metadata.name, call_id: job.metadata.labels?.[CALL_ID_LABEL] });
+    }
+    return deleted;
+  }
+
+  async close(): Promise<void> {}
+}
+
+function statusOf(err: unknown): number | undefined {
+  const e = err as { code?: number; statusCode?: number };
+  return e.code ?? e.statusCode;
+}
+
+function apiMessage(err: unknown): string {
+  const e = err as { code?: number; body?: unknown };
+  const body = typeof e.body === 'string' ? e.body : JSON.stringify(e.body ?? '');
+  try {
+    const parsed = JSON.parse(body) as { message?: string };
+    if (parsed.message) return `${e.code ?? ''} ${parsed.message}`.trim();
+  } catch {
+    // not JSON
+  }
+  return errorMessage(err);
+}

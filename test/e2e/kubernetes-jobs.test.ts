@@ -1,0 +1,220 @@
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { loadToolCatalogFile } from '../../src/catalog/tool-catalog.js';
+import { executorRbac, toolRbac } from '../../src/catalog/rbac-manifests.js';
+import { REPO_ROOT } from '../../src/shared/repo-paths.js';
+import { applyAll } from '../support/kube/apply.js';
+import { startControlPlane, type ControlPlane } from '../support/kube/control-plane.js';
+import { startNodeStandIn, type NodeStandIn } from '../support/kube/node-standin.js';
+import { startStack, type Stack } from './stack.js';
+
+/**
+ * The Kubernetes Job runner against a real kube-apiserver, etcd and kube-controller-manager (RBAC on). The
+ * executor runs as a ServiceAccount that may only manage Jobs (and read their pods) in the execution
+ * namespace; each tool runs as its own ServiceAccount with exactly its catalog verbs. The node stand-in (a
+ * test double for kubelet + container runtime) runs each Job's pod command as a local process.
+ */
+const EXEC_NS = 'toolgate-exec';
+const TARGET_NS = 'staging';
+
+describe('Kubernetes Job runner', () => {
+  let plane: ControlPlane;
+  let node: NodeStandIn;
+  let stack: Stack;
+  let admin: KubeConfig;
+  let executorKubeconfig: string;
+  let jwt: string;
+
+  beforeAll(async () => {
+    plane = await startControlPlane();
+    admin = plane.admin();
+    const core = admin.makeApiClient(CoreV1Api);
+    for (const name of [EXEC_NS, TARGET_NS]) await core.createNamespace({ body: { metadata: { name } } });
+
+    // A catalog for this suite: the default one, with a short sleep timeout and a tool that crashes.
+    const doc = parseYaml(await readFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), 'utf8')) as { tools: Record<string, any>[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const t of doc.tools) if (t.name === 'sleep') t.execution.timeout_seconds = 3;
+    doc.tools.push({ name: 'fail', description: 'crash on purpose', action: 'invoke', resource: 'fail', input_schema: { type: 'object' }, execution: { timeout_seconds: 10 } });
+    const catalogPath = join(plane.dir, 'catalog.yaml');
+    await writeFile(catalogPath, toYaml(doc));
+    const catalog = await loadToolCatalogFile(catalogPath);
+
+    const rbac = { executionNamespace: EXEC_NS, targetNamespaces: [TARGET_NS], executorServiceAccount: 'toolgate-executor', defaultToolServiceAccount: 'toolgate-tool-default' };
+    await applyAll(admin, [...executorRbac(rbac), ...toolRbac(catalog, rbac)]);
+    await admin.makeApiClient(AppsV1Api).createNamespacedDeployment({
+      namespace: TARGET_NS,
+      body: {
+        metadata: { name: 'api-server' },
+        spec: { replicas: 1, selector: { matchLabels: { app: 'api' } }, template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image: 'registry.local/api:1' }] } } },
+      },
+    });
+    executorKubeconfig = await plane.kubeconfigForServiceAccount(EXEC_NS, 'toolgate-executor');
+    node = await startNodeStandIn({ controlPlane: plane, namespaces: [EXEC_NS] });
+    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS }, catalogPath, maxInFlight: 3 });
+    jwt = await stack.jwtFor('ops-bot');
+  }, 600_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await node?.stop();
+    await plane?.stop();
+  });
+
+  const batch = (): BatchV1Api => admin.makeApiClient(BatchV1Api);
+  const jobsFor = async (callId: string): Promise<V1Job[]> => (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items;
+
+  /** Straight to the executor, with the headers only the gateway sets (for runner behaviour, not authorization). */
+  const direct = (tool: string, args: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> =>
+    fetch(`http://127.0.0.1:${stack.executorPort}/v1/tools/${tool}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-toolgate-decision-id': 'test-decision', 'x-toolgate-agent-id': 'ops-bot', 'x-toolgate-tool': tool, 'x-toolgate-policy-revision': 'test-rev', 'x-request-id': crypto.randomUUID(), ...headers },
+      body: JSON.stringify(args),
+      ...(signal ? { signal } : {}),
+    });
+
+  it('the executor service account manages Jobs in its namespace and nothing else', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(executorKubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    await expect(core.readNamespacedSecret({ namespace: EXEC_NS, name: 'anything' })).rejects.toMatchObject({ code: 403 });
+    await expect(core.listNamespacedSecret({ namespace: TARGET_NS })).rejects.toMatchObject({ code: 403 });
+    await expect(kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: TARGET_NS })).rejects.toMatchObject({ code: 403 });
+    await expect(kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: TARGET_NS, name: 'api-server' })).rejects.toMatchObject({ code: 403 });
+    expect((await kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: EXEC_NS })).items).toBeDefined();
+  });
+
+  it('through Envoy: k8s_get_deployment returns the real Deployment, run by a Job under the tool account', async () => {
+    const started = node.started().length;
+    const res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: TARGET_NS, name: 'api-server' }, { jwt });
+    expect(res.status).toBe(200);
+    expect(res.json.result).toMatchObject({ name: 'api-server', namespace: TARGET_NS, replicas: 1, images: ['registry.local/api:1'] });
+    expect(node.started().length).toBe(started + 1);
+    const [job] = await jobsFor(res.json.call_id);
+    expect(job?.spec?.template.spec?.serviceAccountName).toBe('toolgate-tool-k8s-get-deployment');
+  });
+
+  it('through Envoy: k8s_scale_deployment changes the real Deployment', async () => {
+    const res = await stack.call('/v1/tools/k8s_scale_deployment', { namespace: TARGET_NS, name: 'api-server', replicas: 3 }, { jwt });
+    expect(res.status).toBe(200);
+    expect(res.json.result).toMatchObject({ previousReplicas: 1, replicas: 3 });
+    const d = await admin.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: TARGET_NS, name: 'api-server' });
+    expect(d.spec?.replicas).toBe(3);
+  });
+
+  it('through Envoy: a denied call creates no Job and no process', async () => {
+    const jobsBefore = (await batch().listNamespacedJob({ namespace: EXEC_NS })).items.length;
+    const started = node.started().length;
+    const res = await stack.call('/v1/tools/k8s_scale_deployment', { namespace: TARGET_NS, name: 'api-server', replicas: 11 }, { jwt });
+    expect(res.status).toBe(403);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await batch().listNamespacedJob({ namespace: EXEC_NS })).items.length).toBe(jobsBefore);
+    expect(node.started().length).toBe(started);
+  });
+
+  it('creates the Job as specified: deadline, TTL, no retries, tool account, locked-down pod, call labels', async () => {
+    const pending = direct('sleep', { seconds: 1 }, { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+    let job: V1Job | undefined;
+    for (let i = 0; i < 50 && !job; i++) {
+      job = (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=sleep' })).items.find((j) => !j.status?.conditions?.length);
+      if (!job) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await pending).status).toBe(200);
+    if (!job) throw new Error('no Job seen');
+    const spec = job.spec;
+    expect(spec).toMatchObject({ ttlSecondsAfterFinished: 30, activeDeadlineSeconds: 3, backoffLimit: 0 });
+    const pod = spec?.template.spec;
+    expect(pod).toMatchObject({ restartPolicy: 'Never', serviceAccountName: 'toolgate-tool-default', automountServiceAccountToken: false });
+    expect(pod?.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    const c = pod?.containers[0];
+    expect(c?.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(c?.resources?.limits).toEqual({ cpu: '500m', memory: '256Mi' });
+    expect(c?.env?.map((e) => e.name).sort()).toEqual(['CALL_ID', 'TOOL_NAME', 'TOOL_PARAMS', 'TOOL_RESULT_TOKEN', 'TOOL_RESULT_URL', 'TRACEPARENT']);
+    expect(job.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'toolgate-executor', 'toolgate.dev/tool': 'sleep' });
+    expect(job.metadata?.annotations).toMatchObject({
+      'toolgate.dev/agent-id': 'ops-bot',
+      'toolgate.dev/decision-id': 'test-decision',
+      'toolgate.dev/policy-revision': 'test-rev',
+      'toolgate.dev/traceparent': '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
+    expect(job.metadata?.annotations?.['toolgate.dev/arguments-digest']).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // A tool that needs the API gets a short-lived projected token instead of the auto-mounted one.
+    const [getJob] = (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=k8s-get-deployment' })).items;
+    const projected = getJob?.spec?.template.spec?.volumes?.find((v) => v.name === 'kube-api-access')?.projected?.sources?.find((s) => s.serviceAccountToken);
+    expect(projected?.serviceAccountToken?.expirationSeconds).toBe(600);
+  });
+
+  it('answers 504 when the tool outlives its deadline, and the Job is gone', async () => {
+    const res = await direct('sleep', { seconds: 30 });
+    expect(res.status).toBe(504);
+    const body = (await res.json()) as { call_id: string; error: { code: string } };
+    expect(body.error.code).toBe('tool_timeout');
+    await waitFor(async () => (await jobsFor(body.call_id)).length === 0, 15_000);
+    await waitFor(async () => node.running() === 0, 10_000);
+  });
+
+  it('cancels the call when the client disconnects: Job deleted, process killed', async () => {
+    const controller = new AbortController();
+    const key = `cancel-${Date.now()}`;
+    const pending = direct('sleep', { seconds: 2.5 }, { 'idempotency-key': key }, controller.signal).catch((e: unknown) => e);
+    await waitFor(async () => node.running() > 0, 10_000);
+    const jobs = (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=sleep' })).items.filter((j) => !j.status?.conditions?.length);
+    expect(jobs.length).toBe(1);
+    controller.abort();
+    await pending;
+    await waitFor(async () => (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=sleep' })).items.every((j) => j.metadata?.name !== jobs[0]?.metadata?.name), 10_000);
+    await waitFor(async () => node.running() === 0, 10_000);
+  });
+
+  it('runs an idempotent retry once (one Job, one process) and replays its result', async () => {
+    const key = `idem-${Date.now()}`;
+    const started = node.started().length;
+    const [a, b] = await Promise.all([direct('echo', { message: 'once' }, { 'idempotency-key': key }), direct('echo', { message: 'once' }, { 'idempotency-key': key })]);
+    const c = await direct('echo', { message: 'once' }, { 'idempotency-key': key });
+    const bodies = (await Promise.all([a.json(), b.json(), c.json()])) as { call_id: string; result: unknown }[];
+    expect([a.status, b.status, c.status]).toEqual([200, 200, 200]);
+    expect(new Set(bodies.map((x) => x.call_id)).size).toBe(1);
+    expect(bodies[2]?.result).toEqual({ message: 'once', length: 4 });
+    expect(await jobsFor(bodies[0]?.call_id as string)).toHaveLength(1);
+    expect(node.started().length).toBe(started + 1);
+  });
+
+  it('answers 429 with Retry-After past the calls-in-flight limit', async () => {
+    const slow = [1, 2, 3].map(() => direct('sleep', { seconds: 1.5 }));
+    await waitFor(async () => node.running() >= 1, 10_000);
+    const extra = await direct('echo', { message: 'one too many' });
+    expect(extra.status).toBe(429);
+    expect(extra.headers.get('retry-after')).toBe('1');
+    expect((await Promise.all(slow)).map((r) => r.status)).toEqual([200, 200, 200]);
+  });
+
+  it('reports a crashing tool as 502 with its exit status and message', async () => {
+    const res = await direct('fail', { exit_code: 3, message: 'the tool fell over' });
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { error: { code: string; message: string; exit_code: number } };
+    expect(body.error).toMatchObject({ code: 'tool_failed', exit_code: 3 });
+    expect(body.error.message).toMatch(/the tool fell over/);
+  });
+
+  it('deletes Jobs left running by a crashed executor when it starts again', async () => {
+    const pending = direct('sleep', { seconds: 2.5 }).catch((e: unknown) => e);
+    await waitFor(async () => node.running() > 0, 10_000);
+    await stack.restartExecutor({ kill: true });
+    await pending;
+    const active = async (): Promise<number> =>
+      (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=sleep' })).items.filter((j) => !j.status?.conditions?.some((c) => c.status === 'True')).length;
+    await waitFor(async () => (await active()) === 0, 15_000);
+    await waitFor(async () => node.running() === 0, 10_000);
+  });
+});
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
