@@ -103,7 +103,7 @@ export function parseExecutorConfig(text: string, origin: string): ExecutorConfi
       runner.kind === 'kubernetes'
         ? {
             ...runner,
-            command: runner.command ?? ['node', '/app/dist/src/runner/main.js'],
+            command: runner.command ?? ['/nodejs/bin/node', '/app/dist/src/runner/main.js'],
             ttl_seconds_after_finished: runner.ttl_seconds_after_finished ?? 30,
             default_service_account: runner.default_service_account ?? 'toolgate-tool-default',
             ...(runner.kubeconfig ? { kubeconfig: rel(runner.kubeconfig) } : {}),
