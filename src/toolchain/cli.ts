@@ -1,4 +1,5 @@
-import { ensureEnvoy, ensureOpa, ensureOpaEnvoyPlugin } from './install.js';
+import { ensureEnvoy, ensureHelm, ensureOpa, ensureOpaEnvoyPlugin } from './install.js';
+import { ensureOtelCollector } from './otelcol.js';
 import { ensureBubblewrap } from './bubblewrap.js';
 import { ensureKubeBinaries } from './kube.js';
 
@@ -8,6 +9,8 @@ const installers: Record<string, () => Promise<string>> = {
   opa: ensureOpa,
   'opa-envoy-plugin': ensureOpaEnvoyPlugin,
   bubblewrap: ensureBubblewrap,
+  otelcol: ensureOtelCollector,
+  helm: ensureHelm,
   kube: async () => Object.values(await ensureKubeBinaries()).join(' '),
 };
 const wanted = process.argv.slice(2);

@@ -73,3 +73,5 @@ function captureStdout(cmd: string, args: string[]): Promise<string> {
     child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited with ${code}`))));
   });
 }
+
+export const ensureHelm = (): Promise<string> => ensureGoBinary('helm', 'helm.sh/helm/v3/cmd/helm', VERSIONS.helm);

@@ -65,10 +65,11 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     '--clearenv',
     ...Object.entries(spec.env).flatMap(([k, v]) => ['--setenv', k, v]),
     ...systemView(),
-    ...spec.readOnlyPaths.filter((p) => !SYSTEM_PATHS.some((s) => p === s || p.startsWith(`${s}/`))).flatMap((p) => ['--ro-bind', p, p]),
     '--proc', '/proc',
     '--dev', '/dev',
+    // The private /tmp comes before the extra binds: a bind under /tmp (a checkout there) must stay visible.
     '--tmpfs', '/tmp',
+    ...spec.readOnlyPaths.filter((p) => !SYSTEM_PATHS.some((s) => p === s || p.startsWith(`${s}/`))).flatMap((p) => ['--ro-bind', p, p]),
     '--chdir', '/tmp',
     '--',
     ...spec.argv,
