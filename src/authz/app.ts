@@ -4,6 +4,7 @@ import { HttpBundleSource } from './bundle/http-source.js';
 import type { PolicyBundle } from './bundle/bundle.js';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
+import type { Tracing } from '../shared/tracing.js';
 import { startOpsServer, type OpsServer } from '../shared/http-endpoints.js';
 import { CheckService } from './check-service.js';
 import type { AuthzConfig } from './config.js';
@@ -22,7 +23,7 @@ export interface RunningAuthz {
 }
 
 /** Wires config -> catalog, engine (+ bundle source), check service, gRPC and ops servers. */
-export async function startAuthz(config: AuthzConfig, log: Logger = createLogger('authz')): Promise<RunningAuthz> {
+export async function startAuthz(config: AuthzConfig, log: Logger = createLogger('authz'), tracing?: Tracing): Promise<RunningAuthz> {
   const metrics = new AuthzMetrics();
   const catalog = await loadToolCatalogFile(config.catalog);
   const health = new HealthService();
@@ -41,6 +42,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     metrics,
     log,
     decisionLog: log.child('decision'),
+    ...(tracing ? { tracing } : {}),
   });
 
   let grpcServer: AuthzGrpcServer | undefined;

@@ -1,6 +1,9 @@
+import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { argumentsDigest } from '../shared/digest.js';
 import { errorMessage, type Logger } from '../shared/logger.js';
+import { contextFrom, type Tracing } from '../shared/tracing.js';
 import { TRUSTED_HEADERS } from '../shared/trusted-headers.js';
 import type { CheckRequest, CheckResponse } from './grpc/check-types.js';
 import { mapCheckRequest, type InputMapperOptions, type MappedRequest } from './input/build-input.js';
@@ -18,6 +21,7 @@ export interface CheckServiceOptions {
   metrics: AuthzMetrics;
   log: Logger;
   decisionLog: Logger;
+  tracing?: Tracing;
 }
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
@@ -47,11 +51,24 @@ export class CheckService {
     const started = performance.now();
     const decisionId = randomUUID();
     const http = req.attributes?.request?.http;
+    // Envoy injects its ext_authz span's context into the gRPC metadata; without an Envoy tracer the
+    // client's own traceparent header is the best parent there is.
+    const parentTraceparent = traceparent ?? http?.headers?.traceparent;
+    const span = this.opts.tracing?.enabled
+      ? this.opts.tracing.tracer.startSpan(
+          'toolgate.authz.check',
+          {
+            kind: SpanKind.SERVER,
+            attributes: { 'rpc.system': 'grpc', 'rpc.service': 'envoy.service.auth.v3.Authorization', 'rpc.method': 'Check', 'http.request.method': http?.method ?? '', 'url.path': http?.path ?? '' },
+          },
+          contextFrom(parentTraceparent),
+        )
+      : undefined;
     let mapped: MappedRequest | undefined;
     let outcome: Outcome;
     try {
       mapped = mapCheckRequest(req, this.opts.mapper);
-      outcome = await this.decide(mapped, decisionId);
+      outcome = await this.decide(mapped, decisionId, span);
     } catch (err) {
       outcome = this.refuse(err, decisionId, mapped);
     }
@@ -60,7 +77,7 @@ export class CheckService {
     const record: DecisionRecord = {
       decision_id: decisionId,
       request_id: http?.id,
-      trace_id: traceIdOf(traceparent ?? http?.headers?.traceparent),
+      trace_id: span?.spanContext().traceId ?? traceIdOf(parentTraceparent),
       agent_id: mapped?.agent?.id ?? outcome.agentId,
       agent_auth: mapped?.agent?.method ?? outcome.agentAuth,
       tool: mapped?.toolCall?.tool ?? outcome.tool,
@@ -79,13 +96,26 @@ export class CheckService {
     };
     if (outcome.cause) record.cause = outcome.cause;
     this.record(record, durationMs / 1000);
+    if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath);
     return outcome.response;
   }
 
-  private async decide(mapped: MappedRequest, decisionId: string): Promise<Outcome> {
+  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined): Promise<Outcome> {
     const { engine, metrics } = this.opts;
     const t0 = performance.now();
-    const evaluation = await engine.evaluate(mapped.input);
+    const evalSpan = span
+      ? this.opts.tracing?.tracer.startSpan('toolgate.policy.evaluate', { attributes: { 'toolgate.policy.engine': engine.kind, 'toolgate.policy.path': engine.decisionPath } }, trace.setSpan(contextFrom(undefined), span))
+      : undefined;
+    let evaluation;
+    try {
+      evaluation = await engine.evaluate(mapped.input);
+      evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
+    } catch (err) {
+      evalSpan?.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
+      throw err;
+    } finally {
+      evalSpan?.end();
+    }
     const evaluationSeconds = (performance.now() - t0) / 1000;
     metrics.evaluationDuration.observe({ engine: engine.kind }, evaluationSeconds);
     const decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
@@ -180,15 +210,42 @@ export class CheckService {
 
   private record(record: DecisionRecord, durationSeconds: number): void {
     const { metrics } = this.opts;
-    metrics.toolCalls.inc({
-      agent_id: record.agent_id ?? '',
-      action: record.action ?? '',
-      resource: record.resource ?? '',
-      result: record.result,
-    });
+    metrics.decisions.inc({ result: record.result });
+    // An allowed call is counted by the executor once it has run (with its real outcome): once per call.
+    if (record.result !== 'allowed') {
+      metrics.toolCalls.inc({ agent_id: record.agent_id ?? '', action: record.action ?? '', resource: record.resource ?? '', result: record.result });
+    }
     metrics.decisionDuration.observe({ result: record.result }, durationSeconds);
     logDecision(this.opts.decisionLog, record);
   }
+}
+
+/** The decision on the span: what was asked, who asked, what the policy said and why. Never argument values. */
+function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | undefined, decisionPath: string): void {
+  span.setAttributes({
+    'toolgate.decision.id': r.decision_id,
+    'toolgate.decision.allowed': r.allowed,
+    'toolgate.decision.result': r.result,
+    'toolgate.policy.path': decisionPath,
+    'toolgate.policy.engine': r.engine,
+  });
+  if (r.code) span.setAttribute('toolgate.decision.code', r.code);
+  if (r.reasons.length > 0) span.setAttribute('toolgate.decision.reasons', r.reasons);
+  if (r.policy_revision) span.setAttribute('toolgate.policy.revision', r.policy_revision);
+  if (r.evaluation_ms !== undefined) span.setAttribute('toolgate.policy.evaluation_ms', r.evaluation_ms);
+  if (r.agent_id) span.setAttribute('toolgate.agent.id', r.agent_id);
+  if (r.agent_auth) span.setAttribute('toolgate.agent.auth', r.agent_auth);
+  if (r.tool) {
+    span.setAttribute('gen_ai.operation.name', 'execute_tool');
+    span.setAttribute('gen_ai.tool.name', r.tool);
+  }
+  if (r.action) span.setAttribute('toolgate.action', r.action);
+  if (r.resource) span.setAttribute('toolgate.resource', r.resource);
+  if (r.namespace) span.setAttribute('k8s.namespace.name', r.namespace);
+  if (mapped?.toolCall) span.setAttribute('toolgate.tool.arguments_digest', argumentsDigest(mapped.toolCall.arguments));
+  span.setAttribute('http.response.status_code', r.http_status);
+  if (r.result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r.reasons[0] ?? 'authorization failed' });
+  span.end();
 }
 
 export function denyBody(

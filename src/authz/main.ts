@@ -1,4 +1,5 @@
 import { createLogger, errorMessage } from '../shared/logger.js';
+import { startTracing } from '../shared/tracing.js';
 import { startAuthz } from './app.js';
 import { loadAuthzConfig } from './config.js';
 
@@ -17,13 +18,17 @@ function configPath(argv: string[]): string {
 
 try {
   const config = await loadAuthzConfig(configPath(process.argv.slice(2)));
-  const server = await startAuthz(config, log);
+  const tracing = startTracing('toolgate-authz');
+  const server = await startAuthz(config, log, tracing);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal });
-    server.stop().then(
+    server
+      .stop()
+      .then(() => tracing.shutdown())
+      .then(
       () => process.exit(0),
       (err: unknown) => {
         log.error('shutdown failed', { cause: errorMessage(err) });

@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { startOpsServer, splitHostPort } from '../shared/http-endpoints.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
+import { AuditTrail } from '../audit/audit-trail.js';
+import type { Tracing } from '../shared/tracing.js';
 import { CallLedger } from './call/call-ledger.js';
+import { CallTelemetry } from './observability/call-telemetry.js';
 import type { ExecutorConfig } from './config.js';
 import { sendError } from './http/respond.js';
 import { createToolCallHandler } from './http/tool-call-handler.js';
@@ -25,7 +28,7 @@ export type RouteHandler = (req: import('node:http').IncomingMessage, res: impor
 
 export async function startExecutor(
   config: ExecutorConfig,
-  opts: { log?: Logger; runner?: Runner; routes?: RouteHandler[] } = {},
+  opts: { log?: Logger; runner?: Runner; routes?: RouteHandler[]; tracing?: Tracing } = {},
 ): Promise<RunningExecutor> {
   const log = opts.log ?? createLogger('executor');
   const catalog = await loadToolCatalogFile(config.catalog);
@@ -33,6 +36,7 @@ export async function startExecutor(
   const created = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log);
   const runner = created.runner;
   const routes = [...created.routes, ...(opts.routes ?? [])];
+  const audit = config.audit ? await AuditTrail.open(config.audit.path) : undefined;
   const ledger = new CallLedger({ maxInFlight: config.max_in_flight, retainMs: config.idempotency.retain_seconds * 1000, maxRetained: config.idempotency.max_entries });
 
   const handle = createToolCallHandler({
@@ -41,11 +45,8 @@ export async function startExecutor(
     ledger,
     maxBodyBytes: config.max_body_bytes,
     log,
-    onOutcome: (tool, outcome, httpStatus) => {
-      const name = outcome?.status ?? 'rejected';
-      metrics.calls.inc({ tool, outcome: name, http_status: String(httpStatus) });
-      if (outcome && 'durationMs' in outcome) metrics.callDuration.observe({ tool, outcome: name }, outcome.durationMs / 1000);
-    },
+    telemetry: new CallTelemetry({ metrics, tracing: opts.tracing, audit, log }),
+    onRefused: (tool, httpStatus) => metrics.calls.inc({ tool, outcome: 'refused', http_status: String(httpStatus) }),
   });
 
   const server: Server = createServer((req, res) => {

@@ -13,6 +13,8 @@ export interface ExecutorConfig {
   max_body_bytes: number;
   idempotency: { retain_seconds: number; max_entries: number };
   runner: LocalRunnerConfig | KubernetesRunnerConfig;
+  /** Hash-chained audit trail of every call run (JSON lines). */
+  audit?: { path: string };
 }
 
 export interface LocalRunnerConfig {
@@ -44,6 +46,7 @@ const SCHEMA = {
     catalog: { type: 'string', minLength: 1 },
     max_in_flight: { type: 'integer', minimum: 1 },
     max_body_bytes: { type: 'integer', minimum: 1024 },
+    audit: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
     idempotency: {
       type: 'object',
       additionalProperties: false,
@@ -99,6 +102,7 @@ export function parseExecutorConfig(text: string, origin: string): ExecutorConfi
     max_in_flight: c.max_in_flight ?? 32,
     max_body_bytes: c.max_body_bytes ?? 2 * 1024 * 1024,
     idempotency: { retain_seconds: c.idempotency?.retain_seconds ?? 600, max_entries: c.idempotency?.max_entries ?? 10_000 },
+    ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
     runner:
       runner.kind === 'kubernetes'
         ? {

@@ -1,4 +1,5 @@
 import { createLogger, errorMessage } from '../shared/logger.js';
+import { startTracing } from '../shared/tracing.js';
 import { startExecutor } from './app.js';
 import { loadExecutorConfig } from './config.js';
 
@@ -13,13 +14,17 @@ if (!path) {
 }
 
 try {
-  const executor = await startExecutor(await loadExecutorConfig(path), { log });
+  const tracing = startTracing('toolgate-executor');
+  const executor = await startExecutor(await loadExecutorConfig(path), { log, tracing });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal });
-    executor.stop().then(
+    executor
+      .stop()
+      .then(() => tracing.shutdown())
+      .then(
       () => process.exit(0),
       (err: unknown) => {
         log.error('shutdown failed', { cause: errorMessage(err) });

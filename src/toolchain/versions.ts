@@ -5,6 +5,6 @@ export const VERSIONS = {
   opaEnvoyPlugin: 'v1.19.1-envoy',
   kubernetes: 'v1.34.4',
   etcd: 'v3.6.16',
-  otelCollector: 'v0.165.0',
+  otelCollector: 'v0.159.0',
   helm: 'v3.21.4',
 } as const;

@@ -7,8 +7,14 @@ export class AuthzMetrics {
   readonly registry = new Registry();
   readonly toolCalls = new Counter({
     name: 'agent_tool_calls_total',
-    help: 'Tool calls decided by the gateway, by agent, action, resource and result (allowed | denied | error).',
+    help: 'Tool calls by agent, action, resource and result. The authz server counts the calls it refused (denied) or could not decide (error); the executor counts the calls it ran. Each call is counted once across both.',
     labelNames: ['agent_id', 'action', 'resource', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly decisions = new Counter({
+    name: 'toolgate_authz_decisions_total',
+    help: 'Checks answered, by result (allowed | denied | error).',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
   readonly decisionDuration = new Histogram({

@@ -3,10 +3,11 @@ import { randomUUID } from 'node:crypto';
 import type { ToolCatalog } from '../../catalog/tool-catalog.js';
 import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
-import { argumentsDigest, sha256Hex } from '../../shared/digest.js';
+import { argumentsDigest, canonicalJson, sha256Hex } from '../../shared/digest.js';
 import type { Logger } from '../../shared/logger.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import type { CallLedger } from '../call/call-ledger.js';
+import type { ActiveCall, CallTelemetry } from '../observability/call-telemetry.js';
 import type { Runner, ToolOutcome } from '../runners/runner.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { sendError, sendJson } from './respond.js';
@@ -17,7 +18,9 @@ export interface ToolCallHandlerDeps {
   ledger: CallLedger;
   maxBodyBytes: number;
   log: Logger;
-  onOutcome?: (tool: string, outcome: ToolOutcome | undefined, httpStatus: number) => void;
+  telemetry: CallTelemetry;
+  /** Counts refusals that happen before a call is admitted (should not occur behind the gateway). */
+  onRefused?: (tool: string, httpStatus: number) => void;
 }
 
 const TOOL_PATH = /^\/v1\/tools\/([^/?]+)(?:\?.*)?$/;
@@ -28,9 +31,14 @@ const TOOL_PATH = /^\/v1\/tools\/([^/?]+)(?:\?.*)?$/;
  */
 export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
+    const refuse = (status: number, code: string, message: string, extra: Record<string, unknown> = {}): void => {
+      deps.onRefused?.(m?.[1] ?? '', status);
+      deps.log.warn('call refused', { url: req.url, http_status: status, code, message });
+      sendError(res, status, code, message, extra);
+    };
     const m = TOOL_PATH.exec(req.url ?? '');
-    if (!m) return sendError(res, 404, 'not_found', `no endpoint ${req.url}; tool calls are POST /v1/tools/{tool}`);
-    if (req.method !== 'POST') return sendError(res, 405, 'method_not_allowed', `tool calls use POST, not ${req.method}`);
+    if (!m) return refuse(404, 'not_found', `no endpoint ${req.url}; tool calls are POST /v1/tools/{tool}`);
+    if (req.method !== 'POST') return refuse(405, 'method_not_allowed', `tool calls use POST, not ${req.method}`);
     const toolName = decodeURIComponent(m[1] as string);
 
     // Only calls that the gateway authorized arrive with these; Envoy strips client-sent copies.
@@ -38,26 +46,26 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     const agentId = header(req, TRUSTED_HEADERS.agentId);
     const authorizedTool = header(req, TRUSTED_HEADERS.tool);
     if (!decisionId || !agentId) {
-      return sendError(res, 403, 'not_authorized', 'this call did not pass the gateway\'s authorization (no decision id or agent)');
+      return refuse(403, 'not_authorized', 'this call did not pass the gateway\'s authorization (no decision id or agent)');
     }
     if (authorizedTool !== toolName) {
-      return sendError(res, 403, 'not_authorized', `the decision was for tool "${authorizedTool ?? ''}", not "${toolName}"`);
+      return refuse(403, 'not_authorized', `the decision was for tool "${authorizedTool ?? ''}", not "${toolName}"`);
     }
     const tool = deps.catalog.get(toolName);
-    if (!tool) return sendError(res, 404, 'unknown_tool', `unknown tool "${toolName}"`);
+    if (!tool) return refuse(404, 'unknown_tool', `unknown tool "${toolName}"`);
 
     let args: Record<string, unknown>;
     try {
       const raw = await readBody(req, deps.maxBodyBytes);
       args = parseToolArguments(decodeUtf8Strict(raw));
     } catch (err) {
-      if (err instanceof BodyTooLargeError) return sendError(res, 413, 'body_too_large', err.message);
-      if (err instanceof BodyError) return sendError(res, 400, 'invalid_body', `request body: ${err.message}`);
+      if (err instanceof BodyTooLargeError) return refuse(413, 'body_too_large', err.message);
+      if (err instanceof BodyError) return refuse(400, 'invalid_body', `request body: ${err.message}`);
       throw err;
     }
     const errors = deps.catalog.validateArguments(tool, args);
     if (errors.length > 0) {
-      return sendError(res, 400, 'invalid_arguments', `arguments for tool "${tool.name}" are invalid`, { tool: tool.name, fields: errors });
+      return refuse(400, 'invalid_arguments', `arguments for tool "${tool.name}" are invalid`, { tool: tool.name, fields: errors });
     }
 
     const idempotencyKey = header(req, 'idempotency-key');
@@ -65,25 +73,30 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     // A DNS-label-safe id (names the Job), stable for a given identity so retries map to the same call.
     const callId = sha256Hex(identity).slice(0, 20);
     const digest = argumentsDigest(args);
-    const traceparent = header(req, 'traceparent');
+    const policyRevision = header(req, TRUSTED_HEADERS.policyRevision) ?? '';
+    const fields = deps.catalog.deriveFields(tool, args);
+    const call: ActiveCall = deps.telemetry.begin({
+      callId,
+      tool: tool.name,
+      agentId,
+      decisionId,
+      policyRevision,
+      argumentsDigest: digest,
+      action: String(fields.action ?? ''),
+      resource: String(fields.resource ?? ''),
+      namespace: typeof fields.namespace === 'string' ? fields.namespace : undefined,
+      traceparent: header(req, 'traceparent'),
+    });
 
     const admission = deps.ledger.admit(identity, digest, (signal) =>
-      deps.runner.run({
-        callId,
-        tool,
-        arguments: args,
-        agentId,
-        decisionId,
-        policyRevision: header(req, TRUSTED_HEADERS.policyRevision) ?? '',
-        ...(traceparent ? { traceparent } : {}),
-        signal,
-      }),
+      deps.runner.run({ callId, tool, arguments: args, agentId, decisionId, policyRevision, signal, ...call.runnerHooks(deps.runner.kind) }),
     );
     if (admission.kind === 'busy') {
-      deps.onOutcome?.(tool.name, undefined, 429);
+      call.finish(undefined, 429, { replayed: false });
       return sendError(res, 429, 'too_many_calls', 'the executor is at its limit of calls in flight; retry later', {}, { 'retry-after': String(admission.retryAfterSeconds) });
     }
     if (admission.kind === 'conflict') {
+      call.finish(undefined, 422, { replayed: true });
       return sendError(res, 422, 'idempotency_conflict', 'this Idempotency-Key was already used with different arguments');
     }
 
@@ -94,12 +107,14 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     const outcome = await admission.outcome;
     res.off('close', onClose);
     admission.release();
+    const replayed = admission.kind !== 'run';
     const status = respondWithOutcome(res, { callId, tool: tool.name, outcome, replayed: admission.kind === 'replay' });
-    deps.onOutcome?.(tool.name, outcome, status);
+    const resultText = outcome.status === 'succeeded' ? canonicalJson(outcome.result) : undefined;
+    call.finish(outcome, status, { replayed, ...(resultText !== undefined ? { resultBytes: Buffer.byteLength(resultText), resultDigest: `sha256:${sha256Hex(resultText)}` } : {}) });
     const cause = outcome.status === 'failed' || outcome.status === 'unavailable' ? { cause: outcome.error } : {};
-    const fields = { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, status: outcome.status, http_status: status, replayed: admission.kind === 'replay', ...cause };
-    if (outcome.status === 'unavailable') deps.log.error('call finished', fields);
-    else deps.log.info('call finished', fields);
+    const logFields = { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, status: outcome.status, http_status: status, replayed: admission.kind === 'replay', ...cause };
+    if (outcome.status === 'unavailable') deps.log.error('call finished', logFields);
+    else deps.log.info('call finished', logFields);
   };
 }
 

@@ -15,6 +15,18 @@ export class ExecutorMetrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
     registers: [this.registry],
   });
+  readonly toolCalls = new Counter({
+    name: 'agent_tool_calls_total',
+    help: 'Tool calls by agent, action, resource and result. The executor counts the calls it ran (allowed = succeeded, error = anything else); the authz server counts refusals. Each call is counted once across both.',
+    labelNames: ['agent_id', 'action', 'resource', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly jobStart = new Histogram({
+    name: 'toolgate_executor_job_start_seconds',
+    help: 'Time from creating a tool-call Job to its pod running.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
   readonly inFlight = new Gauge({
     name: 'toolgate_executor_calls_in_flight',
     help: 'Tool calls currently running.',

@@ -57,6 +57,7 @@ export class LocalSandboxRunner implements Runner {
     });
 
     const durationMs = r.durationMs;
+    inv.observe?.({ kind: 'sandbox.exited', exitCode: r.exitCode, durationMs });
     if (r.cancelled) return { status: 'cancelled', durationMs };
     if (r.timedOut) return { status: 'timeout', durationMs };
     if (r.outputExceeded) return { status: 'failed', exitCode: null, error: `tool output exceeds ${exec.max_output_bytes} bytes`, durationMs };

@@ -12,7 +12,15 @@ export interface ToolInvocation {
   traceparent?: string;
   /** Aborted when every client waiting for the call has gone: the run must stop and clean up. */
   signal: AbortSignal;
+  /** Lifecycle events of the run (Job created, pod started, finished...), for traces and metrics. */
+  observe?: (event: RunEvent) => void;
 }
+
+export type RunEvent =
+  | { kind: 'job.created'; job: string; namespace: string }
+  | { kind: 'pod.started'; job: string; namespace: string }
+  | { kind: 'job.finished'; job: string; namespace: string; outcome: string }
+  | { kind: 'sandbox.exited'; exitCode: number | null; durationMs: number };
 
 export type ToolOutcome =
   | { status: 'succeeded'; result: unknown; durationMs: number }

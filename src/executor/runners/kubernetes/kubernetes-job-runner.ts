@@ -21,11 +21,7 @@ export interface KubernetesJobRunnerOptions {
   startupGraceSeconds?: number;
   pollIntervalMs?: number;
   log?: Logger;
-  /** Job lifecycle events (created, started, finished) for tracing and metrics. */
-  onEvent?: (callId: string, event: JobEvent) => void;
 }
-
-export type JobEvent = { kind: 'created'; job: string } | { kind: 'started'; job: string } | { kind: 'finished'; job: string; outcome: string };
 
 /**
  * Each call becomes one Job in the execution namespace. The runner creates it, follows it to its end, and
@@ -76,7 +72,7 @@ export class KubernetesJobRunner implements Runner {
       } catch (err) {
         return { status: 'unavailable', error: `cannot create Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
       }
-      this.opts.onEvent?.(inv.callId, { kind: 'created', job: name });
+      inv.observe?.({ kind: 'job.created', job: name, namespace: this.opts.namespace });
 
       const deadline = Date.now() + (inv.tool.execution.timeout_seconds + (this.opts.startupGraceSeconds ?? 30)) * 1000;
       let reportedStart = false;
@@ -84,19 +80,19 @@ export class KubernetesJobRunner implements Runner {
       const interval = this.opts.pollIntervalMs ?? 250;
       for (;;) {
         if (envelope) {
-          this.opts.onEvent?.(inv.callId, { kind: 'finished', job: name, outcome: envelope.status });
+          inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: envelope.status });
           return envelope.status === 'ok'
             ? { status: 'succeeded', result: envelope.result, durationMs: elapsed() }
             : { status: 'failed', exitCode: 1, error: envelope.error.message, durationMs: elapsed() };
         }
         if (inv.signal.aborted) {
           await this.deleteJob(name);
-          this.opts.onEvent?.(inv.callId, { kind: 'finished', job: name, outcome: 'cancelled' });
+          inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: 'cancelled' });
           return { status: 'cancelled', durationMs: elapsed() };
         }
         if (Date.now() > deadline) {
           await this.deleteJob(name);
-          this.opts.onEvent?.(inv.callId, { kind: 'finished', job: name, outcome: 'timeout' });
+          inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: 'timeout' });
           return { status: 'timeout', durationMs: elapsed() };
         }
         let job: V1Job;
@@ -107,11 +103,11 @@ export class KubernetesJobRunner implements Runner {
         }
         if (!reportedStart && (job.status?.active ?? 0) + (job.status?.succeeded ?? 0) + (job.status?.failed ?? 0) > 0) {
           reportedStart = true;
-          this.opts.onEvent?.(inv.callId, { kind: 'started', job: name });
+          inv.observe?.({ kind: 'pod.started', job: name, namespace: this.opts.namespace });
         }
         const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
         if (failed) {
-          this.opts.onEvent?.(inv.callId, { kind: 'finished', job: name, outcome: failed.reason ?? 'Failed' });
+          inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: failed.reason ?? 'Failed' });
           if (failed.reason === 'DeadlineExceeded') {
             await this.deleteJob(name);
             return { status: 'timeout', durationMs: elapsed() };
