@@ -21,14 +21,31 @@ export interface EnvoyTemplateValues {
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
   ACCESS_LOG_PATH: string;
+  /** Envoy's OpenTelemetry tracer, exporting to the collector below (blocks marked `#if TRACING`). */
+  TRACING?: boolean;
+  OTEL_COLLECTOR_HOST?: string;
+  OTEL_COLLECTOR_PORT?: number;
 }
 
 export const ENVOY_TEMPLATE_PATH = join(REPO_ROOT, 'envoy', 'toolgate.yaml');
 
-/** Substitutes every ${NAME}; a placeholder without a value is an error, never an empty string. */
-export function renderTemplate(template: string, values: Record<string, string | number>): string {
+/**
+ * Keeps the lines between `#if NAME` and `#endif NAME` only when NAME is true, then substitutes every
+ * ${NAME}; a placeholder without a value is an error, never an empty string.
+ */
+export function renderTemplate(template: string, values: Record<string, string | number | boolean>): string {
   const missing = new Set<string>();
-  const out = template.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
+  const kept: string[] = [];
+  const open: { name: string; keep: boolean }[] = [];
+  for (const line of template.split('\n')) {
+    const cond = /^\s*#(if|endif) ([A-Z0-9_]+)\s*$/.exec(line);
+    if (cond?.[1] === 'if') open.push({ name: cond[2] as string, keep: values[cond[2] as string] === true });
+    else if (cond?.[1] === 'endif') {
+      if (open.pop()?.name !== cond[2]) throw new Error(`envoy template: unbalanced #endif ${cond[2]}`);
+    } else if (open.every((o) => o.keep)) kept.push(line);
+  }
+  if (open.length > 0) throw new Error(`envoy template: #if ${open[0]?.name} is never closed`);
+  const out = kept.join('\n').replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
     const v = values[name];
     if (v === undefined) {
       missing.add(name);
@@ -41,5 +58,5 @@ export function renderTemplate(template: string, values: Record<string, string |
 }
 
 export async function renderEnvoyConfig(values: EnvoyTemplateValues, templatePath = ENVOY_TEMPLATE_PATH): Promise<string> {
-  return renderTemplate(await readFile(templatePath, 'utf8'), values as unknown as Record<string, string | number>);
+  return renderTemplate(await readFile(templatePath, 'utf8'), values as unknown as Record<string, string | number | boolean>);
 }

@@ -22,7 +22,7 @@ describe('shipped policies and Envoy config', () => {
   it('envoy/toolgate.yaml renders and passes envoy --mode validate; a broken one does not', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'toolgate-envoy-'));
     const creds = await ensureDevCredentials(join(dir, 'creds'));
-    const config = await renderEnvoyConfig({
+    const values = {
       ADMIN_PORT: 9901,
       LISTEN_ADDRESS: '127.0.0.1',
       HTTP_PORT: 10000,
@@ -40,13 +40,22 @@ describe('shipped policies and Envoy config', () => {
       JWT_ISSUER: creds.jwtIssuer,
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: join(dir, 'access.log'),
-    });
+    };
+    const config = await renderEnvoyConfig(values);
     const good = join(dir, 'envoy.yaml');
     await writeFile(good, config);
     await validateEnvoyConfig(good);
+    expect(config).not.toContain('otel_collector');
+    const traced = join(dir, 'envoy-traced.yaml');
+    const tracedConfig = await renderEnvoyConfig({ ...values, TRACING: true, OTEL_COLLECTOR_HOST: 'localhost', OTEL_COLLECTOR_PORT: 4317 });
+    expect(tracedConfig).toContain('envoy.tracers.opentelemetry');
+    await writeFile(traced, tracedConfig);
+    await validateEnvoyConfig(traced);
     const broken = join(dir, 'broken.yaml');
     await writeFile(broken, config.replace('transport_api_version: V3', 'transport_api_version: V9'));
     await expect(validateEnvoyConfig(broken)).rejects.toThrow(/rejected/);
     expect(() => renderTemplate('port: ${MISSING}', {})).toThrow(/no value for MISSING/);
+    expect(() => renderTemplate('#if A\nx: 1', { A: true })).toThrow(/never closed/);
+    expect(renderTemplate('a: 1\n#if A\nb: ${B}\n#endif A', { A: false })).toBe('a: 1');
   });
 });
