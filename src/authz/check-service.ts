@@ -1,6 +1,7 @@
 import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { AuditTrail } from '../audit/audit-trail.js';
 import { argumentsDigest } from '../shared/digest.js';
 import { errorMessage, type Logger } from '../shared/logger.js';
 import { contextFrom, type Tracing } from '../shared/tracing.js';
@@ -22,6 +23,8 @@ export interface CheckServiceOptions {
   log: Logger;
   decisionLog: Logger;
   tracing?: Tracing;
+  /** Refused calls never reach the executor: their audit record is written here. */
+  audit?: AuditTrail;
 }
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
@@ -96,6 +99,7 @@ export class CheckService {
     };
     if (outcome.cause) record.cause = outcome.cause;
     this.record(record, durationMs / 1000);
+    if (!record.allowed) this.audit(record, mapped);
     if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath);
     return outcome.response;
   }
@@ -206,6 +210,30 @@ export class CheckService {
     if (mapped?.toolCall) meta.tool = mapped.toolCall.tool;
     if (code) meta.code = code;
     return meta;
+  }
+
+  private audit(r: DecisionRecord, mapped: MappedRequest | undefined): void {
+    this.opts.audit
+      ?.append({
+        kind: 'refused_call',
+        decision_id: r.decision_id,
+        request_id: r.request_id ?? null,
+        agent_id: r.agent_id ?? null,
+        agent_auth: r.agent_auth ?? null,
+        tool: r.tool ?? null,
+        action: r.action ?? null,
+        resource: r.resource ?? null,
+        namespace: r.namespace ?? null,
+        arguments_digest: mapped?.toolCall ? argumentsDigest(mapped.toolCall.arguments) : null,
+        policy_revision: r.policy_revision ?? null,
+        result_status: r.result,
+        code: r.code ?? null,
+        reasons: r.reasons,
+        http_status: r.http_status,
+        duration_ms: r.duration_ms,
+        trace_id: r.trace_id ?? null,
+      })
+      .catch((err: unknown) => this.opts.log.error('audit record could not be written', { decision_id: r.decision_id, cause: errorMessage(err) }));
   }
 
   private record(record: DecisionRecord, durationSeconds: number): void {

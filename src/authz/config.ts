@@ -15,6 +15,8 @@ export interface AuthzConfig {
     remote?: { url: string; timeout_ms: number; token?: string };
   };
   identity: { jwt_metadata_namespace: string; jwt_payload_keys: string[]; agent_id_claim: string };
+  /** Hash-chained audit trail of every refused call (allowed calls are recorded by the executor). */
+  audit?: { path: string };
 }
 
 export type BundleConfig =
@@ -67,6 +69,7 @@ const SCHEMA = {
         },
       },
     },
+    audit: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
     identity: {
       type: 'object',
       additionalProperties: false,
@@ -108,6 +111,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
       jwt_payload_keys: c.identity?.jwt_payload_keys ?? ['jwt_payload'],
       agent_id_claim: c.identity?.agent_id_claim ?? 'sub',
     },
+    ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
   };
   const b = c.policy.bundle;
   if (b && typeof b.file === 'string') {

@@ -1,4 +1,5 @@
 import { MAX_RESULT_BYTES, ToolError, type ResultEnvelope } from './envelope.js';
+import { startRunnerTelemetry } from './telemetry.js';
 import { TOOL_REGISTRY } from './tools/registry.js';
 
 /**
@@ -15,6 +16,7 @@ async function main(): Promise<number> {
     process.stderr.write('tool runner: CALL_ID and TOOL_NAME must be set\n');
     return 2;
   }
+  const telemetry = await startRunnerTelemetry({ tool: toolName, callId, traceparent: process.env.TRACEPARENT, endpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
   let envelope: ResultEnvelope;
   try {
     if (process.env.TOOL_PARAMS_URL) rawParams = await fetchParams(process.env.TOOL_PARAMS_URL, process.env.TOOL_RESULT_TOKEN ?? '');
@@ -25,7 +27,7 @@ async function main(): Promise<number> {
     const tool = await load();
     const controller = new AbortController();
     process.once('SIGTERM', () => controller.abort());
-    const result = await tool(params as Record<string, unknown>, { callId, signal: controller.signal });
+    const result = await tool(params as Record<string, unknown>, { callId, signal: controller.signal, apiCall: telemetry.apiCall });
     envelope = { call_id: callId, status: 'ok', result };
     if (Buffer.byteLength(JSON.stringify(envelope)) > MAX_RESULT_BYTES) {
       envelope = { call_id: callId, status: 'error', error: { message: `result exceeds ${MAX_RESULT_BYTES} bytes`, code: 'result_too_large' } };
@@ -34,6 +36,8 @@ async function main(): Promise<number> {
     const e = err instanceof ToolError ? err : new ToolError(err instanceof Error ? err.message : String(err), 'crash');
     envelope = { call_id: callId, status: 'error', error: { message: e.message, code: e.code } };
   }
+  const bytes = Buffer.byteLength(JSON.stringify(envelope));
+  await telemetry.end(envelope.status === 'ok' ? { status: 'ok' } : { status: 'error', code: envelope.error.code ?? 'tool_error', message: envelope.error.message }, bytes);
   await report(envelope);
   return envelope.status === 'ok' ? 0 : 1;
 }

@@ -3,12 +3,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { loadToolCatalogFile } from '../../src/catalog/tool-catalog.js';
-import { executorRbac, toolRbac } from '../../src/catalog/rbac-manifests.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
-import { applyAll } from '../support/kube/apply.js';
 import { startControlPlane, type ControlPlane } from '../support/kube/control-plane.js';
-import { startNodeStandIn, type NodeStandIn } from '../support/kube/node-standin.js';
+import { EXEC_NS, startExecutionCluster, TARGET_NS } from '../support/kube/execution-cluster.js';
+import type { NodeStandIn } from '../support/kube/node-standin.js';
 import { startStack, type Stack } from './stack.js';
 
 /**
@@ -17,9 +15,6 @@ import { startStack, type Stack } from './stack.js';
  * namespace; each tool runs as its own ServiceAccount with exactly its catalog verbs. The node stand-in (a
  * test double for kubelet + container runtime) runs each Job's pod command as a local process.
  */
-const EXEC_NS = 'toolgate-exec';
-const TARGET_NS = 'staging';
-
 describe('Kubernetes Job runner', () => {
   let plane: ControlPlane;
   let node: NodeStandIn;
@@ -30,29 +25,14 @@ describe('Kubernetes Job runner', () => {
 
   beforeAll(async () => {
     plane = await startControlPlane();
-    admin = plane.admin();
-    const core = admin.makeApiClient(CoreV1Api);
-    for (const name of [EXEC_NS, TARGET_NS]) await core.createNamespace({ body: { metadata: { name } } });
-
     // A catalog for this suite: the default one, with a short sleep timeout and a tool that crashes.
     const doc = parseYaml(await readFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), 'utf8')) as { tools: Record<string, any>[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
     for (const t of doc.tools) if (t.name === 'sleep') t.execution.timeout_seconds = 3;
     doc.tools.push({ name: 'fail', description: 'crash on purpose', action: 'invoke', resource: 'fail', input_schema: { type: 'object' }, execution: { timeout_seconds: 10 } });
     const catalogPath = join(plane.dir, 'catalog.yaml');
     await writeFile(catalogPath, toYaml(doc));
-    const catalog = await loadToolCatalogFile(catalogPath);
-
-    const rbac = { executionNamespace: EXEC_NS, targetNamespaces: [TARGET_NS], executorServiceAccount: 'toolgate-executor', defaultToolServiceAccount: 'toolgate-tool-default' };
-    await applyAll(admin, [...executorRbac(rbac), ...toolRbac(catalog, rbac)]);
-    await admin.makeApiClient(AppsV1Api).createNamespacedDeployment({
-      namespace: TARGET_NS,
-      body: {
-        metadata: { name: 'api-server' },
-        spec: { replicas: 1, selector: { matchLabels: { app: 'api' } }, template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'api', image: 'registry.local/api:1' }] } } },
-      },
-    });
-    executorKubeconfig = await plane.kubeconfigForServiceAccount(EXEC_NS, 'toolgate-executor');
-    node = await startNodeStandIn({ controlPlane: plane, namespaces: [EXEC_NS] });
+    const cluster = await startExecutionCluster(catalogPath, plane);
+    ({ node, admin, executorKubeconfig } = cluster);
     stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS }, catalogPath, maxInFlight: 3 });
     jwt = await stack.jwtFor('ops-bot');
   }, 600_000);

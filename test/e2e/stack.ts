@@ -38,6 +38,10 @@ export interface StackOptions {
   catalogPath?: string;
   /** Executor: calls in flight before 429. */
   maxInFlight?: number;
+  /** OTLP/gRPC endpoint of a collector: turns on tracing in Envoy, the authz server, the executor and Jobs. */
+  otlpEndpoint?: string;
+  /** Hash-chained audit trails (authz: refusals; executor: calls run) under the stack's directory. */
+  audit?: boolean;
 }
 
 export interface Response {
@@ -63,6 +67,8 @@ export interface Stack {
   envoyAdminPort: number;
   authzHttpPort: number;
   accessLogPath: string;
+  authzAuditPath: string | undefined;
+  executorAuditPath: string | undefined;
   authz: ManagedProcess;
   executor: ManagedProcess | undefined;
   executorOpsPort: number | undefined;
@@ -133,6 +139,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...(opts.engine === 'remote' ? { remote: { url: remoteUrl, timeout_ms: 1000 } } : {}),
     },
   };
+  const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
+  const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
+  if (authzAuditPath) Object.assign(authzConfig, { audit: { path: authzAuditPath } });
+  const tracingEnv = opts.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.otlpEndpoint } : {};
   const authzConfigPath = join(dir, 'authz.yaml');
   await writeFile(authzConfigPath, toYaml(authzConfig));
 
@@ -141,6 +151,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       name: 'authz',
       command: process.execPath,
       args: [join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', authzConfigPath],
+      env: tracingEnv,
       logDir,
     });
     // /healthz: the embedded engine listens only once its bundle is active; a remote OPA may be down on purpose.
@@ -164,6 +175,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         catalog: opts.catalogPath ?? join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
         max_body_bytes: opts.maxRequestBytes ?? 2 * 1024 * 1024,
         max_in_flight: opts.maxInFlight ?? 16,
+        ...(executorAuditPath ? { audit: { path: executorAuditPath } } : {}),
         runner:
           opts.executor === 'kubernetes' && opts.kube
             ? {
@@ -176,12 +188,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
                 ttl_seconds_after_finished: 30,
                 default_service_account: 'toolgate-tool-default',
                 kubeconfig: opts.kube.kubeconfig,
+                ...(opts.otlpEndpoint ? { otel_exporter_otlp_endpoint: opts.otlpEndpoint } : {}),
               }
             : { kind: 'local' },
       }),
     );
     startExecutorProcess = async () => {
-      const p = startProcess({ name: 'executor', command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], logDir });
+      const p = startProcess({ name: 'executor', command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], env: tracingEnv, logDir });
       await waitForHttp(`http://127.0.0.1:${executorOpsPort}/healthz`, { process: p, timeoutMs: 30_000 });
       return p;
     };
@@ -211,6 +224,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       JWT_ISSUER: creds.jwtIssuer,
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: accessLogPath,
+      ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: '127.0.0.1', OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
     }),
   );
   const envoy = await startEnvoy({ configPath: envoyConfigPath, logDir, adminPort: envoyAdminPort });
@@ -264,6 +278,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     envoyAdminPort,
     authzHttpPort,
     accessLogPath,
+    authzAuditPath,
+    executorAuditPath,
     get authz() {
       return authz;
     },

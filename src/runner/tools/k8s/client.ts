@@ -1,3 +1,4 @@
+import type { Attributes } from '@opentelemetry/api';
 import { ToolError } from '../../envelope.js';
 
 /**
@@ -34,4 +35,9 @@ function safeJson(text: string): unknown {
   } catch {
     return { message: text };
   }
+}
+
+/** Span attributes of one Kubernetes API request (OpenTelemetry k8s.* and http.* conventions). */
+export function k8sAttributes(method: string, namespace: string, more: Attributes = {}): Attributes {
+  return { 'http.request.method': method, 'k8s.namespace.name': namespace, ...more };
 }

@@ -1,13 +1,13 @@
 import type { ToolImplementation } from '../tool.js';
-import { apiError, kubeConfig } from './client.js';
+import { apiError, k8sAttributes, kubeConfig } from './client.js';
 
-export const getDeployment: ToolImplementation = async (args) => {
+export const getDeployment: ToolImplementation = async (args, ctx) => {
   const { AppsV1Api } = await import('@kubernetes/client-node');
   const api = (await kubeConfig()).makeApiClient(AppsV1Api);
   const namespace = String(args.namespace);
   const name = String(args.name);
   try {
-    const d = await api.readNamespacedDeployment({ namespace, name });
+    const d = await ctx.apiCall('GET apps/v1 deployments', k8sAttributes('GET', namespace, { 'k8s.deployment.name': name }), () => api.readNamespacedDeployment({ namespace, name }));
     return {
       name,
       namespace,
@@ -25,17 +25,17 @@ export const getDeployment: ToolImplementation = async (args) => {
   }
 };
 
-export const scaleDeployment: ToolImplementation = async (args) => {
+export const scaleDeployment: ToolImplementation = async (args, ctx) => {
   const k8s = await import('@kubernetes/client-node');
   const api = (await kubeConfig()).makeApiClient(k8s.AppsV1Api);
   const namespace = String(args.namespace);
   const name = String(args.name);
   const replicas = Number(args.replicas);
   try {
-    const before = await api.readNamespacedDeploymentScale({ namespace, name });
-    await api.patchNamespacedDeploymentScale(
-      { namespace, name, body: { spec: { replicas } } },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    const target = { 'k8s.deployment.name': name };
+    const before = await ctx.apiCall('GET apps/v1 deployments/scale', k8sAttributes('GET', namespace, target), () => api.readNamespacedDeploymentScale({ namespace, name }));
+    await ctx.apiCall('PATCH apps/v1 deployments/scale', k8sAttributes('PATCH', namespace, { ...target, 'toolgate.k8s.replicas': replicas }), () =>
+      api.patchNamespacedDeploymentScale({ namespace, name, body: { spec: { replicas } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
     );
     return { name, namespace, previousReplicas: before.spec?.replicas ?? 0, replicas };
   } catch (err) {

@@ -1,12 +1,14 @@
 import type { ToolImplementation } from '../tool.js';
-import { apiError, kubeConfig } from './client.js';
+import { apiError, k8sAttributes, kubeConfig } from './client.js';
 
-export const listPods: ToolImplementation = async (args) => {
+export const listPods: ToolImplementation = async (args, ctx) => {
   const { CoreV1Api } = await import('@kubernetes/client-node');
   const api = (await kubeConfig()).makeApiClient(CoreV1Api);
   const namespace = String(args.namespace);
   try {
-    const list = await api.listNamespacedPod({ namespace, ...(args.labelSelector ? { labelSelector: String(args.labelSelector) } : {}) });
+    const list = await ctx.apiCall('GET v1 pods', k8sAttributes('GET', namespace), () =>
+      api.listNamespacedPod({ namespace, ...(args.labelSelector ? { labelSelector: String(args.labelSelector) } : {}) }),
+    );
     return list.items.map((p) => ({
       name: p.metadata?.name,
       phase: p.status?.phase,
@@ -19,18 +21,18 @@ export const listPods: ToolImplementation = async (args) => {
   }
 };
 
-export const getPodLogs: ToolImplementation = async (args) => {
+export const getPodLogs: ToolImplementation = async (args, ctx) => {
   const { CoreV1Api } = await import('@kubernetes/client-node');
   const api = (await kubeConfig()).makeApiClient(CoreV1Api);
   const namespace = String(args.namespace);
   const name = String(args.name);
   try {
-    const logs = await api.readNamespacedPodLog({
+    const logs = await ctx.apiCall('GET v1 pods/log', k8sAttributes('GET', namespace, { 'k8s.pod.name': name }), () => api.readNamespacedPodLog({
       namespace,
       name,
       ...(args.container ? { container: String(args.container) } : {}),
       tailLines: args.tailLines === undefined ? 100 : Number(args.tailLines),
-    });
+    }));
     return { logs };
   } catch (err) {
     throw apiError(err, `pod ${namespace}/${name}`);
@@ -38,13 +40,13 @@ export const getPodLogs: ToolImplementation = async (args) => {
 };
 
 /** Metadata and key names only: a secret's values never leave the cluster through a tool result. */
-export const getSecretKeys: ToolImplementation = async (args) => {
+export const getSecretKeys: ToolImplementation = async (args, ctx) => {
   const { CoreV1Api } = await import('@kubernetes/client-node');
   const api = (await kubeConfig()).makeApiClient(CoreV1Api);
   const namespace = String(args.namespace);
   const name = String(args.name);
   try {
-    const s = await api.readNamespacedSecret({ namespace, name });
+    const s = await ctx.apiCall('GET v1 secrets', k8sAttributes('GET', namespace, { 'toolgate.k8s.secret.name': name }), () => api.readNamespacedSecret({ namespace, name }));
     return { name, namespace, type: s.type, keys: Object.keys(s.data ?? {}).sort() };
   } catch (err) {
     throw apiError(err, `secret ${namespace}/${name}`);
