@@ -1,0 +1,285 @@
+/**
+ * The check path, side by side with the OPA Envoy plugin, in one run on this machine: the same Envoy in front
+ * of the same trivial upstream in four configurations (bench/lib/configurations.ts), driven by h2load over
+ * HTTP/1.1 with the same load, configurations alternated round by round so drift affects all alike.
+ *
+ * For each: requests/s at saturation (fixed concurrency), p50/p90/p99 at a fixed rate, CPU seconds per 1000
+ * checks and memory of the authorization processes. Then how the check cost grows with the policy data
+ * (authorized agents) and with the request body, and what tracing costs on the check path.
+ * Writes bench/results/check-path.{json,md}. Every request must answer 200: anything else fails the run.
+ *
+ *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --quick]
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureDevCredentials, signAgentJwt, type DevCredentials } from '../src/gateway/dev-credentials.js';
+import { REPO_ROOT } from '../src/shared/repo-paths.js';
+import { ensureEnvoy, ensureOpa, ensureOpaEnvoyPlugin } from '../src/toolchain/install.js';
+import { stopAll } from '../test/support/managed-process.js';
+import { startCollector } from '../test/support/otel-collector.js';
+import { CONFIG_LABELS, DECISION, startConfig, startUpstream, type Binaries, type Bundles, type ConfigName, type RunningConfig } from './lib/configurations.js';
+import { bundlesFor } from './lib/bench-bundles.js';
+import { h2load, type LoadResult } from './lib/h2load.js';
+import { usageOf, type Usage } from './lib/process-usage.js';
+import { summarize, type Summary } from './stats.js';
+
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : Number(process.argv[i + 1]);
+};
+const QUICK = flag('quick');
+const ROUNDS = arg('rounds', QUICK ? 1 : 3);
+const CLIENTS = arg('clients', 16);
+const SAT_REQUESTS = arg('requests', QUICK ? 5000 : 20_000);
+const RATE = arg('rate', 500);
+const SECONDS = arg('seconds', QUICK ? 4 : 10);
+const MAIN_AGENTS = 10;
+
+interface Measured {
+  rps: number[];
+  latency: number[];
+  cpuPer1000: number[];
+  usage: Usage | undefined;
+  non2xx: number;
+}
+
+async function main(): Promise<void> {
+  const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin()]);
+  const bins: Binaries = { opa, opaEnvoyPlugin };
+  const dir = await mkdtemp(join(tmpdir(), 'toolgate-bench-'));
+  const creds = await ensureDevCredentials(join(dir, 'creds'));
+  const jwt = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 4 * 3600 });
+  const upstream = await startUpstream(dir);
+  const bodies = await writeBodies(dir);
+  const ctx = { dir, creds, upstreamPort: upstream.port, bins };
+  log(`work dir ${dir}; h2load --h1, ${CLIENTS} clients, ${SAT_REQUESTS} requests at saturation, ${RATE} req/s for ${SECONDS} s at fixed rate, ${ROUNDS} rounds`);
+
+  // 1. The four configurations, alternated.
+  const mainBundles = await bundlesFor(dir, bins.opa, MAIN_AGENTS);
+  const names: ConfigName[] = ['a', 'b', 'c', 'd'];
+  const configs = new Map<ConfigName, RunningConfig>();
+  for (const n of names) configs.set(n, await startConfig(n, { ...ctx, tag: 'main', bundles: mainBundles }));
+  const measured = new Map<ConfigName, Measured>(names.map((n) => [n, { rps: [], latency: [], cpuPer1000: [], usage: undefined, non2xx: 0 }]));
+  for (const c of configs.values()) await warmUp(c, jwt, bodies.small);
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = names.map((_, i) => names[(i + round) % names.length] as ConfigName);
+    for (const n of order) {
+      const c = configs.get(n) as RunningConfig;
+      const m = measured.get(n) as Measured;
+      const before = c.authzPids.length ? usageOf(c.authzPids) : undefined;
+      const sat = await load(c, jwt, bodies.small, { requests: SAT_REQUESTS }, `${n}-sat-${round}`);
+      const after = c.authzPids.length ? usageOf(c.authzPids) : undefined;
+      m.rps.push(sat.rps);
+      if (before && after) m.cpuPer1000.push(((after.cpuSeconds - before.cpuSeconds) / sat.requests) * 1000);
+      const fixed = await load(c, jwt, bodies.small, { rate: RATE, seconds: SECONDS }, `${n}-rate-${round}`);
+      m.latency.push(...fixed.latenciesMs);
+      m.usage = after;
+      m.non2xx += nonOk(sat) + nonOk(fixed);
+      log(`round ${round + 1}/${ROUNDS} ${n} (${CONFIG_LABELS[n]}): ${sat.rps.toFixed(0)} req/s saturated; p50 ${summarize(fixed.latenciesMs).p50} ms at ${RATE} req/s`);
+    }
+  }
+  const main = Object.fromEntries(
+    names.map((n) => {
+      const m = measured.get(n) as Measured;
+      return [n, { label: CONFIG_LABELS[n], rps: median(m.rps), rps_rounds: m.rps.map(round1), latency_ms: summarize(m.latency), cpu_seconds_per_1000_checks: m.cpuPer1000.length ? round3(median(m.cpuPer1000)) : null, memory_mib: m.usage ?? null, non_2xx: m.non2xx }];
+    }),
+  ) as Record<ConfigName, { label: string; rps: number; rps_rounds: number[]; latency_ms: Summary; cpu_seconds_per_1000_checks: number | null; memory_mib: Usage | null; non_2xx: number }>;
+  for (const c of configs.values()) await c.stop();
+
+  // 2. Tracing and metrics on the check path: toolgate embedded with tracing exported to a real collector.
+  const tracing = await measureTracing(ctx, mainBundles, jwt, bodies.small);
+
+  // 3. Growth with the policy data (authorized agents) and with the body, for the three authorizers.
+  const dataGrowth: Record<string, Record<string, PointResult>> = {};
+  for (const agents of [10, 1000, 100_000]) {
+    const bundles = agents === MAIN_AGENTS ? mainBundles : await bundlesFor(dir, bins.opa, agents);
+    dataGrowth[String(agents)] = await measurePoint(ctx, ['b', 'c', 'd'], bundles, `agents${agents}`, jwt, bodies.small, SAT_REQUESTS / 2);
+  }
+  const bodyGrowth: Record<string, Record<string, PointResult>> = {};
+  for (const [label, file, requests] of [['1 KiB', bodies.kib1, SAT_REQUESTS / 2], ['64 KiB', bodies.kib64, SAT_REQUESTS / 10], ['1 MiB', bodies.mib1, 400]] as const) {
+    bodyGrowth[label] = await measurePoint(ctx, ['a', 'b', 'c', 'd'], mainBundles, `body-${label.replace(' ', '')}`, jwt, file, requests);
+  }
+  await upstream.proc.stop();
+
+  const report = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    load: { tool: 'h2load --h1', clients: CLIENTS, saturation_requests: SAT_REQUESTS, fixed_rate_rps: RATE, fixed_rate_seconds: SECONDS, rounds: ROUNDS, policy: 'bench/policy/authz.rego', decision: DECISION, agents: MAIN_AGENTS },
+    main,
+    ratios_vs_d: {
+      b: { rps: round3(main.b.rps / main.d.rps), p50: round3(main.b.latency_ms.p50 / main.d.latency_ms.p50), p99: round3(main.b.latency_ms.p99 / main.d.latency_ms.p99), cpu_per_1000: ratio(main.b.cpu_seconds_per_1000_checks, main.d.cpu_seconds_per_1000_checks) },
+      c: { rps: round3(main.c.rps / main.d.rps), p50: round3(main.c.latency_ms.p50 / main.d.latency_ms.p50), p99: round3(main.c.latency_ms.p99 / main.d.latency_ms.p99), cpu_per_1000: ratio(main.c.cpu_seconds_per_1000_checks, main.d.cpu_seconds_per_1000_checks) },
+    },
+    added_over_a_ms: Object.fromEntries((['b', 'c', 'd'] as const).map((n) => [n, { p50: round3(main[n].latency_ms.p50 - main.a.latency_ms.p50), p90: round3(main[n].latency_ms.p90 - main.a.latency_ms.p90), p99: round3(main[n].latency_ms.p99 - main.a.latency_ms.p99) }])),
+    tracing,
+    data_growth: dataGrowth,
+    body_growth: bodyGrowth,
+  };
+  const errors = [...Object.values(main).map((m) => m.non_2xx), tracing.off.non2xx, tracing.on.non2xx, ...[...Object.values(dataGrowth), ...Object.values(bodyGrowth)].flatMap((p) => Object.values(p).map((r) => r.non_2xx))].reduce((a, b) => a + b, 0);
+  const md = markdown(report, errors);
+  const outDir = join(REPO_ROOT, 'bench', 'results');
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'check-path.json'), JSON.stringify({ ...report, non_2xx_total: errors }, null, 2));
+  await writeFile(join(outDir, 'check-path.md'), md);
+  process.stdout.write(md);
+  if (errors > 0) throw new Error(`${errors} requests did not answer 200: see the table`);
+}
+
+interface PointResult {
+  rps: number;
+  latency_ms: Summary;
+  cpu_seconds_per_1000_checks: number | null;
+  non_2xx: number;
+}
+
+type Ctx = { dir: string; creds: DevCredentials; upstreamPort: number; bins: Binaries };
+
+/** One point of a growth curve: each configuration started fresh, warmed up, then one saturation run. */
+async function measurePoint(ctx: Ctx, names: ConfigName[], bundles: Bundles, tag: string, jwt: string, body: string, requests: number): Promise<Record<string, PointResult>> {
+  const out: Record<string, PointResult> = {};
+  for (const n of names) {
+    const c = await startConfig(n, { ...ctx, tag, bundles });
+    try {
+      await warmUp(c, jwt, body, Math.min(1000, requests / 4));
+      const before = c.authzPids.length ? usageOf(c.authzPids) : undefined;
+      const r = await load(c, jwt, body, { requests: Math.round(requests) }, `${n}-${tag}`);
+      const after = c.authzPids.length ? usageOf(c.authzPids) : undefined;
+      out[n] = { rps: round1(r.rps), latency_ms: summarize(r.latenciesMs), cpu_seconds_per_1000_checks: before && after ? round3(((after.cpuSeconds - before.cpuSeconds) / r.requests) * 1000) : null, non_2xx: nonOk(r) };
+      log(`${tag} ${n}: ${r.rps.toFixed(0)} req/s, p50 ${out[n].latency_ms.p50} ms`);
+    } finally {
+      await c.stop();
+    }
+  }
+  return out;
+}
+
+/** Tracing off vs on (spans exported to a real collector), toolgate embedded, alternated. */
+async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: string): Promise<{ off: Measured & { summary?: Summary }; on: Measured & { summary?: Summary }; rps_ratio_on_off: number; added_p50_ms: number; added_p99_ms: number; cpu_ratio_on_off: number | null }> {
+  const collector = await startCollector();
+  try {
+    const variants = {
+      off: await startConfig('b', { ...ctx, tag: 'trace-off', bundles }),
+      on: await startConfig('b', { ...ctx, tag: 'trace-on', bundles, toolgateEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint } }),
+    };
+    const m = { off: { rps: [], latency: [], cpuPer1000: [], usage: undefined, non2xx: 0 } as Measured, on: { rps: [], latency: [], cpuPer1000: [], usage: undefined, non2xx: 0 } as Measured };
+    for (const v of Object.values(variants)) await warmUp(v, jwt, body);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const key of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+        const c = variants[key];
+        const before = usageOf(c.authzPids);
+        const sat = await load(c, jwt, body, { requests: SAT_REQUESTS }, `trace-${key}-sat-${round}`);
+        const after = usageOf(c.authzPids);
+        const fixed = await load(c, jwt, body, { rate: RATE, seconds: SECONDS }, `trace-${key}-rate-${round}`);
+        m[key].rps.push(sat.rps);
+        m[key].cpuPer1000.push(((after.cpuSeconds - before.cpuSeconds) / sat.requests) * 1000);
+        m[key].latency.push(...fixed.latenciesMs);
+        m[key].non2xx += nonOk(sat) + nonOk(fixed);
+        log(`tracing ${key} round ${round + 1}: ${sat.rps.toFixed(0)} req/s`);
+      }
+    }
+    for (const v of Object.values(variants)) await v.stop();
+    const off = summarize(m.off.latency);
+    const on = summarize(m.on.latency);
+    return {
+      off: { ...m.off, latency: [], summary: off },
+      on: { ...m.on, latency: [], summary: on },
+      rps_ratio_on_off: round3(median(m.on.rps) / median(m.off.rps)),
+      added_p50_ms: round3(on.p50 - off.p50),
+      added_p99_ms: round3(on.p99 - off.p99),
+      cpu_ratio_on_off: ratio(median(m.on.cpuPer1000), median(m.off.cpuPer1000)),
+    };
+  } finally {
+    await collector.stop();
+  }
+}
+
+async function load(c: RunningConfig, jwt: string, bodyFile: string, how: { requests: number } | { rate: number; seconds: number }, tag: string): Promise<LoadResult> {
+  return h2load({ url: c.url, headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, bodyFile, clients: CLIENTS, ...how, logFile: join(tmpdir(), `toolgate-h2load-${process.pid}-${tag}.log`) });
+}
+
+async function warmUp(c: RunningConfig, jwt: string, body: string, requests = 2000): Promise<void> {
+  const r = await load(c, jwt, body, { requests: Math.max(100, Math.round(requests)) }, `${c.name}-warmup`);
+  if (nonOk(r) > 0) throw new Error(`${c.name} (${CONFIG_LABELS[c.name]}) answers non-200 during warm-up: ${JSON.stringify({ ...r, latenciesMs: undefined })}`);
+}
+
+function nonOk(r: LoadResult): number {
+  return r.requests - r.status2xx + (Number.isNaN(r.failed) ? 0 : r.failed);
+}
+
+/** Tool-call bodies: a small call and arguments of 1 KiB, 64 KiB and 1 MiB. */
+async function writeBodies(dir: string): Promise<{ small: string; kib1: string; kib64: string; mib1: string }> {
+  const write = async (name: string, size: number | undefined): Promise<string> => {
+    const path = join(dir, `${name}.json`);
+    const overhead = '{"message":""}'.length;
+    await writeFile(path, JSON.stringify({ message: size === undefined ? 'restart the api deployment in staging' : 'x'.repeat(size - overhead) }));
+    return path;
+  };
+  return { small: await write('small', undefined), kib1: await write('1k', 1024), kib64: await write('64k', 64 * 1024), mib1: await write('1m', 1024 * 1024 - 64) };
+}
+
+function markdown(r: { main: Record<ConfigName, { label: string; rps: number; latency_ms: Summary; cpu_seconds_per_1000_checks: number | null; memory_mib: Usage | null; non_2xx: number }>; ratios_vs_d: Record<string, Record<string, number | null>>; added_over_a_ms: Record<string, Record<string, number>>; tracing: { off: { summary?: Summary; rps: number[]; cpuPer1000: number[] }; on: { summary?: Summary; rps: number[]; cpuPer1000: number[] }; rps_ratio_on_off: number; added_p50_ms: number; added_p99_ms: number; cpu_ratio_on_off: number | null }; data_growth: Record<string, Record<string, PointResult>>; body_growth: Record<string, Record<string, PointResult>>; machine: { cpus: number; model: string | undefined } }, errors: number): string {
+  const m = r.main;
+  const lines = [
+    `# Check path: toolgate vs the OPA Envoy plugin (${r.machine.cpus} cores, ${r.machine.model ?? ''})`,
+    '',
+    `Same Envoy, same upstream, same Rego (bench/policy) and data (${MAIN_AGENTS} agents); h2load --h1, ${CLIENTS} clients; saturation = ${SAT_REQUESTS} requests, median of ${ROUNDS} rounds; latency at a fixed ${RATE} req/s (${SECONDS} s x ${ROUNDS} rounds, all samples).`,
+    '',
+    '| configuration | req/s (saturation) | ratio vs d | p50 ms | p90 ms | p99 ms | p99 ratio vs d | added p50 over a, ms | CPU s / 1000 checks | RSS MiB (peak) | non-2xx |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...(['a', 'b', 'c', 'd'] as const).map((n) => {
+      const x = m[n];
+      const vsD = n === 'd' ? 1 : round3(x.rps / m.d.rps);
+      const p99vsD = n === 'd' ? 1 : round3(x.latency_ms.p99 / m.d.latency_ms.p99);
+      const added = n === 'a' ? '-' : String(round3(x.latency_ms.p50 - m.a.latency_ms.p50));
+      const mem = x.memory_mib ? `${x.memory_mib.rssMiB} (${x.memory_mib.peakRssMiB})` : '-';
+      return `| (${n}) ${x.label} | ${x.rps.toFixed(0)} | ${vsD} | ${x.latency_ms.p50} | ${x.latency_ms.p90} | ${x.latency_ms.p99} | ${p99vsD} | ${added} | ${x.cpu_seconds_per_1000_checks ?? '-'} | ${mem} | ${x.non_2xx} |`;
+    }),
+    '',
+    `Targets: b/d req/s = **${round3(m.b.rps / m.d.rps)}** (≥ 1.0), b/d p99 = **${round3(m.b.latency_ms.p99 / m.d.latency_ms.p99)}** (≤ 1.0), added p50 of b over a = **${round3(m.b.latency_ms.p50 - m.a.latency_ms.p50)} ms** (≤ 0.5 ms); non-2xx answers in all runs: **${errors}**.`,
+    '',
+    '## Tracing on the check path (toolgate embedded; spans exported to a real OpenTelemetry Collector)',
+    '',
+    '| tracing | req/s (median) | p50 ms | p99 ms | CPU s / 1000 checks |',
+    '|---|---|---|---|---|',
+    `| off | ${median(r.tracing.off.rps).toFixed(0)} | ${r.tracing.off.summary?.p50} | ${r.tracing.off.summary?.p99} | ${round3(median(r.tracing.off.cpuPer1000))} |`,
+    `| on | ${median(r.tracing.on.rps).toFixed(0)} | ${r.tracing.on.summary?.p50} | ${r.tracing.on.summary?.p99} | ${round3(median(r.tracing.on.cpuPer1000))} |`,
+    '',
+    `on/off: req/s ${r.tracing.rps_ratio_on_off}, CPU ${r.tracing.cpu_ratio_on_off}, added p50 ${r.tracing.added_p50_ms} ms, added p99 ${r.tracing.added_p99_ms} ms. Metrics are always on in both.`,
+    '',
+    '## Growth with the policy data (authorized agents; saturation runs)',
+    '',
+    growthTable(r.data_growth, 'agents'),
+    '',
+    '## Growth with the request body (tool arguments; saturation runs)',
+    '',
+    growthTable(r.body_growth, 'body'),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function growthTable(points: Record<string, Record<string, PointResult>>, what: string): string {
+  const names = Object.keys(Object.values(points)[0] ?? {});
+  const head = `| ${what} | ${names.map((n) => `(${n}) req/s | (${n}) p50 ms | (${n}) p99 ms | (${n}) CPU s/1000`).join(' | ')} |`;
+  const sep = `|---|${names.map(() => '---|---|---|---').join('|')}|`;
+  const rows = Object.entries(points).map(([k, p]) => `| ${k} | ${names.map((n) => { const x = p[n] as PointResult; return `${x.rps.toFixed(0)} | ${x.latency_ms.p50} | ${x.latency_ms.p99} | ${x.cpu_seconds_per_1000_checks ?? '-'}`; }).join(' | ')} |`);
+  return [head, sep, ...rows].join('\n');
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : round3(a / b));
+const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
+
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => stopAll());
