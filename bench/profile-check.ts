@@ -3,7 +3,7 @@
  * behind the real Envoy, drives it with h2load, and prints the functions with the most self time, grouped by
  * module. Used to find what dominates before the check-path benchmark is reported.
  *
- *   npm run bench:profile-check [-- --requests 30000]
+ *   npm run bench:profile-check [-- --requests 30000 --body-bytes 65536]
  */
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,8 +23,12 @@ interface ProfileNode {
 }
 
 async function main(): Promise<void> {
-  const i = process.argv.indexOf('--requests');
-  const requests = i === -1 ? 30_000 : Number(process.argv[i + 1]);
+  const arg = (name: string, fallback: number): number => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i === -1 ? fallback : Number(process.argv[i + 1]);
+  };
+  const requests = arg('requests', 30_000);
+  const bodyBytes = arg('body-bytes', 0);
   const [, opa] = await Promise.all([ensureEnvoy(), ensureOpa()]);
   const dir = await mkdtemp(join(tmpdir(), 'toolgate-profile-'));
   const profDir = join(dir, 'prof');
@@ -32,7 +36,7 @@ async function main(): Promise<void> {
   const jwt = await signAgentJwt(creds, { sub: 'ops-bot' });
   const upstream = await startUpstream(dir);
   const body = join(dir, 'body.json');
-  await writeFile(body, JSON.stringify({ message: 'restart the api deployment in staging' }));
+  await writeFile(body, JSON.stringify({ message: bodyBytes > 0 ? 'x'.repeat(bodyBytes) : 'restart the api deployment in staging' }));
   const c = await startConfig('b', { dir, tag: 'profile', creds, upstreamPort: upstream.port, bins: { opa, opaEnvoyPlugin: '' }, bundles: await bundlesFor(dir, opa, 10), toolgateNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
   const r = await h2load({ url: c.url, headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, bodyFile: body, clients: 16, requests, logFile: join(dir, 'h2load.log') });
   process.stderr.write(`${r.requests} requests, ${r.rps.toFixed(0)} req/s, ${r.status2xx} answered 200\n`);

@@ -41,6 +41,8 @@ export interface RunningConfig {
   url: string;
   /** The processes that do authorization (their CPU and memory are reported). */
   authzPids: number[];
+  /** The front Envoy (its CPU includes the ext_authz client side of each check). */
+  envoyPid: number;
   stop(): Promise<void>;
 }
 
@@ -182,6 +184,7 @@ export async function startConfig(name: ConfigName, o: { dir: string; tag: strin
     name,
     url: envoy.url,
     authzPids,
+    envoyPid: envoy.proc.pid,
     stop: async () => {
       for (const p of procs) await p.stop();
     },

@@ -8,6 +8,7 @@ import { contextFrom, type Tracing } from '../shared/tracing.js';
 import { TRUSTED_HEADERS } from '../shared/trusted-headers.js';
 import type { CheckRequest, CheckResponse } from './grpc/check-types.js';
 import { mapCheckRequest, type InputMapperOptions, type MappedRequest } from './input/build-input.js';
+import { encodeInputJson } from './input/input-json.js';
 import type { JsonObject } from './input/envoy-input.js';
 import { logDecision, traceIdOf, type DecisionRecord } from './observability/decision-log.js';
 import type { AuthzMetrics, CallResult } from './observability/metrics.js';
@@ -112,7 +113,7 @@ export class CheckService {
       : undefined;
     let evaluation;
     try {
-      evaluation = await engine.evaluate(mapped.input);
+      evaluation = await engine.evaluate(mapped.input, encodeInputJson(mapped.input, mapped.rawArguments));
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
     } catch (err) {
       evalSpan?.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });

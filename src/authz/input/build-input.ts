@@ -5,6 +5,7 @@ import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
 import { Rejection } from '../response/rejection.js';
 import { resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
 import { attributesToJson, INPUT_VERSION, metadataToJson, type JsonObject } from './envoy-input.js';
+import type { RawJsonValue } from './input-json.js';
 import { parseRequestBody } from './parsed-body.js';
 import { parsePath, parseQuery, PathError, splitPathAndQuery } from './parsed-path.js';
 import { PROTOCOL_ADAPTERS, type ProtocolAdapter, type ToolCall } from './tool-call.js';
@@ -21,6 +22,8 @@ export interface MappedRequest {
   tool: ToolDefinition | undefined;
   /** Flat fields as derived from the catalog ({} when not a tool call). */
   fields: Record<string, unknown>;
+  /** The JSON bytes the tool arguments were parsed from (a REST call's body), reused when encoding the input. */
+  rawArguments: RawJsonValue | undefined;
 }
 
 export interface InputMapperOptions {
@@ -125,7 +128,14 @@ function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: 
     input.tool_call = toolCall;
     Object.assign(input, fields);
   }
-  return { input, agent, toolCall, tool, fields };
+  // REST: the arguments are the whole body. Other protocols carry them inside an envelope.
+  const rawArguments = toolCall?.protocol === 'rest' ? { value: toolCall.arguments, json: http.raw_body && http.raw_body.length > 0 ? withoutBom(http.raw_body) : Buffer.from(body) } : undefined;
+  return { input, agent, toolCall, tool, fields, rawArguments };
+}
+
+/** The strict decoder drops a UTF-8 byte order mark; so must the bytes reused as JSON. */
+function withoutBom(raw: Buffer): Buffer {
+  return raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? raw.subarray(3) : raw;
 }
 
 function withTool(rejection: Rejection, tool: string): Rejection {

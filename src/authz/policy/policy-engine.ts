@@ -17,7 +17,8 @@ export interface PolicyEngine {
   readonly kind: 'embedded' | 'remote';
   /** The decision path, e.g. `agent/authz` (a package) or `envoy/authz/allow` (a rule). */
   readonly decisionPath: string;
-  evaluate(input: JsonObject): Promise<PolicyEvaluation>;
+  /** `json` is the same input already encoded (src/authz/input/input-json.ts); engines send it as is. */
+  evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation>;
   /** True once the engine can decide (a bundle is active / the server answered). */
   ready(): boolean;
   close(): Promise<void>;

@@ -10,6 +10,9 @@ export interface RemoteEngineOptions {
   token?: string;
 }
 
+const INPUT_OPEN = Buffer.from('{"input":');
+const INPUT_CLOSE = Buffer.from('}');
+
 /**
  * Remote engine: a real OPA server over its REST data API. `provenance` makes OPA report the revisions of
  * the bundles it evaluated with, so every decision still names the policy revision that made it.
@@ -28,13 +31,13 @@ export class RemoteOpaEngine implements PolicyEngine {
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
   }
 
-  async evaluate(input: JsonObject): Promise<PolicyEvaluation> {
+  async evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation> {
     let res: Response;
     try {
       res = await fetch(this.endpoint, {
         method: 'POST',
         headers: this.headers,
-        body: JSON.stringify({ input }),
+        body: json ? Buffer.concat([INPUT_OPEN, json, INPUT_CLOSE]) : JSON.stringify({ input }),
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
     } catch (err) {

@@ -48,12 +48,13 @@ export class WasmPolicyEngine implements PolicyEngine {
     this.active = { policy, entrypoint, revision: bundle.revision };
   }
 
-  async evaluate(input: JsonObject): Promise<PolicyEvaluation> {
+  async evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation> {
     const active = this.active;
     if (!active) throw new PolicyError('no policy bundle is active yet');
     let resultSet: unknown;
     try {
-      resultSet = active.policy.evaluate(input, active.entrypoint);
+      // opa-wasm copies pre-encoded JSON straight into the module's memory (no stringify, no re-encode).
+      resultSet = active.policy.evaluate(json ? json.buffer.slice(json.byteOffset, json.byteOffset + json.byteLength) : input, active.entrypoint);
     } catch (err) {
       throw new PolicyError(`policy evaluation failed: ${describeThrown(err)}`);
     }

@@ -1,0 +1,62 @@
+import type { JsonObject } from './envoy-input.js';
+
+/**
+ * The OPA input as JSON bytes, for the engines (wasm memory, OPA's REST API). The tool arguments appear
+ * in the input twice (`parsed_body` and `tool_call.arguments`) and are, for a REST call, exactly the request
+ * body: those two values are written as the body's own bytes instead of being serialised again. The body
+ * was strictly validated (UTF-8, one JSON object, no duplicate keys) before it was parsed, so its bytes are
+ * the JSON of the parsed value. Substitution is by position and identity, never by content.
+ */
+export interface RawJsonValue {
+  /** The parsed value (compared by identity). */
+  value: unknown;
+  /** Its JSON text, as received. */
+  json: Buffer;
+}
+
+/** Below this, one JSON.stringify is cheaper than assembling chunks. */
+const SPLICE_FROM_BYTES = 4096;
+
+export function encodeInputJson(input: JsonObject, raw: RawJsonValue | undefined): Buffer {
+  if (!raw || raw.json.length < SPLICE_FROM_BYTES) return Buffer.from(JSON.stringify(input));
+  const chunks: Buffer[] = [];
+  let text = '{';
+  const flush = (): void => {
+    if (text) chunks.push(Buffer.from(text));
+    text = '';
+  };
+  let first = true;
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined) continue;
+    text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+    first = false;
+    if (value === raw.value) {
+      flush();
+      chunks.push(raw.json);
+    } else if (key === 'tool_call' && isObject(value) && value.arguments === raw.value) {
+      text += '{';
+      let innerFirst = true;
+      for (const [k, v] of Object.entries(value)) {
+        if (v === undefined) continue;
+        text += `${innerFirst ? '' : ','}${JSON.stringify(k)}:`;
+        innerFirst = false;
+        if (v === raw.value) {
+          flush();
+          chunks.push(raw.json);
+        } else {
+          text += JSON.stringify(v);
+        }
+      }
+      text += '}';
+    } else {
+      text += JSON.stringify(value);
+    }
+  }
+  text += '}';
+  flush();
+  return Buffer.concat(chunks);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
