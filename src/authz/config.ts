@@ -12,7 +12,7 @@ export interface AuthzConfig {
     engine: 'embedded' | 'remote';
     decision: string;
     bundle?: BundleConfig;
-    remote?: { url: string; timeout_ms: number; token?: string };
+    remote?: { url: string; timeout_ms: number; token?: string; token_file?: string };
   };
   identity: { jwt_metadata_namespace: string; jwt_payload_keys: string[]; agent_id_claim: string };
   /** Hash-chained audit trail of every refused call (allowed calls are recorded by the executor). */
@@ -21,7 +21,7 @@ export interface AuthzConfig {
 
 export type BundleConfig =
   | { file: string; poll_interval_ms: number }
-  | { url: string; poll_min_seconds: number; poll_max_seconds: number; cache_dir: string; timeout_ms: number; token?: string };
+  | { url: string; poll_min_seconds: number; poll_max_seconds: number; cache_dir: string; timeout_ms: number; token?: string; token_file?: string };
 
 const SCHEMA = {
   type: 'object',
@@ -57,6 +57,7 @@ const SCHEMA = {
                 cache_dir: { type: 'string', minLength: 1 },
                 timeout_ms: { type: 'integer', minimum: 1 },
                 token: { type: 'string' },
+                token_file: { type: 'string', minLength: 1 },
               },
             },
           ],
@@ -65,7 +66,7 @@ const SCHEMA = {
           type: 'object',
           additionalProperties: false,
           required: ['url'],
-          properties: { url: { type: 'string', pattern: '^https?://' }, timeout_ms: { type: 'integer', minimum: 1 }, token: { type: 'string' } },
+          properties: { url: { type: 'string', pattern: '^https?://' }, timeout_ms: { type: 'integer', minimum: 1 }, token: { type: 'string' }, token_file: { type: 'string', minLength: 1 } },
         },
       },
     },
@@ -127,10 +128,12 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
       cache_dir: rel(b.cache_dir as string),
       timeout_ms: (b.timeout_ms as number | undefined) ?? 5000,
       ...(typeof b.token === 'string' ? { token: b.token } : {}),
+      ...(typeof b.token_file === 'string' ? { token_file: rel(b.token_file) } : {}),
     };
   }
   if (c.policy.remote) {
-    config.policy.remote = { url: c.policy.remote.url, timeout_ms: c.policy.remote.timeout_ms ?? 500, ...(c.policy.remote.token ? { token: c.policy.remote.token } : {}) };
+    const r = c.policy.remote;
+    config.policy.remote = { url: r.url, timeout_ms: r.timeout_ms ?? 500, ...(r.token ? { token: r.token } : {}), ...(r.token_file ? { token_file: rel(r.token_file) } : {}) };
   }
   if (engine === 'embedded' && !config.policy.bundle) throw new ConfigError(`${origin}: the embedded engine needs policy.bundle (file or url)`);
   if (engine === 'remote' && !config.policy.remote) throw new ConfigError(`${origin}: the remote engine needs policy.remote.url`);
@@ -144,5 +147,16 @@ export async function loadAuthzConfig(path: string): Promise<AuthzConfig> {
   } catch (err) {
     throw new ConfigError(`cannot read authz config ${path}: ${(err as Error).message}`);
   }
-  return parseAuthzConfig(text, path);
+  const config = parseAuthzConfig(text, path);
+  // Bearer tokens from files (a mounted Secret), so they never sit in a ConfigMap.
+  for (const target of [config.policy.bundle, config.policy.remote]) {
+    if (target && 'token_file' in target && target.token_file) {
+      try {
+        target.token = (await readFile(target.token_file, 'utf8')).trim();
+      } catch (err) {
+        throw new ConfigError(`${path}: cannot read token_file ${target.token_file}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return config;
 }

@@ -2,6 +2,7 @@ import { ensureEnvoy, ensureHelm, ensureOpa, ensureOpaEnvoyPlugin } from './inst
 import { ensureOtelCollector } from './otelcol.js';
 import { ensureBubblewrap } from './bubblewrap.js';
 import { ensureKubeBinaries } from './kube.js';
+import { ensureKubernetesValidate } from './kubernetes-validate.js';
 
 /** `npm run tools [envoy|opa|opa-envoy-plugin ...]`: installs the named components (all by default). */
 const installers: Record<string, () => Promise<string>> = {
@@ -11,6 +12,7 @@ const installers: Record<string, () => Promise<string>> = {
   bubblewrap: ensureBubblewrap,
   otelcol: ensureOtelCollector,
   helm: ensureHelm,
+  'kubernetes-validate': ensureKubernetesValidate,
   kube: async () => Object.values(await ensureKubeBinaries()).join(' '),
 };
 const wanted = process.argv.slice(2);

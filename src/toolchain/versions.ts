@@ -7,4 +7,6 @@ export const VERSIONS = {
   etcd: 'v3.6.16',
   otelCollector: 'v0.159.0',
   helm: 'v3.21.4',
+  /** PyPI package with the JSON schemas of Kubernetes releases, for offline manifest validation. */
+  kubernetesValidate: '1.34.1',
 } as const;

@@ -1,0 +1,227 @@
+import { AuthorizationV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { loadToolCatalogFile } from '../../src/catalog/tool-catalog.js';
+import { toolRbac } from '../../src/catalog/rbac-manifests.js';
+import { ensureDevCredentials } from '../../src/gateway/dev-credentials.js';
+import { REPO_ROOT } from '../../src/shared/repo-paths.js';
+import { ensureHelm } from '../../src/toolchain/install.js';
+import { ensureKubernetesValidate } from '../../src/toolchain/kubernetes-validate.js';
+import { validateEnvoyConfig } from '../support/envoy-process.js';
+import { startControlPlane, type ControlPlane } from '../support/kube/control-plane.js';
+
+const run = promisify(execFile);
+const CHART = join(REPO_ROOT, 'helm', 'toolgate');
+const ALL_OPTIONS = join(REPO_ROOT, 'test', 'fixtures', 'helm-values-all-options.yaml');
+const RELEASE = 'toolgate';
+const RELEASE_NS = 'toolgate-system';
+// The kube-apiserver the tests run (a go-installed helm otherwise assumes an old default).
+const KUBE_VERSION = '1.34.4';
+
+type Manifest = KubernetesObject & { metadata: { name: string; namespace?: string }; [k: string]: unknown };
+
+/**
+ * The Helm chart as platform teams install it: lint, render (default values and every option), offline
+ * schema validation, a server-side dry-run against a real kube-apiserver, the RBAC it grants checked with
+ * SubjectAccessReviews, and the Envoy config it renders through `envoy --mode validate`.
+ */
+describe('Helm chart', () => {
+  let helm: string;
+  let dir: string;
+  let plane: ControlPlane;
+  let admin: KubeConfig;
+  const rendered: Record<'default' | 'all', Manifest[]> = { default: [], all: [] };
+  const renderedText: Record<'default' | 'all', string> = { default: '', all: '' };
+
+  const template = async (extra: string[]): Promise<string> => (await run(helm, ['template', RELEASE, CHART, '--namespace', RELEASE_NS, '--kube-version', KUBE_VERSION, ...extra], { maxBuffer: 32 * 1024 * 1024 })).stdout;
+
+  beforeAll(async () => {
+    [helm, plane] = await Promise.all([ensureHelm(), startControlPlane()]);
+    admin = plane.admin();
+    dir = await mkdtemp(join(tmpdir(), 'toolgate-helm-'));
+    renderedText.default = await template([]);
+    renderedText.all = await template(['-f', ALL_OPTIONS]);
+    for (const k of ['default', 'all'] as const) {
+      rendered[k] = parseAllDocuments(renderedText[k])
+        .map((d) => d.toJS() as Manifest | null)
+        .filter((m): m is Manifest => m !== null);
+    }
+  }, 900_000);
+
+  afterAll(async () => {
+    await plane?.stop();
+  });
+
+  it('passes helm lint with default values and with every option on', async () => {
+    for (const extra of [[], ['-f', ALL_OPTIONS]]) {
+      const { stdout } = await run(helm, ['lint', CHART, '--strict', '--kube-version', KUBE_VERSION, ...extra]);
+      expect(stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    }
+  });
+
+  it('rejects bad values at install time (values.schema.json)', async () => {
+    const bad: [string[], RegExp][] = [
+      [['--set', 'policy.engine=magic'], /engine/],
+      [['--set', 'envoy.httpPort=0'], /httpPort/],
+      [['--set', 'execution.namespace=Not_A_Namespace'], /namespace/],
+      [['--set', 'policy.engine=remote'], /remote/],
+      [['--set', 'telemetry.otlpEndpoint=collector:4317'], /otlpEndpoint/],
+      [['--set', 'unknownKey=1'], /unknownKey|additional/],
+    ];
+    for (const [args, why] of bad) {
+      const err = await template(args).then(
+        () => undefined,
+        (e: { stderr: string }) => e.stderr,
+      );
+      expect(err, `helm template ${args.join(' ')} should fail`).toBeDefined();
+      expect(err).toMatch(/values don't meet the specifications of the schema/);
+      expect(err).toMatch(why);
+    }
+  });
+
+  it('renders what each option asks for', () => {
+    const kinds = (k: 'default' | 'all'): string[] => rendered[k].map((m) => `${m.kind}/${m.metadata.name}`);
+    expect(kinds('default')).toEqual(expect.arrayContaining(['Deployment/toolgate-envoy', 'Deployment/toolgate-authz', 'Deployment/toolgate-executor', 'Service/toolgate-authz', 'PodDisruptionBudget/toolgate-authz', 'NetworkPolicy/toolgate-tool-calls', 'Namespace/toolgate-exec']));
+    expect(kinds('default').some((k) => k.startsWith('HorizontalPodAutoscaler/'))).toBe(false);
+    expect(kinds('all')).toEqual(expect.arrayContaining(['HorizontalPodAutoscaler/toolgate-envoy', 'Deployment/toolgate-otel-collector', 'NetworkPolicy/toolgate-tool-k8s-get-deployment']));
+    // Every pod: non-root, read-only root filesystem, no privilege escalation, all capabilities dropped.
+    for (const d of rendered.all.filter((m) => m.kind === 'Deployment')) {
+      const spec = (d as unknown as { spec: { template: { spec: { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown> }[] } } } }).spec.template.spec;
+      expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      for (const c of spec.containers) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    }
+  });
+
+  it('renders manifests that pass offline schema validation (kubernetes-validate, strict)', async () => {
+    const validator = await ensureKubernetesValidate();
+    for (const k of ['default', 'all'] as const) {
+      const file = join(dir, `${k}.yaml`);
+      await writeFile(file, renderedText[k]);
+      const { stdout } = await run(validator, ['--strict', '--kubernetes-version', '1.34.0', file], { maxBuffer: 16 * 1024 * 1024 }).catch((e: { stdout: string; stderr: string }) => {
+        throw new Error(`kubernetes-validate rejected the ${k} render:\n${e.stdout}${e.stderr}`);
+      });
+      expect(stdout).not.toMatch(/ERROR/);
+    }
+  });
+
+  it('renders manifests the real kube-apiserver accepts in a server-side dry-run apply', async () => {
+    const api = KubernetesObjectApi.makeApiClient(admin);
+    for (const k of ['default', 'all'] as const) {
+      const objects = rendered[k];
+      // Namespaces exist for real (a dry run creates nothing for the namespaced objects to land in).
+      const namespaces = new Set([RELEASE_NS, ...objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name), ...objects.map((o) => o.metadata.namespace).filter((n): n is string => !!n)]);
+      for (const ns of namespaces) await createNamespace(admin, ns);
+      const problems: string[] = [];
+      for (const obj of objects) {
+        const withNs = obj.kind === 'Namespace' || obj.metadata.namespace ? obj : { ...obj, metadata: { ...obj.metadata, namespace: RELEASE_NS } };
+        try {
+          await api.patch(withNs, undefined, 'All', 'toolgate-test', true, PatchStrategy.ServerSideApply);
+        } catch (err) {
+          problems.push(`${obj.kind}/${obj.metadata.name}: ${(err as { body?: string; message?: string }).body ?? (err as Error).message}`);
+        }
+      }
+      expect(problems, `${k} render`).toEqual([]);
+    }
+  });
+
+  it('grants least privilege: the executor manages Jobs in the execution namespace only; each tool exactly its verbs', async () => {
+    const objects = rendered.default;
+    for (const ns of [RELEASE_NS, 'toolgate-exec', 'staging', 'production']) await createNamespace(admin, ns);
+    const rbac = objects.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding'].includes(o.kind ?? ''));
+    const api = KubernetesObjectApi.makeApiClient(admin);
+    for (const o of rbac) {
+      const obj = o.metadata.namespace ? o : { ...o, metadata: { ...o.metadata, namespace: RELEASE_NS } };
+      await api.patch(obj, undefined, undefined, 'toolgate-test', true, PatchStrategy.ServerSideApply);
+    }
+    const authz = admin.makeApiClient(AuthorizationV1Api);
+    const can = async (sa: string, saNs: string, attrs: { verb: string; resource: string; group?: string; namespace: string; subresource?: string }): Promise<boolean> => {
+      const res = await authz.createSubjectAccessReview({
+        body: { spec: { user: `system:serviceaccount:${saNs}:${sa}`, groups: ['system:serviceaccounts', `system:serviceaccounts:${saNs}`], resourceAttributes: { ...attrs, group: attrs.group ?? '' } } },
+      });
+      return res.status?.allowed === true;
+    };
+
+    const executor = { sa: `${RELEASE}-executor`, ns: RELEASE_NS };
+    expect(await can(executor.sa, executor.ns, { verb: 'create', resource: 'jobs', group: 'batch', namespace: 'toolgate-exec' })).toBe(true);
+    expect(await can(executor.sa, executor.ns, { verb: 'watch', resource: 'jobs', group: 'batch', namespace: 'toolgate-exec' })).toBe(true);
+    expect(await can(executor.sa, executor.ns, { verb: 'delete', resource: 'jobs', group: 'batch', namespace: 'toolgate-exec' })).toBe(true);
+    expect(await can(executor.sa, executor.ns, { verb: 'get', resource: 'pods', namespace: 'toolgate-exec' })).toBe(true);
+    for (const ns of [RELEASE_NS, 'staging', 'production', 'default', 'kube-system']) {
+      expect(await can(executor.sa, executor.ns, { verb: 'create', resource: 'jobs', group: 'batch', namespace: ns }), `jobs in ${ns}`).toBe(false);
+    }
+    for (const [verb, resource, group] of [['get', 'secrets', ''], ['list', 'secrets', ''], ['create', 'pods', ''], ['delete', 'pods', ''], ['update', 'jobs', 'batch'], ['create', 'rolebindings', 'rbac.authorization.k8s.io'], ['get', 'deployments', 'apps']] as const) {
+      expect(await can(executor.sa, executor.ns, { verb, resource, group, namespace: 'toolgate-exec' }), `${verb} ${resource}`).toBe(false);
+    }
+
+    // Each tool: every declared verb allowed in the target namespace, nothing else, nowhere else.
+    const catalog = await loadToolCatalogFile(join(CHART, 'files', 'tools.yaml'));
+    const universe: { group: string; resource: string; subresource?: string }[] = [];
+    const verbs = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
+    for (const tool of catalog.all()) for (const rule of tool.execution.rbac) for (const g of rule.apiGroups) for (const r of rule.resources) universe.push(splitResource(g, r));
+    universe.push({ group: '', resource: 'secrets' }, { group: 'batch', resource: 'jobs' });
+    for (const tool of catalog.all()) {
+      const sa = tool.execution.service_account;
+      if (!sa) continue;
+      const declared = new Set(tool.execution.rbac.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}|${res}|${v}`)))));
+      for (const target of universe) {
+        for (const verb of verbs) {
+          const key = `${target.group}|${target.resource}${target.subresource ? `/${target.subresource}` : ''}|${verb}`;
+          const attrs = { verb, resource: target.resource, group: target.group, ...(target.subresource ? { subresource: target.subresource } : {}) };
+          expect(await can(sa, 'toolgate-exec', { ...attrs, namespace: 'staging' }), `${tool.name}: ${key} in staging`).toBe(declared.has(key));
+          if (declared.has(key)) expect(await can(sa, 'toolgate-exec', { ...attrs, namespace: 'production' }), `${tool.name}: ${key} in production`).toBe(false);
+        }
+      }
+    }
+
+    // The chart and the executor's own RBAC generator agree on every tool's rules.
+    const generated = toolRbac(catalog, { executionNamespace: 'toolgate-exec', targetNamespaces: ['staging'], executorServiceAccount: 'x', defaultToolServiceAccount: 'toolgate-tool-default' });
+    const rules = (list: Manifest[]): Record<string, unknown> => Object.fromEntries(list.filter((o) => o.kind === 'Role').map((o) => [o.metadata.name, (o as { rules?: unknown }).rules]));
+    expect(rules(rbac.filter((o) => o.metadata.namespace === 'staging'))).toEqual(rules(generated as Manifest[]));
+  });
+
+  it('renders an Envoy config that passes envoy --mode validate (default and every option)', async () => {
+    const creds = await ensureDevCredentials(join(dir, 'creds'));
+    for (const k of ['default', 'all'] as const) {
+      const cm = rendered[k].find((o) => o.kind === 'ConfigMap' && o.metadata.name === `${RELEASE}-envoy`) as { data: Record<string, string> } | undefined;
+      const config = cm?.data['envoy.yaml'];
+      expect(config).toBeDefined();
+      if (k === 'all') {
+        expect(config).toContain('envoy.tracers.opentelemetry');
+        expect(config).toContain('toolgate-otel-collector.toolgate-system.svc');
+        expect(config).toContain('prefix: /mcp');
+      } else {
+        expect(config).not.toContain('otel_collector');
+      }
+      // The pod's mounted Secret and ConfigMap paths, pointed at local files for the validation run.
+      const local = (config as string)
+        .replace('/etc/envoy/tls/tls.crt', creds.serverCertPath)
+        .replace('/etc/envoy/tls/tls.key', creds.serverKeyPath)
+        .replace('/etc/envoy/tls/ca.crt', creds.caCertPath)
+        .replace('/etc/envoy/jwks/jwks.json', creds.jwksPath)
+        // The pod logs to its stdout; the test runner's stdout may be a socket Envoy cannot open.
+        .replace('path: /dev/stdout', `path: ${join(dir, 'access.log')}`);
+      const file = join(dir, `envoy-${k}.yaml`);
+      await writeFile(file, local);
+      await validateEnvoyConfig(file);
+    }
+  });
+});
+
+async function createNamespace(kc: KubeConfig, name: string): Promise<void> {
+  try {
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+  }
+}
+
+/** "deployments/scale" in the catalog is resource deployments, subresource scale, to the authorizer. */
+function splitResource(group: string, resource: string): { group: string; resource: string; subresource?: string } {
+  const [r, sub] = resource.split('/');
+  return sub ? { group, resource: r as string, subresource: sub } : { group, resource: r as string };
+}
