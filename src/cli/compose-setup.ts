@@ -1,0 +1,63 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { ensureDevCredentials, issueAgentCertificate, signAgentJwt } from '../gateway/dev-credentials.js';
+import { renderEnvoyConfig } from '../gateway/envoy-template.js';
+
+/**
+ * docker-compose's one-shot setup: development credentials (agent CA, Envoy's server certificate, a JWT
+ * issuer with its JWKS, an `ops-bot` client certificate and token) and Envoy's config rendered from
+ * envoy/toolgate.yaml for the compose network, all written to a shared volume. Idempotent: existing
+ * credentials are kept.
+ *
+ *   node dist/src/cli/compose-setup.js --out /gateway
+ */
+async function main(): Promise<void> {
+  const i = process.argv.indexOf('--out');
+  const out = i === -1 ? '/gateway' : (process.argv[i + 1] as string);
+  // Paths as Envoy sees them: the same volume, mounted at /etc/toolgate/gateway.
+  const mountedAt = process.env.TOOLGATE_GATEWAY_MOUNT ?? '/etc/toolgate/gateway';
+  const inEnvoy = (p: string): string => join(mountedAt, relative(out, p));
+  await mkdir(out, { recursive: true });
+  const creds = await ensureDevCredentials(join(out, 'creds'));
+  await issueAgentCertificate(creds, 'spiffe://toolgate.local/agent/ops-bot', 'ops-bot');
+  const token = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 7 * 24 * 3600 });
+  await writeFile(join(out, 'ops-bot.jwt'), token);
+  const envoy = await renderEnvoyConfig({
+    ADMIN_PORT: 9901,
+    LISTEN_ADDRESS: '0.0.0.0',
+    HTTP_PORT: 8080,
+    MTLS_PORT: 8443,
+    AUTHZ_HOST: 'authz',
+    AUTHZ_PORT: 9191,
+    AUTHZ_TIMEOUT: '0.5s',
+    EXECUTOR_HOST: 'executor',
+    EXECUTOR_PORT: 9292,
+    MAX_REQUEST_BYTES: 2 * 1024 * 1024,
+    TLS_CERT_PATH: inEnvoy(creds.serverCertPath),
+    TLS_KEY_PATH: inEnvoy(creds.serverKeyPath),
+    CLIENT_CA_PATH: inEnvoy(creds.caCertPath),
+    JWKS_PATH: inEnvoy(creds.jwksPath),
+    JWT_ISSUER: creds.jwtIssuer,
+    JWT_AUDIENCE: creds.jwtAudience,
+    ACCESS_LOG_PATH: '/dev/stdout',
+    TRACING: true,
+    OTEL_COLLECTOR_HOST: 'otel-collector',
+    OTEL_COLLECTOR_PORT: 4317,
+  });
+  await writeFile(join(out, 'envoy.yaml'), envoy);
+  // Envoy runs as another user in its container: it must be able to read what it mounts.
+  for (const p of [creds.serverKeyPath, join(out, 'envoy.yaml')]) await chmod(p, 0o644);
+  process.stdout.write(
+    [
+      'toolgate compose setup done. Try a tool call:',
+      `  curl -s -X POST localhost:8080/v1/tools/echo -H 'content-type: application/json' -H 'authorization: Bearer ${token}' -d '{"message":"hi"}'`,
+      'Traces: http://localhost:16686 (Jaeger); metrics: http://localhost:9090 (Prometheus).',
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`compose setup failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
