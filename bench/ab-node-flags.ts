@@ -1,0 +1,57 @@
+/**
+ * A/B of Node flags for the authz server on the check path: (b) with the given flags added to
+ * AUTHZ_NODE_FLAGS vs without, alternated, saturation at fixed concurrency. For tuning, not for the report.
+ *
+ *   node dist/bench/ab-node-flags.js --flags "--max-semi-space-size=16" [--rounds 4 --clients 16]
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentials.js';
+import { ensureEnvoy, ensureOpa } from '../src/toolchain/install.js';
+import { stopAll } from '../test/support/managed-process.js';
+import { bundlesFor } from './lib/bench-bundles.js';
+import { startConfig, startUpstream } from './lib/configurations.js';
+import { h2load } from './lib/h2load.js';
+import { usageOf } from './lib/process-usage.js';
+
+const argOf = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : (process.argv[i + 1] as string);
+};
+
+async function main(): Promise<void> {
+  const flags = argOf('flags', '').split(' ').filter((f) => f);
+  const rounds = Number(argOf('rounds', '4'));
+  const clients = Number(argOf('clients', '16'));
+  const [, opa] = await Promise.all([ensureEnvoy(), ensureOpa()]);
+  const dir = await mkdtemp(join(tmpdir(), 'toolgate-ab-'));
+  const creds = await ensureDevCredentials(join(dir, 'creds'));
+  const jwt = await signAgentJwt(creds, { sub: 'ops-bot' });
+  const upstream = await startUpstream(dir);
+  const body = join(dir, 'body.json');
+  await writeFile(body, JSON.stringify({ message: 'restart the api deployment in staging' }));
+  const bundles = await bundlesFor(dir, opa, 10);
+  const base = { dir, creds, upstreamPort: upstream.port, bins: { opa, opaEnvoyPlugin: '' }, bundles };
+  const variants = { without: await startConfig('b', { ...base, tag: 'a' }), with: await startConfig('b', { ...base, tag: 'b', toolgateNodeArgs: flags }) };
+  const spec = (url: string, requests: number) => ({ url, headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, bodyFile: body, clients, requests, logFile: join(dir, 'h.log') });
+  for (const v of Object.values(variants)) await h2load(spec(v.url, 5000));
+  const out: Record<string, { rps: number[]; cpu: number[] }> = { without: { rps: [], cpu: [] }, with: { rps: [], cpu: [] } };
+  for (let r = 0; r < rounds; r++) {
+    for (const k of (r % 2 ? ['with', 'without'] : ['without', 'with']) as ('with' | 'without')[]) {
+      const v = variants[k];
+      const before = usageOf(v.authzPids).cpuSeconds;
+      const res = await h2load(spec(v.url, 20000));
+      out[k]?.rps.push(Math.round(res.rps));
+      out[k]?.cpu.push(Math.round(((usageOf(v.authzPids).cpuSeconds - before) / res.requests) * 1e6) / 1000);
+    }
+  }
+  process.stdout.write(`${JSON.stringify({ flags, ...out })}\n`);
+}
+
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => stopAll());
