@@ -145,7 +145,7 @@ async function measurePoint(ctx: Ctx, names: ConfigName[], bundles: Bundles, tag
   for (const n of names) {
     const c = await startConfig(n, { ...ctx, tag, bundles });
     try {
-      await warmUp(c, jwt, body, Math.min(1000, requests / 4));
+      await warmUp(c, jwt, body, Math.min(3000, requests / 2));
       const before = c.authzPids.length ? usageOf(c.authzPids) : undefined;
       const r = await load(c, jwt, body, { requests: Math.round(requests) }, `${n}-${tag}`);
       const after = c.authzPids.length ? usageOf(c.authzPids) : undefined;

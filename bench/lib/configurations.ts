@@ -2,7 +2,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { DevCredentials } from '../../src/gateway/dev-credentials.js';
-import { AUTHZ_NODE_FLAGS } from '../../src/authz/runtime-flags.js';
 import { renderEnvoyConfig } from '../../src/gateway/envoy-template.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { startEnvoy } from '../../test/support/envoy-process.js';
@@ -132,7 +131,7 @@ async function startToolgate(dir: string, name: string, policy: Record<string, u
     toYaml({ grpc: { address: `127.0.0.1:${grpcPort}` }, http: { address: `127.0.0.1:${httpPort}` }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), policy: { decision: DECISION, ...policy } }),
   );
   // Decision log lines go to a file, as they would to a log shipper.
-  const proc = startProcess({ name: `authz-${name}`, command: process.execPath, args: [...AUTHZ_NODE_FLAGS, ...nodeArgs, join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', configPath], env, logDir: dir });
+  const proc = startProcess({ name: `authz-${name}`, command: process.execPath, args: [...nodeArgs, join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', configPath], env, logDir: dir });
   await waitForHttp(`http://127.0.0.1:${httpPort}/healthz`, { process: proc, timeoutMs: 30_000 });
   return { grpcPort, proc };
 }

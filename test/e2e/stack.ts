@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
-import { AUTHZ_NODE_FLAGS } from '../../src/authz/runtime-flags.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt, type DevCredentials } from '../../src/gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../../src/gateway/envoy-template.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
@@ -151,7 +150,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const p = startProcess({
       name: 'authz',
       command: process.execPath,
-      args: [...AUTHZ_NODE_FLAGS, join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', authzConfigPath],
+      args: [join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', authzConfigPath],
       env: tracingEnv,
       logDir,
     });

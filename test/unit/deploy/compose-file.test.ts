@@ -85,12 +85,3 @@ describe('docker-compose.yml', () => {
     for (const t of targets) expect(compose.services).toHaveProperty(t.split(':')[0] as string);
   });
 });
-
-describe('the authz image', () => {
-  it('runs with the same Node flags as the tests and benchmarks (src/authz/runtime-flags.ts)', async () => {
-    const { AUTHZ_NODE_FLAGS } = await import('../../../src/authz/runtime-flags.js');
-    const dockerfile = readFileSync(join(REPO_ROOT, 'src', 'authz', 'Dockerfile'), 'utf8');
-    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile.split('FROM gcr.io/distroless')[1] ?? '')?.[1];
-    expect(JSON.parse(entrypoint ?? '[]')).toEqual(['/nodejs/bin/node', ...AUTHZ_NODE_FLAGS, '/app/dist/src/authz/main.js']);
-  });
-});
