@@ -99,9 +99,14 @@ export class CheckService {
       http_status: outcome.httpStatus,
     };
     if (outcome.cause) record.cause = outcome.cause;
-    this.record(record, durationMs / 1000);
-    if (!record.allowed) this.audit(record, mapped);
-    if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath);
+    // The answer goes to Envoy first; the log line, metrics, audit record and span follow in the next
+    // turn (the span keeps the time the decision was made).
+    const endedAt = performance.timeOrigin + performance.now();
+    setImmediate(() => {
+      this.record(record, durationMs / 1000);
+      if (!record.allowed) this.audit(record, mapped);
+      if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
+    });
     return outcome.response;
   }
 
@@ -239,7 +244,7 @@ export class CheckService {
 
   private record(record: DecisionRecord, durationSeconds: number): void {
     const { metrics } = this.opts;
-    metrics.decisions.inc({ result: record.result });
+    metrics.decisionsBy(record.result).inc();
     // An allowed call is counted by the executor once it has run (with its real outcome): once per call.
     if (record.result !== 'allowed') {
       metrics.toolCalls.inc({ agent_id: record.agent_id ?? '', action: record.action ?? '', resource: record.resource ?? '', result: record.result });
@@ -250,7 +255,7 @@ export class CheckService {
 }
 
 /** The decision on the span: what was asked, who asked, what the policy said and why. Never argument values. */
-function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | undefined, decisionPath: string): void {
+function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | undefined, decisionPath: string, endedAt: number): void {
   span.setAttributes({
     'toolgate.decision.id': r.decision_id,
     'toolgate.decision.allowed': r.allowed,
@@ -274,7 +279,7 @@ function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | und
   if (mapped?.toolCall) span.setAttribute('toolgate.tool.arguments_digest', argumentsDigest(mapped.toolCall.arguments));
   span.setAttribute('http.response.status_code', r.http_status);
   if (r.result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r.reasons[0] ?? 'authorization failed' });
-  span.end();
+  span.end(endedAt);
 }
 
 export function denyBody(

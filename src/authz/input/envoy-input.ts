@@ -80,8 +80,16 @@ export function metadataToJson(md: Metadata | undefined): JsonObject | undefined
 }
 
 /** protojson's Timestamp format: RFC 3339, UTC, with 0, 3, 6 or 9 fractional digits. */
+// Requests arrive many per second: format each second once.
+let lastSeconds = '';
+let lastBase = '';
+
 function timestampToRfc3339(seconds: string, nanos: number): string {
-  const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+  if (seconds !== lastSeconds) {
+    lastBase = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+    lastSeconds = seconds;
+  }
+  const base = lastBase;
   if (nanos === 0) return `${base}Z`;
   let frac = String(nanos).padStart(9, '0');
   if (frac.endsWith('000000')) frac = frac.slice(0, 3);

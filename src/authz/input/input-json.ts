@@ -17,8 +17,14 @@ export interface RawJsonValue {
 /** Below this, one JSON.stringify is cheaper than assembling chunks. */
 const SPLICE_FROM_BYTES = 4096;
 
+const utf8 = new TextEncoder();
+
 export function encodeInputJson(input: JsonObject, raw: RawJsonValue | undefined): Buffer {
-  if (!raw || raw.json.length < SPLICE_FROM_BYTES) return Buffer.from(JSON.stringify(input));
+  if (!raw || raw.json.length < SPLICE_FROM_BYTES) {
+    // TextEncoder gives the bytes their own ArrayBuffer, which the wasm engine can hand over without a copy.
+    const bytes = utf8.encode(JSON.stringify(input));
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
   const chunks: Buffer[] = [];
   let text = '{';
   const flush = (): void => {

@@ -48,6 +48,18 @@ export class AuthzMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  private readonly decisionChildren = new Map<CallResult, ReturnType<Counter<'result'>['labels']>>();
+
+  /** The decisions counter for one result, looked up once (labels() hashes its arguments on every call). */
+  decisionsBy(result: CallResult): ReturnType<Counter<'result'>['labels']> {
+    let child = this.decisionChildren.get(result);
+    if (!child) {
+      child = this.decisions.labels(result);
+      this.decisionChildren.set(result, child);
+    }
+    return child;
+  }
+
   setActiveRevision(revision: string): void {
     this.bundleInfo.reset();
     this.bundleInfo.set({ revision }, 1);

@@ -54,7 +54,7 @@ export class WasmPolicyEngine implements PolicyEngine {
     let resultSet: unknown;
     try {
       // opa-wasm copies pre-encoded JSON straight into the module's memory (no stringify, no re-encode).
-      resultSet = active.policy.evaluate(json ? json.buffer.slice(json.byteOffset, json.byteOffset + json.byteLength) : input, active.entrypoint);
+      resultSet = active.policy.evaluate(json ? ownArrayBuffer(json) : input, active.entrypoint);
     } catch (err) {
       throw new PolicyError(`policy evaluation failed: ${describeThrown(err)}`);
     }
@@ -79,4 +79,10 @@ export class WasmPolicyEngine implements PolicyEngine {
 /** opa-wasm throws strings as well as Errors. */
 function describeThrown(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The bytes as an ArrayBuffer of exactly their length: the buffer itself when it is not a slice of a pool. */
+function ownArrayBuffer(b: Buffer): ArrayBuffer {
+  const ab = b.buffer as ArrayBuffer;
+  return b.byteOffset === 0 && b.byteLength === ab.byteLength ? ab : ab.slice(b.byteOffset, b.byteOffset + b.byteLength);
 }
