@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
 import { PROTOS_DIR } from '../../shared/repo-paths.js';
+import type { CheckRequest, CheckResponse } from './check-types.js';
+import type { HealthCheckRequest, HealthCheckResponse } from './health-service.js';
 
 /** Options that make decoded messages match check-types.ts (and int64 match protojson's decimal strings). */
 const LOADER_OPTIONS: protoLoader.Options = {
@@ -16,30 +18,47 @@ const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTOS_DIR],
 };
 
-export interface ServiceDefinitions {
-  authorization: grpc.ServiceDefinition;
-  health: grpc.ServiceDefinition;
+const AUTHORIZATION_PROTO = join('envoy', 'service', 'auth', 'v3', 'external_auth.proto');
+const HEALTH_PROTO = join('grpc', 'health', 'v1', 'health.proto');
+
+/** How one method's messages go to and from bytes. */
+export interface MethodCodec<Req, Res> {
+  path: string;
+  deserialize(bytes: Buffer): Req;
+  serialize(message: Res): Buffer;
 }
 
-export function loadServiceDefinitions(): ServiceDefinitions {
-  const def = protoLoader.loadSync(
-    [join('envoy', 'service', 'auth', 'v3', 'external_auth.proto'), join('grpc', 'health', 'v1', 'health.proto')],
-    LOADER_OPTIONS,
-  );
-  const pkg = grpc.loadPackageDefinition(def);
-  const auth = (pkg.envoy as grpc.GrpcObject).service as grpc.GrpcObject;
-  const authV3 = (auth.auth as grpc.GrpcObject).v3 as grpc.GrpcObject;
-  const health = ((pkg.grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject;
+export interface ServerCodecs {
+  check: MethodCodec<CheckRequest, CheckResponse>;
+  healthCheck: MethodCodec<HealthCheckRequest, HealthCheckResponse>;
+  healthWatch: MethodCodec<HealthCheckRequest, HealthCheckResponse>;
+}
+
+/** The (de)serializers of the methods the authz server serves, from the protos in protos/. */
+export function loadServerCodecs(): ServerCodecs {
+  const def = protoLoader.loadSync([AUTHORIZATION_PROTO, HEALTH_PROTO], LOADER_OPTIONS);
+  // The loader options above make the decoded shapes those of check-types.ts and health-service.ts.
+  const codec = <Req, Res extends object>(service: string, method: string): MethodCodec<Req, Res> => {
+    const m = (def[service] as protoLoader.ServiceDefinition | undefined)?.[method];
+    if (!m) throw new Error(`protos lack ${service}/${method}`);
+    return { path: m.path, deserialize: (bytes) => m.requestDeserialize(bytes) as Req, serialize: (message) => m.responseSerialize(message) };
+  };
   return {
-    authorization: (authV3.Authorization as grpc.ServiceClientConstructor).service,
-    health: (health.Health as grpc.ServiceClientConstructor).service,
+    check: codec('envoy.service.auth.v3.Authorization', 'Check'),
+    healthCheck: codec('grpc.health.v1.Health', 'Check'),
+    healthWatch: codec('grpc.health.v1.Health', 'Watch'),
   };
 }
 
 /** A client constructor for tests and benchmarks that speak Check directly (without Envoy). */
 export function loadAuthorizationClient(): grpc.ServiceClientConstructor {
-  const def = protoLoader.loadSync(join('envoy', 'service', 'auth', 'v3', 'external_auth.proto'), LOADER_OPTIONS);
-  const pkg = grpc.loadPackageDefinition(def);
+  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(AUTHORIZATION_PROTO, LOADER_OPTIONS));
   const authV3 = (((pkg.envoy as grpc.GrpcObject).service as grpc.GrpcObject).auth as grpc.GrpcObject).v3 as grpc.GrpcObject;
   return authV3.Authorization as grpc.ServiceClientConstructor;
+}
+
+/** A client constructor for grpc.health.v1.Health, for tests and probes. */
+export function loadHealthClient(): grpc.ServiceClientConstructor {
+  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(HEALTH_PROTO, LOADER_OPTIONS));
+  return (((pkg.grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject).Health as grpc.ServiceClientConstructor;
 }
