@@ -8,7 +8,7 @@
  * (authorized agents) and with the request body, and what tracing costs on the check path.
  * Writes bench/results/check-path.{json,md}. Every request must answer 200: anything else fails the run.
  *
- *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --quick]
+ *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --quick --main-only]
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -30,6 +30,8 @@ const arg = (name: string, fallback: number): number => {
   return i === -1 ? fallback : Number(process.argv[i + 1]);
 };
 const QUICK = flag('quick');
+// Only the four configurations side by side (no tracing, no growth): the inner loop when tuning.
+const MAIN_ONLY = flag('main-only');
 const ROUNDS = arg('rounds', QUICK ? 1 : 3);
 const CLIENTS = arg('clients', 16);
 const SAT_REQUESTS = arg('requests', QUICK ? 5000 : 20_000);
@@ -44,6 +46,7 @@ interface Measured {
   rps: number[];
   latency: number[];
   cpuPer1000: number[];
+  envoyCpuPer1000: number[];
   usage: Usage | undefined;
   non2xx: number;
 }
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
   const names: ConfigName[] = ['a', 'b', 'c', 'd'];
   const configs = new Map<ConfigName, RunningConfig>();
   for (const n of names) configs.set(n, await startConfig(n, { ...ctx, tag: 'main', bundles: mainBundles }));
-  const measured = new Map<ConfigName, Measured>(names.map((n) => [n, { rps: [], latency: [], cpuPer1000: [], usage: undefined, non2xx: 0 }]));
+  const measured = new Map<ConfigName, Measured>(names.map((n) => [n, { rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0 }]));
   for (const c of configs.values()) await warmUp(c, jwt, bodies.small);
   for (let round = 0; round < ROUNDS; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length] as ConfigName);
@@ -72,8 +75,10 @@ async function main(): Promise<void> {
       const c = configs.get(n) as RunningConfig;
       const m = measured.get(n) as Measured;
       const before = c.authzPids.length ? usageOf(c.authzPids) : undefined;
+      const envoyBefore = usageOf([c.envoyPid]).cpuSeconds;
       const sat = await load(c, jwt, bodies.small, { requests: SAT_REQUESTS }, `${n}-sat-${round}`);
       const after = c.authzPids.length ? usageOf(c.authzPids) : undefined;
+      m.envoyCpuPer1000.push(((usageOf([c.envoyPid]).cpuSeconds - envoyBefore) / sat.requests) * 1000);
       m.rps.push(sat.rps);
       if (before && after) m.cpuPer1000.push(((after.cpuSeconds - before.cpuSeconds) / sat.requests) * 1000);
       const fixed = await load(c, jwt, bodies.small, { rate: RATE, seconds: SECONDS }, `${n}-rate-${round}`);
@@ -86,10 +91,16 @@ async function main(): Promise<void> {
   const main = Object.fromEntries(
     names.map((n) => {
       const m = measured.get(n) as Measured;
-      return [n, { label: CONFIG_LABELS[n], rps: median(m.rps), rps_rounds: m.rps.map(round1), latency_ms: summarize(m.latency), cpu_seconds_per_1000_checks: m.cpuPer1000.length ? round3(median(m.cpuPer1000)) : null, memory_mib: m.usage ?? null, non_2xx: m.non2xx }];
+      return [n, { label: CONFIG_LABELS[n], rps: median(m.rps), rps_rounds: m.rps.map(round1), latency_ms: summarize(m.latency), cpu_seconds_per_1000_checks: m.cpuPer1000.length ? round3(median(m.cpuPer1000)) : null, envoy_cpu_seconds_per_1000: round3(median(m.envoyCpuPer1000)), memory_mib: m.usage ?? null, non_2xx: m.non2xx }];
     }),
-  ) as Record<ConfigName, { label: string; rps: number; rps_rounds: number[]; latency_ms: Summary; cpu_seconds_per_1000_checks: number | null; memory_mib: Usage | null; non_2xx: number }>;
+  ) as Record<ConfigName, MainResult>;
   for (const c of configs.values()) await c.stop();
+
+  if (MAIN_ONLY) {
+    await upstream.proc.stop();
+    process.stdout.write(`${mainTable(main)}\n`);
+    return;
+  }
 
   // 2. Tracing and metrics on the check path: toolgate embedded with tracing exported to a real collector.
   const tracing = await measureTracing(ctx, mainBundles, jwt, bodies.small);
@@ -130,6 +141,18 @@ async function main(): Promise<void> {
   if (errors > 0) throw new Error(`${errors} requests did not answer 200: see the table`);
 }
 
+interface MainResult {
+  label: string;
+  rps: number;
+  rps_rounds: number[];
+  latency_ms: Summary;
+  cpu_seconds_per_1000_checks: number | null;
+  /** The front Envoy's CPU: the client side of each check (and what the authz server's answer costs it). */
+  envoy_cpu_seconds_per_1000: number;
+  memory_mib: Usage | null;
+  non_2xx: number;
+}
+
 interface PointResult {
   rps: number;
   latency_ms: Summary;
@@ -166,7 +189,7 @@ async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: str
       off: await startConfig('b', { ...ctx, tag: 'trace-off', bundles }),
       on: await startConfig('b', { ...ctx, tag: 'trace-on', bundles, toolgateEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint } }),
     };
-    const m = { off: { rps: [], latency: [], cpuPer1000: [], usage: undefined, non2xx: 0 } as Measured, on: { rps: [], latency: [], cpuPer1000: [], usage: undefined, non2xx: 0 } as Measured };
+    const m = { off: { rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0 } as Measured, on: { rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0 } as Measured };
     for (const v of Object.values(variants)) await warmUp(v, jwt, body);
     for (let round = 0; round < ROUNDS; round++) {
       for (const key of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
@@ -222,23 +245,14 @@ async function writeBodies(dir: string): Promise<{ small: string; kib1: string; 
   return { small: await write('small', undefined), kib1: await write('1k', 1024), kib64: await write('64k', 64 * 1024), mib1: await write('1m', 1024 * 1024 - 64) };
 }
 
-function markdown(r: { main: Record<ConfigName, { label: string; rps: number; latency_ms: Summary; cpu_seconds_per_1000_checks: number | null; memory_mib: Usage | null; non_2xx: number }>; ratios_vs_d: Record<string, Record<string, number | null>>; added_over_a_ms: Record<string, Record<string, number>>; tracing: { off: { summary?: Summary; rps: number[]; cpuPer1000: number[] }; on: { summary?: Summary; rps: number[]; cpuPer1000: number[] }; rps_ratio_on_off: number; added_p50_ms: number; added_p99_ms: number; cpu_ratio_on_off: number | null }; data_growth: Record<string, Record<string, PointResult>>; body_growth: Record<string, Record<string, PointResult>>; machine: { cpus: number; model: string | undefined } }, errors: number): string {
+function markdown(r: { main: Record<ConfigName, MainResult>; ratios_vs_d: Record<string, Record<string, number | null>>; added_over_a_ms: Record<string, Record<string, number>>; tracing: { off: { summary?: Summary; rps: number[]; cpuPer1000: number[] }; on: { summary?: Summary; rps: number[]; cpuPer1000: number[] }; rps_ratio_on_off: number; added_p50_ms: number; added_p99_ms: number; cpu_ratio_on_off: number | null }; data_growth: Record<string, Record<string, PointResult>>; body_growth: Record<string, Record<string, PointResult>>; machine: { cpus: number; model: string | undefined } }, errors: number): string {
   const m = r.main;
   const lines = [
     `# Check path: toolgate vs the OPA Envoy plugin (${r.machine.cpus} cores, ${r.machine.model ?? ''})`,
     '',
     `Same Envoy, same upstream, same Rego (bench/policy) and data (${MAIN_AGENTS} agents); h2load --h1, ${CLIENTS} clients; saturation = ${SAT_REQUESTS} requests, median of ${ROUNDS} rounds; latency at a fixed ${RATE} req/s over ${RATE_CLIENTS} connection(s) (${SECONDS} s x ${ROUNDS} rounds, all samples).`,
     '',
-    '| configuration | req/s (saturation) | ratio vs d | p50 ms | p90 ms | p99 ms | p99 ratio vs d | added p50 over a, ms | CPU s / 1000 checks | RSS MiB (peak) | non-2xx |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...(['a', 'b', 'c', 'd'] as const).map((n) => {
-      const x = m[n];
-      const vsD = n === 'd' ? 1 : round3(x.rps / m.d.rps);
-      const p99vsD = n === 'd' ? 1 : round3(x.latency_ms.p99 / m.d.latency_ms.p99);
-      const added = n === 'a' ? '-' : String(round3(x.latency_ms.p50 - m.a.latency_ms.p50));
-      const mem = x.memory_mib ? `${x.memory_mib.rssMiB} (${x.memory_mib.peakRssMiB})` : '-';
-      return `| (${n}) ${x.label} | ${x.rps.toFixed(0)} | ${vsD} | ${x.latency_ms.p50} | ${x.latency_ms.p90} | ${x.latency_ms.p99} | ${p99vsD} | ${added} | ${x.cpu_seconds_per_1000_checks ?? '-'} | ${mem} | ${x.non_2xx} |`;
-    }),
+    mainTable(m),
     '',
     `Targets: b/d req/s = **${round3(m.b.rps / m.d.rps)}** (≥ 1.0), b/d p99 = **${round3(m.b.latency_ms.p99 / m.d.latency_ms.p99)}** (≤ 1.0), added p50 of b over a = **${round3(m.b.latency_ms.p50 - m.a.latency_ms.p50)} ms** (≤ 0.5 ms); non-2xx answers in all runs: **${errors}**.`,
     '',
@@ -261,6 +275,21 @@ function markdown(r: { main: Record<ConfigName, { label: string; rps: number; la
     '',
   ];
   return lines.join('\n');
+}
+
+function mainTable(m: Record<ConfigName, MainResult>): string {
+  return [
+    '| configuration | req/s (saturation) | ratio vs d | p50 ms | p90 ms | p99 ms | p99 ratio vs d | added p50 over a, ms | CPU s / 1000 checks | front Envoy CPU s / 1000 | RSS MiB (peak) | non-2xx |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...(['a', 'b', 'c', 'd'] as const).map((n) => {
+      const x = m[n];
+      const vsD = n === 'd' ? 1 : round3(x.rps / m.d.rps);
+      const p99vsD = n === 'd' ? 1 : round3(x.latency_ms.p99 / m.d.latency_ms.p99);
+      const added = n === 'a' ? '-' : String(round3(x.latency_ms.p50 - m.a.latency_ms.p50));
+      const mem = x.memory_mib ? `${x.memory_mib.rssMiB} (${x.memory_mib.peakRssMiB})` : '-';
+      return `| (${n}) ${x.label} | ${x.rps.toFixed(0)} | ${vsD} | ${x.latency_ms.p50} | ${x.latency_ms.p90} | ${x.latency_ms.p99} | ${p99vsD} | ${added} | ${x.cpu_seconds_per_1000_checks ?? '-'} | ${x.envoy_cpu_seconds_per_1000} | ${mem} | ${x.non_2xx} |`;
+    }),
+  ].join('\n');
 }
 
 function growthTable(points: Record<string, Record<string, PointResult>>, what: string): string {

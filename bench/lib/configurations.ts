@@ -43,6 +43,10 @@ export interface RunningConfig {
   authzPids: number[];
   /** The front Envoy (its CPU includes the ext_authz client side of each check). */
   envoyPid: number;
+  /** The front Envoy's admin port (its stats hold the ext_authz round-trip histogram). */
+  envoyAdminPort: number;
+  /** Where the authorization server listens for gRPC (0 for (a)). */
+  authzPort: number;
   stop(): Promise<void>;
 }
 
@@ -87,7 +91,7 @@ export async function startUpstream(dir: string): Promise<{ port: number; proc: 
   return { port, proc };
 }
 
-async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCredentials; authzPort: number; upstreamPort: number; withExtAuthz: boolean }): Promise<{ url: string; proc: ManagedProcess }> {
+async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCredentials; authzPort: number; upstreamPort: number; withExtAuthz: boolean }): Promise<{ url: string; proc: ManagedProcess; adminPort: number }> {
   const [http, mtls, admin] = [await freePort(), await freePort(), await freePort()];
   const rendered = await renderEnvoyConfig({
     ADMIN_PORT: admin,
@@ -120,7 +124,7 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
   const path = join(opts.dir, `envoy-${opts.name}.yaml`);
   await writeFile(path, config);
   const proc = await startEnvoy({ configPath: path, logDir: opts.dir, adminPort: admin, name: `envoy-${opts.name}` });
-  return { url: `http://127.0.0.1:${http}/v1/tools/echo`, proc };
+  return { url: `http://127.0.0.1:${http}/v1/tools/echo`, proc, adminPort: admin };
 }
 
 async function startToolgate(dir: string, name: string, policy: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<{ grpcPort: number; proc: ManagedProcess }> {
@@ -185,6 +189,8 @@ export async function startConfig(name: ConfigName, o: { dir: string; tag: strin
     url: envoy.url,
     authzPids,
     envoyPid: envoy.proc.pid,
+    envoyAdminPort: envoy.adminPort,
+    authzPort: name === 'a' ? 0 : authzPort,
     stop: async () => {
       for (const p of procs) await p.stop();
     },
