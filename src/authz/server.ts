@@ -1,5 +1,6 @@
 import type { Logger } from '../shared/logger.js';
 import type { CheckService } from './check-service.js';
+import { encodeCheckResponse } from './grpc/check-response-encoder.js';
 import type { CheckRequest, CheckResponse } from './grpc/check-types.js';
 import type { HealthService } from './grpc/health-service.js';
 import { serverStream, startHttp2GrpcServer, unary, type GrpcCall, type RunningGrpcServer } from './grpc/http2-grpc-server.js';
@@ -30,7 +31,8 @@ export async function startGrpcServer(opts: {
     maxMessageBytes: MAX_MESSAGE_BYTES,
     log: opts.log,
     methods: {
-      [codecs.check.path]: unary(codecs.check, check),
+      // Answers are encoded by hand (check-response-encoder.ts): every check pays for it.
+      [codecs.check.path]: unary({ deserialize: codecs.check.deserialize, serialize: encodeCheckResponse }, check),
       [codecs.healthCheck.path]: unary(codecs.healthCheck, (call) => opts.health.check(call)),
       [codecs.healthWatch.path]: serverStream(codecs.healthWatch, (call, send, onClose) => opts.health.watch(call, send, onClose)),
     },
