@@ -82,7 +82,6 @@ export interface CheckResponse {
   dynamic_metadata?: ProtoStruct;
 }
 
-/** google.rpc.Code values used in CheckResponse.status. */
 /** gRPC status codes used by the server (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
 export const RpcCode = { OK: 0, NOT_FOUND: 5, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const;
 export type RpcCode = (typeof RpcCode)[keyof typeof RpcCode];

@@ -26,39 +26,31 @@ export function encodeInputJson(input: JsonObject, raw: RawJsonValue | undefined
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   const chunks: Buffer[] = [];
-  let text = '{';
+  let text = '';
   const flush = (): void => {
     if (text) chunks.push(Buffer.from(text));
     text = '';
   };
-  let first = true;
-  for (const [key, value] of Object.entries(input)) {
-    if (value === undefined) continue;
-    text += `${first ? '' : ','}${JSON.stringify(key)}:`;
-    first = false;
-    if (value === raw.value) {
-      flush();
-      chunks.push(raw.json);
-    } else if (key === 'tool_call' && isObject(value) && value.arguments === raw.value) {
-      text += '{';
-      let innerFirst = true;
-      for (const [k, v] of Object.entries(value)) {
-        if (v === undefined) continue;
-        text += `${innerFirst ? '' : ','}${JSON.stringify(k)}:`;
-        innerFirst = false;
-        if (v === raw.value) {
-          flush();
-          chunks.push(raw.json);
-        } else {
-          text += JSON.stringify(v);
-        }
+  // The input's own fields, and one level down in tool_call, where the arguments stand again.
+  const writeObject = (obj: Record<string, unknown>, topLevel: boolean): void => {
+    text += '{';
+    let first = true;
+    for (const [key, value] of Object.entries(obj)) {
+      if (value === undefined) continue;
+      text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+      first = false;
+      if (value === raw.value) {
+        flush();
+        chunks.push(raw.json);
+      } else if (topLevel && key === 'tool_call' && isObject(value) && value.arguments === raw.value) {
+        writeObject(value, false);
+      } else {
+        text += JSON.stringify(value);
       }
-      text += '}';
-    } else {
-      text += JSON.stringify(value);
     }
-  }
-  text += '}';
+    text += '}';
+  };
+  writeObject(input, true);
   flush();
   return Buffer.concat(chunks);
 }
