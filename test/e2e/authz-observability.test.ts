@@ -45,6 +45,8 @@ describe('decision observability', () => {
     for (const id of ids) expect(access.some((e) => e.decision_id === id)).toBe(true);
     const allowedEntry = access.find((e) => e.decision_id === ids[0]);
     expect(allowedEntry).toMatchObject({ agent_id: 'ops-bot', tool: 'k8s_get_deployment', policy_revision: SEED_REVISION, status: 200 });
+    // The check's round trip as Envoy measured it (ext_authz filter state), in microseconds.
+    expect(Number(allowedEntry?.authz_us)).toBeGreaterThan(0);
   });
 
   it('exposes agent_tool_calls_total with exact counts and a decision latency histogram', async () => {
