@@ -8,7 +8,11 @@
  * (authorized agents) and with the request body, and what tracing costs on the check path.
  * Writes bench/results/check-path.{json,md}. Every request must answer 200: anything else fails the run.
  *
- *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --quick --main-only]
+ * Latency is also reported as the front Envoy measured the check itself (its access log's `authz_us`), and
+ * at a sweep of other fixed rates (--sweep-rates), because on a small VM the added latency depends on how
+ * idle the processes are between requests.
+ *
+ *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --sweep-rates 100,500,1000 --quick --main-only]
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -19,6 +23,7 @@ import { ensureEnvoy, ensureOpa, ensureOpaEnvoyPlugin } from '../src/toolchain/i
 import { stopAll } from '../test/support/managed-process.js';
 import { startCollector } from '../test/support/otel-collector.js';
 import { CONFIG_LABELS, DECISION, startConfig, startUpstream, type Binaries, type Bundles, type ConfigName, type RunningConfig } from './lib/configurations.js';
+import { accessLogEnd, authzRoundTripsUs } from './lib/access-log.js';
 import { bundlesFor } from './lib/bench-bundles.js';
 import { h2load, type LoadResult } from './lib/h2load.js';
 import { usageOf, type Usage } from './lib/process-usage.js';
@@ -40,6 +45,15 @@ const RATE = arg('rate', 200);
 // synchronized bursts that measure queueing, not the check. One client at a moderate rate never queues.
 const RATE_CLIENTS = arg('rate-clients', 1);
 const SECONDS = arg('seconds', QUICK ? 4 : 10);
+// Further fixed rates, each run for SWEEP_SECONDS per round and configuration ("" for none).
+const SWEEP_RATES = (() => {
+  const i = process.argv.indexOf('--sweep-rates');
+  const text = i === -1 ? (QUICK ? '' : '100,500,1000') : (process.argv[i + 1] ?? '');
+  return text.split(',').filter((x) => x.trim() !== '').map(Number);
+})();
+const SWEEP_SECONDS = 5;
+// Envoy's access log flush interval (test/support/envoy-process.ts) plus a margin.
+const ACCESS_LOG_FLUSH_MS = 700;
 const MAIN_AGENTS = 10;
 
 interface Measured {
@@ -49,7 +63,13 @@ interface Measured {
   envoyCpuPer1000: number[];
   usage: Usage | undefined;
   non2xx: number;
+  /** Each check's round trip as Envoy measured it, at the main fixed rate (µs). */
+  authzUs: number[];
+  /** Latencies at the sweep rates, by rate. */
+  sweep: Map<number, number[]>;
 }
+
+const emptyMeasured = (): Measured => ({ rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0, authzUs: [], sweep: new Map() });
 
 async function main(): Promise<void> {
   const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin()]);
@@ -67,7 +87,7 @@ async function main(): Promise<void> {
   const names: ConfigName[] = ['a', 'b', 'c', 'd'];
   const configs = new Map<ConfigName, RunningConfig>();
   for (const n of names) configs.set(n, await startConfig(n, { ...ctx, tag: 'main', bundles: mainBundles }));
-  const measured = new Map<ConfigName, Measured>(names.map((n) => [n, { rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0 }]));
+  const measured = new Map<ConfigName, Measured>(names.map((n) => [n, emptyMeasured()]));
   for (const c of configs.values()) await warmUp(c, jwt, bodies.small);
   for (let round = 0; round < ROUNDS; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length] as ConfigName);
@@ -81,24 +101,34 @@ async function main(): Promise<void> {
       m.envoyCpuPer1000.push(((usageOf([c.envoyPid]).cpuSeconds - envoyBefore) / sat.requests) * 1000);
       m.rps.push(sat.rps);
       if (before && after) m.cpuPer1000.push(((after.cpuSeconds - before.cpuSeconds) / sat.requests) * 1000);
+      const logFrom = await accessLogEnd(c.accessLogPath);
       const fixed = await load(c, jwt, bodies.small, { rate: RATE, seconds: SECONDS }, `${n}-rate-${round}`);
       m.latency.push(...fixed.latenciesMs);
       m.usage = after;
       m.non2xx += nonOk(sat) + nonOk(fixed);
+      if (n !== 'a') {
+        await sleep(ACCESS_LOG_FLUSH_MS);
+        m.authzUs.push(...(await authzRoundTripsUs(c.accessLogPath, logFrom)));
+      }
+      for (const rate of SWEEP_RATES) {
+        const r = await load(c, jwt, bodies.small, { rate, seconds: SWEEP_SECONDS }, `${n}-sweep${rate}-${round}`);
+        m.sweep.set(rate, [...(m.sweep.get(rate) ?? []), ...r.latenciesMs]);
+        m.non2xx += nonOk(r);
+      }
       log(`round ${round + 1}/${ROUNDS} ${n} (${CONFIG_LABELS[n]}): ${sat.rps.toFixed(0)} req/s saturated; p50 ${summarize(fixed.latenciesMs).p50} ms at ${RATE} req/s`);
     }
   }
   const main = Object.fromEntries(
     names.map((n) => {
       const m = measured.get(n) as Measured;
-      return [n, { label: CONFIG_LABELS[n], rps: median(m.rps), rps_rounds: m.rps.map(round1), latency_ms: summarize(m.latency), cpu_seconds_per_1000_checks: m.cpuPer1000.length ? round3(median(m.cpuPer1000)) : null, envoy_cpu_seconds_per_1000: round3(median(m.envoyCpuPer1000)), memory_mib: m.usage ?? null, non_2xx: m.non2xx }];
+      return [n, { label: CONFIG_LABELS[n], rps: median(m.rps), rps_rounds: m.rps.map(round1), latency_ms: summarize(m.latency), authz_round_trip_us: m.authzUs.length ? summarize(m.authzUs) : null, latency_ms_by_rate: Object.fromEntries([...m.sweep].map(([rate, xs]) => [String(rate), summarize(xs)])), cpu_seconds_per_1000_checks: m.cpuPer1000.length ? round3(median(m.cpuPer1000)) : null, envoy_cpu_seconds_per_1000: round3(median(m.envoyCpuPer1000)), memory_mib: m.usage ?? null, non_2xx: m.non2xx }];
     }),
   ) as Record<ConfigName, MainResult>;
   for (const c of configs.values()) await c.stop();
 
   if (MAIN_ONLY) {
     await upstream.proc.stop();
-    process.stdout.write(`${mainTable(main)}\n`);
+    process.stdout.write(`${[mainTable(main), "", ...sweepTable(main)].join("\n")}\n`);
     return;
   }
 
@@ -146,6 +176,10 @@ interface MainResult {
   rps: number;
   rps_rounds: number[];
   latency_ms: Summary;
+  /** The check's round trip as the front Envoy measured it (access log `authz_us`), at the main fixed rate. */
+  authz_round_trip_us: Summary | null;
+  /** Latency at the sweep rates (req/s → summary). */
+  latency_ms_by_rate: Record<string, Summary>;
   cpu_seconds_per_1000_checks: number | null;
   /** The front Envoy's CPU: the client side of each check (and what the authz server's answer costs it). */
   envoy_cpu_seconds_per_1000: number;
@@ -189,7 +223,7 @@ async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: str
       off: await startConfig('b', { ...ctx, tag: 'trace-off', bundles }),
       on: await startConfig('b', { ...ctx, tag: 'trace-on', bundles, toolgateEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint } }),
     };
-    const m = { off: { rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0 } as Measured, on: { rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0 } as Measured };
+    const m = { off: emptyMeasured(), on: emptyMeasured() };
     for (const v of Object.values(variants)) await warmUp(v, jwt, body);
     for (let round = 0; round < ROUNDS; round++) {
       for (const key of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
@@ -209,8 +243,8 @@ async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: str
     const off = summarize(m.off.latency);
     const on = summarize(m.on.latency);
     return {
-      off: { ...m.off, latency: [], summary: off },
-      on: { ...m.on, latency: [], summary: on },
+      off: { ...m.off, latency: [], sweep: new Map(), summary: off },
+      on: { ...m.on, latency: [], sweep: new Map(), summary: on },
       rps_ratio_on_off: round3(median(m.on.rps) / median(m.off.rps)),
       added_p50_ms: round3(on.p50 - off.p50),
       added_p99_ms: round3(on.p99 - off.p99),
@@ -254,6 +288,7 @@ function markdown(r: { main: Record<ConfigName, MainResult>; ratios_vs_d: Record
     '',
     mainTable(m),
     '',
+    ...sweepTable(m),
     `Targets: b/d req/s = **${round3(m.b.rps / m.d.rps)}** (≥ 1.0), b/d p99 = **${round3(m.b.latency_ms.p99 / m.d.latency_ms.p99)}** (≤ 1.0), added p50 of b over a = **${round3(m.b.latency_ms.p50 - m.a.latency_ms.p50)} ms** (≤ 0.5 ms); non-2xx answers in all runs: **${errors}**.`,
     '',
     '## Tracing on the check path (toolgate embedded; spans exported to a real OpenTelemetry Collector)',
@@ -279,15 +314,16 @@ function markdown(r: { main: Record<ConfigName, MainResult>; ratios_vs_d: Record
 
 function mainTable(m: Record<ConfigName, MainResult>): string {
   return [
-    '| configuration | req/s (saturation) | ratio vs d | p50 ms | p90 ms | p99 ms | p99 ratio vs d | added p50 over a, ms | CPU s / 1000 checks | front Envoy CPU s / 1000 | RSS MiB (peak) | non-2xx |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| configuration | req/s (saturation) | ratio vs d | p50 ms | p90 ms | p99 ms | p99 ratio vs d | added p50 over a, ms | check round trip in Envoy p50 / p99 µs | CPU s / 1000 checks | front Envoy CPU s / 1000 | RSS MiB (peak) | non-2xx |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...(['a', 'b', 'c', 'd'] as const).map((n) => {
       const x = m[n];
       const vsD = n === 'd' ? 1 : round3(x.rps / m.d.rps);
       const p99vsD = n === 'd' ? 1 : round3(x.latency_ms.p99 / m.d.latency_ms.p99);
       const added = n === 'a' ? '-' : String(round3(x.latency_ms.p50 - m.a.latency_ms.p50));
       const mem = x.memory_mib ? `${x.memory_mib.rssMiB} (${x.memory_mib.peakRssMiB})` : '-';
-      return `| (${n}) ${x.label} | ${x.rps.toFixed(0)} | ${vsD} | ${x.latency_ms.p50} | ${x.latency_ms.p90} | ${x.latency_ms.p99} | ${p99vsD} | ${added} | ${x.cpu_seconds_per_1000_checks ?? '-'} | ${x.envoy_cpu_seconds_per_1000} | ${mem} | ${x.non_2xx} |`;
+      const trip = x.authz_round_trip_us ? `${x.authz_round_trip_us.p50} / ${x.authz_round_trip_us.p99}` : '-';
+      return `| (${n}) ${x.label} | ${x.rps.toFixed(0)} | ${vsD} | ${x.latency_ms.p50} | ${x.latency_ms.p90} | ${x.latency_ms.p99} | ${p99vsD} | ${added} | ${trip} | ${x.cpu_seconds_per_1000_checks ?? '-'} | ${x.envoy_cpu_seconds_per_1000} | ${mem} | ${x.non_2xx} |`;
     }),
   ].join('\n');
 }
@@ -300,6 +336,29 @@ function growthTable(points: Record<string, Record<string, PointResult>>, what: 
   return [head, sep, ...rows].join('\n');
 }
 
+/** Added p50 over (a) at each fixed rate: the main one and the sweep. */
+function sweepTable(m: Record<ConfigName, MainResult>): string[] {
+  const rates = [RATE, ...SWEEP_RATES].sort((x, y) => x - y);
+  if (rates.length < 2) return [];
+  const at = (n: ConfigName, rate: number): Summary | undefined => (rate === RATE ? m[n].latency_ms : m[n].latency_ms_by_rate[String(rate)]);
+  const rows = rates.map((rate) => {
+    const a = at('a', rate);
+    const cells = (['b', 'c', 'd'] as const).map((n) => {
+      const x = at(n, rate);
+      return x && a ? `${x.p50} (+${round3(x.p50 - a.p50)})` : '-';
+    });
+    return `| ${rate} | ${a?.p50 ?? '-'} | ${cells.join(' | ')} |`;
+  });
+  return [
+    `Latency by fixed rate (one connection; ${SECONDS} s per round at ${RATE} req/s, ${SWEEP_SECONDS} s at the others): p50 ms (added over a)`,
+    '',
+    '| req/s | (a) p50 | (b) | (c) | (d) |',
+    '|---|---|---|---|---|',
+    ...rows,
+    '',
+  ];
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
@@ -307,6 +366,7 @@ const median = (xs: number[]): number => {
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : round3(a / b));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
 
 main()

@@ -47,6 +47,8 @@ export interface RunningConfig {
   envoyAdminPort: number;
   /** Where the authorization server listens for gRPC (0 for (a)). */
   authzPort: number;
+  /** The front Envoy's access log (JSON lines; `authz_us` is each check's round trip as Envoy saw it). */
+  accessLogPath: string;
   stop(): Promise<void>;
 }
 
@@ -91,8 +93,9 @@ export async function startUpstream(dir: string): Promise<{ port: number; proc: 
   return { port, proc };
 }
 
-async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCredentials; authzPort: number; upstreamPort: number; withExtAuthz: boolean }): Promise<{ url: string; proc: ManagedProcess; adminPort: number }> {
+async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCredentials; authzPort: number; upstreamPort: number; withExtAuthz: boolean }): Promise<{ url: string; proc: ManagedProcess; adminPort: number; accessLogPath: string }> {
   const [http, mtls, admin] = [await freePort(), await freePort(), await freePort()];
+  const accessLogPath = join(opts.dir, `access-${opts.name}.log`);
   const rendered = await renderEnvoyConfig({
     ADMIN_PORT: admin,
     LISTEN_ADDRESS: '127.0.0.1',
@@ -110,7 +113,7 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
     JWKS_PATH: opts.creds.jwksPath,
     JWT_ISSUER: opts.creds.jwtIssuer,
     JWT_AUDIENCE: opts.creds.jwtAudience,
-    ACCESS_LOG_PATH: '/dev/null',
+    ACCESS_LOG_PATH: accessLogPath,
   });
   let config = rendered;
   if (!opts.withExtAuthz) {
@@ -124,7 +127,7 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
   const path = join(opts.dir, `envoy-${opts.name}.yaml`);
   await writeFile(path, config);
   const proc = await startEnvoy({ configPath: path, logDir: opts.dir, adminPort: admin, name: `envoy-${opts.name}` });
-  return { url: `http://127.0.0.1:${http}/v1/tools/echo`, proc, adminPort: admin };
+  return { url: `http://127.0.0.1:${http}/v1/tools/echo`, proc, adminPort: admin, accessLogPath };
 }
 
 async function startToolgate(dir: string, name: string, policy: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<{ grpcPort: number; proc: ManagedProcess }> {
@@ -191,6 +194,7 @@ export async function startConfig(name: ConfigName, o: { dir: string; tag: strin
     envoyPid: envoy.proc.pid,
     envoyAdminPort: envoy.adminPort,
     authzPort: name === 'a' ? 0 : authzPort,
+    accessLogPath: envoy.accessLogPath,
     stop: async () => {
       for (const p of procs) await p.stop();
     },
