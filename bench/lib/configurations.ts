@@ -5,7 +5,7 @@ import type { DevCredentials } from '../../src/gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../../src/gateway/envoy-template.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { startEnvoy } from '../../test/support/envoy-process.js';
-import { freePort, startProcess, waitForHttp, type ManagedProcess } from '../../test/support/managed-process.js';
+import { freePort, startProcess, waitForHttp, waitForTcp, type ManagedProcess } from '../../test/support/managed-process.js';
 
 /**
  * The four configurations of the check-path benchmark, each the same Envoy (rendered from
@@ -14,14 +14,16 @@ import { freePort, startProcess, waitForHttp, type ManagedProcess } from '../../
  *   b  toolgate, embedded engine (wasm in process)
  *   c  toolgate, remote engine (a real OPA server over REST)
  *   d  the OPA Envoy plugin (ext_authz gRPC), same Rego and data
+ *   e  reference: ext_authz to a Node gRPC server that allows everything unread (the floor of the hop)
  */
-export type ConfigName = 'a' | 'b' | 'c' | 'd';
+export type ConfigName = 'a' | 'b' | 'c' | 'd' | 'e';
 
 export const CONFIG_LABELS: Record<ConfigName, string> = {
   a: 'no ext_authz',
   b: 'toolgate embedded',
   c: 'toolgate remote (OPA)',
   d: 'OPA Envoy plugin',
+  e: 'floor: allow-all Node gRPC server',
 };
 
 export interface Binaries {
@@ -184,6 +186,12 @@ export async function startConfig(name: ConfigName, o: { dir: string; tag: strin
     const p = await startOpaEnvoyPlugin(dir, o.bins.opaEnvoyPlugin, o.bundles.rego, 'opa-envoy-plugin');
     procs.push(p.proc);
     [authzPort, authzPids] = [p.grpcPort, [p.proc.pid]];
+  } else if (name === 'e') {
+    const port = await freePort();
+    const proc = startProcess({ name: 'allow-all-authz', command: process.execPath, args: [join(REPO_ROOT, 'dist', 'bench', 'lib', 'allow-all-authz.js'), String(port)], logDir: dir });
+    await waitForTcp(port, { process: proc, timeoutMs: 10_000 });
+    procs.push(proc);
+    [authzPort, authzPids] = [port, [proc.pid]];
   }
   const envoy = await startFrontEnvoy({ dir, name, creds: o.creds, authzPort, upstreamPort: o.upstreamPort, withExtAuthz: name !== 'a' });
   procs.unshift(envoy.proc);
