@@ -76,9 +76,16 @@ const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_CONTENT_TYPE, HTTP2
 const RESPONSE_HEADERS = { [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc+proto', 'grpc-accept-encoding': 'identity' };
 const OK_TRAILERS = { 'grpc-status': '0' };
 
-/** grpc-message is percent-encoded (gRPC over HTTP/2 spec) so any text survives the header. */
+/**
+ * grpc-message is percent-encoded UTF-8 (gRPC over HTTP/2 spec) so any text survives the header. The bytes
+ * come from Buffer, not encodeURIComponent, which throws on a lone surrogate.
+ */
 function encodeGrpcMessage(message: string): string {
-  return message.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c));
+  return message.replace(/[^\x20-\x24\x26-\x7e]+/gu, (run) => {
+    let out = '';
+    for (const byte of Buffer.from(run, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    return out;
+  });
 }
 
 function frame(message: Buffer): Buffer {
@@ -160,8 +167,14 @@ export async function startHttp2GrpcServer(address: string, opts: GrpcServerOpti
         return;
       }
       const call = { request, metadata: headers };
-      if (method.kind === 'unary') answerUnary(stream, method, call, log);
-      else openServerStream(stream, method, call);
+      // A handler that throws before returning its promise is a bug; it costs this call, never the server.
+      try {
+        if (method.kind === 'unary') answerUnary(stream, method, call, log);
+        else openServerStream(stream, method, call);
+      } catch (err) {
+        log.error('gRPC handler failed', { path, cause: errorMessage(err) });
+        respondStatus(stream, RpcCode.INTERNAL, 'internal error');
+      }
     });
   });
 

@@ -29,9 +29,14 @@ beforeAll(async () => {
         const path = call.request.attributes?.request?.http?.path;
         if (path === '/boom') throw new Error('handler bug');
         if (path === '/refuse') throw new GrpcError(7, 'refusé: naïve “quotes” %');
+        if (path === '/half-pair') throw new GrpcError(7, 'half \ud800 pair');
         return { status: { code: 0 }, ok_response: { headers: [{ header: { key: 'x-seen', value: String(path) } }], headers_to_remove: [], response_headers_to_add: [], query_parameters_to_set: [], query_parameters_to_remove: [] } };
       }),
       [codecs.healthCheck.path]: unary(codecs.healthCheck, (call) => health.check(call)),
+      // A handler that throws before it returns a promise.
+      '/test.Broken/Sync': unary(codecs.check, (): Promise<CheckResponse> => {
+        throw new Error('sync handler bug');
+      }),
       [codecs.healthWatch.path]: serverStream(codecs.healthWatch, (call, send, onClose) => health.watch(call, send, onClose)),
     },
   });
@@ -73,6 +78,13 @@ describe('gRPC over node:http2', () => {
     await expect(check(client, '/refuse')).rejects.toMatchObject({ code: 7, details: 'refusé: naïve “quotes” %' });
     await expect(check(client, '/boom')).rejects.toMatchObject({ code: grpc.status.INTERNAL, details: 'internal error' });
     expect(logLines.some((l) => l.includes('gRPC handler failed') && l.includes('handler bug'))).toBe(true);
+    // A message no URI encoder accepts (a lone surrogate) still goes out, as UTF-8's replacement character.
+    await expect(check(client, '/half-pair')).rejects.toMatchObject({ code: 7, details: 'half \ufffd pair' });
+    const sync = await new Promise<grpc.ServiceError>((resolve) =>
+      client.makeUnaryRequest('/test.Broken/Sync', (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (e) => resolve(e as grpc.ServiceError)),
+    );
+    expect(sync).toMatchObject({ code: grpc.status.INTERNAL, details: 'internal error' });
+    expect(logLines.some((l) => l.includes('gRPC handler failed') && l.includes('sync handler bug'))).toBe(true);
     await expect(check(client, '/after')).resolves.toBeDefined();
     client.close();
   });
