@@ -79,11 +79,11 @@ export function metadataToJson(md: Metadata | undefined): JsonObject | undefined
   return { filterMetadata };
 }
 
-/** protojson's Timestamp format: RFC 3339, UTC, with 0, 3, 6 or 9 fractional digits. */
-// Requests arrive many per second: format each second once.
+// Requests arrive many per second: the date part of each second is formatted once.
 let lastSeconds = '';
 let lastBase = '';
 
+/** protojson's Timestamp format: RFC 3339, UTC, with 0, 3, 6 or 9 fractional digits. */
 function timestampToRfc3339(seconds: string, nanos: number): string {
   if (seconds !== lastSeconds) {
     lastBase = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
