@@ -1,7 +1,8 @@
 /**
  * The check path, side by side with the OPA Envoy plugin, in one run on this machine: the same Envoy in front
- * of the same trivial upstream in four configurations (bench/lib/configurations.ts), driven by h2load over
- * HTTP/1.1 with the same load, configurations alternated round by round so drift affects all alike.
+ * of the same trivial upstream in four configurations and a reference one (bench/lib/configurations.ts),
+ * driven by h2load over HTTP/1.1 with the same load, configurations alternated round by round so drift
+ * affects all alike.
  *
  * For each: requests/s at saturation (fixed concurrency), p50/p90/p99 at a fixed rate, CPU seconds per 1000
  * checks and memory of the authorization processes. Then how the check cost grows with the policy data
@@ -35,7 +36,7 @@ const arg = (name: string, fallback: number): number => {
   return i === -1 ? fallback : Number(process.argv[i + 1]);
 };
 const QUICK = flag('quick');
-// Only the four configurations side by side (no tracing, no growth): the inner loop when tuning.
+// Only the configurations side by side (no tracing, no growth): the inner loop when tuning.
 const MAIN_ONLY = flag('main-only');
 const ROUNDS = arg('rounds', QUICK ? 1 : 3);
 const CLIENTS = arg('clients', 16);
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
   const ctx = { dir, creds, upstreamPort: upstream.port, bins };
   log(`work dir ${dir}; h2load --h1, ${CLIENTS} clients, ${SAT_REQUESTS} requests at saturation, ${RATE} req/s for ${SECONDS} s at fixed rate, ${ROUNDS} rounds`);
 
-  // 1. The four configurations, alternated.
+  // 1. The configurations side by side, alternated.
   const mainBundles = await bundlesFor(dir, bins.opa, MAIN_AGENTS);
   // (e) is a reference, not a contender: the same hop to a server that does no work.
   const names: ConfigName[] = ['a', 'b', 'c', 'd', 'e'];
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
 
   if (MAIN_ONLY) {
     await upstream.proc.stop();
-    process.stdout.write(`${[mainTable(main), "", ...sweepTable(main)].join("\n")}\n`);
+    process.stdout.write(`${[mainTable(main), '', ...sweepTable(main)].join('\n')}\n`);
     return;
   }
 
@@ -346,7 +347,7 @@ function sweepTable(m: Record<ConfigName, MainResult>): string[] {
     const a = at('a', rate);
     const cells = (['b', 'c', 'd', 'e'] as const).map((n) => {
       const x = at(n, rate);
-      return x && a ? `${x.p50} (+${round3(x.p50 - a.p50)})` : '-';
+      return x && a ? `${x.p50} (${signed(round3(x.p50 - a.p50))})` : '-';
     });
     return `| ${rate} | ${a?.p50 ?? '-'} | ${cells.join(' | ')} |`;
   });
@@ -367,6 +368,7 @@ const median = (xs: number[]): number => {
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : round3(a / b));
+const signed = (x: number): string => (x < 0 ? String(x) : `+${x}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
 

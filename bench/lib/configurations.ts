@@ -8,8 +8,8 @@ import { startEnvoy } from '../../test/support/envoy-process.js';
 import { freePort, startProcess, waitForHttp, waitForTcp, type ManagedProcess } from '../../test/support/managed-process.js';
 
 /**
- * The four configurations of the check-path benchmark, each the same Envoy (rendered from
- * envoy/toolgate.yaml) in front of the same trivial upstream:
+ * The configurations of the check-path benchmark (four contenders and a reference), each the same Envoy
+ * (rendered from envoy/toolgate.yaml) in front of the same trivial upstream:
  *   a  no ext_authz (the filter removed)
  *   b  toolgate, embedded engine (wasm in process)
  *   c  toolgate, remote engine (a real OPA server over REST)
