@@ -13,17 +13,17 @@
  * at a sweep of other fixed rates (--sweep-rates), because on a small VM the added latency depends on how
  * idle the processes are between requests.
  *
- *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --sweep-rates 100,500,1000 --quick --main-only]
+ *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --sweep-rates 100,500,1000 --envoy-concurrency 1 --quick --main-only]
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCredentials, signAgentJwt, type DevCredentials } from '../src/gateway/dev-credentials.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { ensureEnvoy, ensureOpa, ensureOpaEnvoyPlugin } from '../src/toolchain/install.js';
 import { stopAll } from '../test/support/managed-process.js';
 import { startCollector } from '../test/support/otel-collector.js';
-import { CONFIG_LABELS, DECISION, startConfig, startUpstream, type Binaries, type Bundles, type ConfigName, type RunningConfig } from './lib/configurations.js';
+import { CONFIG_LABELS, DECISION, startConfig, startUpstream, type Binaries, type Bundles, type ConfigName, type EnvoyWorkers, type RunningConfig } from './lib/configurations.js';
 import { accessLogEnd, authzRoundTripsUs } from './lib/access-log.js';
 import { bundlesFor } from './lib/bench-bundles.js';
 import { h2load, type LoadResult } from './lib/h2load.js';
@@ -56,6 +56,11 @@ const SWEEP_SECONDS = 5;
 // Envoy's access log flush interval (test/support/envoy-process.ts) plus a margin.
 const ACCESS_LOG_FLUSH_MS = 700;
 const MAIN_AGENTS = 10;
+// Envoy as deployed (one worker per hardware thread) unless pinned. With one worker, the front Envoy's
+// thread is what saturates first in every configuration, and the ratio measures the proxy more than the
+// authorization server.
+const ENVOY_WORKERS: EnvoyWorkers = process.argv.includes('--envoy-concurrency') ? arg('envoy-concurrency', 1) : 'default';
+const ENVOY_WORKERS_TEXT = ENVOY_WORKERS === 'default' ? `Envoy's default (${availableParallelism()} on this machine)` : String(ENVOY_WORKERS);
 
 interface Measured {
   rps: number[];
@@ -78,10 +83,10 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'toolgate-bench-'));
   const creds = await ensureDevCredentials(join(dir, 'creds'));
   const jwt = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 4 * 3600 });
-  const upstream = await startUpstream(dir);
+  const upstream = await startUpstream(dir, ENVOY_WORKERS);
   const bodies = await writeBodies(dir);
-  const ctx = { dir, creds, upstreamPort: upstream.port, bins };
-  log(`work dir ${dir}; h2load --h1, ${CLIENTS} clients, ${SAT_REQUESTS} requests at saturation, ${RATE} req/s for ${SECONDS} s at fixed rate, ${ROUNDS} rounds`);
+  const ctx = { dir, creds, upstreamPort: upstream.port, bins, envoyWorkers: ENVOY_WORKERS };
+  log(`work dir ${dir}; Envoy workers: ${ENVOY_WORKERS_TEXT}; h2load --h1, ${CLIENTS} clients, ${SAT_REQUESTS} requests at saturation, ${RATE} req/s for ${SECONDS} s at fixed rate, ${ROUNDS} rounds`);
 
   // 1. The configurations side by side, alternated.
   const mainBundles = await bundlesFor(dir, bins.opa, MAIN_AGENTS);
@@ -152,7 +157,7 @@ async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-    load: { tool: 'h2load --h1', clients: CLIENTS, fixed_rate_clients: RATE_CLIENTS, saturation_requests: SAT_REQUESTS, fixed_rate_rps: RATE, fixed_rate_seconds: SECONDS, rounds: ROUNDS, policy: 'bench/policy/authz.rego', decision: DECISION, agents: MAIN_AGENTS },
+    load: { tool: 'h2load --h1', envoy_workers: ENVOY_WORKERS, clients: CLIENTS, fixed_rate_clients: RATE_CLIENTS, saturation_requests: SAT_REQUESTS, fixed_rate_rps: RATE, fixed_rate_seconds: SECONDS, rounds: ROUNDS, policy: 'bench/policy/authz.rego', decision: DECISION, agents: MAIN_AGENTS },
     main,
     ratios_vs_d: {
       b: { rps: round3(main.b.rps / main.d.rps), p50: round3(main.b.latency_ms.p50 / main.d.latency_ms.p50), p99: round3(main.b.latency_ms.p99 / main.d.latency_ms.p99), cpu_per_1000: ratio(main.b.cpu_seconds_per_1000_checks, main.d.cpu_seconds_per_1000_checks) },
@@ -286,7 +291,7 @@ function markdown(r: { main: Record<ConfigName, MainResult>; ratios_vs_d: Record
   const lines = [
     `# Check path: toolgate vs the OPA Envoy plugin (${r.machine.cpus} cores, ${r.machine.model ?? ''})`,
     '',
-    `Same Envoy, same upstream, same Rego (bench/policy) and data (${MAIN_AGENTS} agents); h2load --h1, ${CLIENTS} clients; saturation = ${SAT_REQUESTS} requests, median of ${ROUNDS} rounds; latency at a fixed ${RATE} req/s over ${RATE_CLIENTS} connection(s) (${SECONDS} s x ${ROUNDS} rounds, all samples).`,
+    `Same Envoy (worker threads: ${ENVOY_WORKERS_TEXT}), same upstream, same Rego (bench/policy) and data (${MAIN_AGENTS} agents); h2load --h1, ${CLIENTS} clients; saturation = ${SAT_REQUESTS} requests, median of ${ROUNDS} rounds; latency at a fixed ${RATE} req/s over ${RATE_CLIENTS} connection(s) (${SECONDS} s x ${ROUNDS} rounds, all samples).`,
     '',
     mainTable(m),
     '',

@@ -56,8 +56,14 @@ export interface RunningConfig {
 
 export const DECISION = 'bench/authz/allow';
 
+/**
+ * Worker threads of every Envoy in the benchmark. Envoy's default (one per hardware thread) is how
+ * `npm run gateway`, docker-compose and the Helm chart run it; a number pins it (`--envoy-concurrency`).
+ */
+export type EnvoyWorkers = number | 'default';
+
 /** The trivial upstream: an Envoy answering 200 from a direct response (after reading the request). */
-export async function startUpstream(dir: string): Promise<{ port: number; proc: ManagedProcess }> {
+export async function startUpstream(dir: string, workers: EnvoyWorkers = 'default'): Promise<{ port: number; proc: ManagedProcess }> {
   const [port, admin] = [await freePort(), await freePort()];
   const config = {
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
@@ -91,11 +97,11 @@ export async function startUpstream(dir: string): Promise<{ port: number; proc: 
   };
   const path = join(dir, 'upstream-envoy.yaml');
   await writeFile(path, toYaml(config));
-  const proc = await startEnvoy({ configPath: path, logDir: dir, adminPort: admin, name: 'upstream-envoy' });
+  const proc = await startEnvoy({ configPath: path, logDir: dir, adminPort: admin, name: 'upstream-envoy', concurrency: workers });
   return { port, proc };
 }
 
-async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCredentials; authzPort: number; upstreamPort: number; withExtAuthz: boolean }): Promise<{ url: string; proc: ManagedProcess; adminPort: number; accessLogPath: string }> {
+async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCredentials; authzPort: number; upstreamPort: number; withExtAuthz: boolean; workers: EnvoyWorkers }): Promise<{ url: string; proc: ManagedProcess; adminPort: number; accessLogPath: string }> {
   const [http, mtls, admin] = [await freePort(), await freePort(), await freePort()];
   const accessLogPath = join(opts.dir, `access-${opts.name}.log`);
   const rendered = await renderEnvoyConfig({
@@ -128,7 +134,7 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
   }
   const path = join(opts.dir, `envoy-${opts.name}.yaml`);
   await writeFile(path, config);
-  const proc = await startEnvoy({ configPath: path, logDir: opts.dir, adminPort: admin, name: `envoy-${opts.name}` });
+  const proc = await startEnvoy({ configPath: path, logDir: opts.dir, adminPort: admin, name: `envoy-${opts.name}`, concurrency: opts.workers });
   return { url: `http://127.0.0.1:${http}/v1/tools/echo`, proc, adminPort: admin, accessLogPath };
 }
 
@@ -167,7 +173,7 @@ async function startOpaEnvoyPlugin(dir: string, binary: string, bundle: string, 
 }
 
 /** Starts one configuration with the given bundles (a fresh authorization backend and its Envoy). */
-export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[] }): Promise<RunningConfig> {
+export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[]; envoyWorkers?: EnvoyWorkers }): Promise<RunningConfig> {
   const dir = join(o.dir, `${name}-${o.tag}`);
   await mkdir(dir, { recursive: true });
   const procs: ManagedProcess[] = [];
@@ -193,7 +199,7 @@ export async function startConfig(name: ConfigName, o: { dir: string; tag: strin
     procs.push(proc);
     [authzPort, authzPids] = [port, [proc.pid]];
   }
-  const envoy = await startFrontEnvoy({ dir, name, creds: o.creds, authzPort, upstreamPort: o.upstreamPort, withExtAuthz: name !== 'a' });
+  const envoy = await startFrontEnvoy({ dir, name, creds: o.creds, authzPort, upstreamPort: o.upstreamPort, withExtAuthz: name !== 'a', workers: o.envoyWorkers ?? 'default' });
   procs.unshift(envoy.proc);
   return {
     name,
