@@ -13,6 +13,7 @@ import { createToolCallHandler } from './http/tool-call-handler.js';
 import { ExecutorMetrics } from './observability/metrics.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesJobRunner } from './runners/kubernetes/kubernetes-job-runner.js';
+import { findBwrap } from './runners/sandbox/find-bwrap.js';
 import { LocalSandboxRunner } from './runners/local-sandbox-runner.js';
 import type { Runner } from './runners/runner.js';
 
@@ -89,7 +90,7 @@ export async function startExecutor(
 
 async function createRunner(config: ExecutorConfig, log: Logger): Promise<{ runner: Runner; routes: RouteHandler[] }> {
   const r = config.runner;
-  if (r.kind === 'local') return { runner: new LocalSandboxRunner(), routes: [] };
+  if (r.kind === 'local') return { runner: new LocalSandboxRunner({ bwrapPath: findBwrap() }), routes: [] };
   const kubeConfig = new KubeConfig();
   if (r.kubeconfig) kubeConfig.loadFromFile(r.kubeconfig);
   else kubeConfig.loadFromCluster();

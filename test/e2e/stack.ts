@@ -9,6 +9,7 @@ import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt, type DevCredentials } from '../../src/gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../../src/gateway/envoy-template.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
+import { ensureBubblewrap } from '../../src/toolchain/bubblewrap.js';
 import { ensureEnvoy, ensureOpa } from '../../src/toolchain/install.js';
 import { startEchoUpstream } from '../support/echo-upstream.js';
 import { startEnvoy } from '../support/envoy-process.js';
@@ -165,6 +166,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   let executorOpsPort: number | undefined;
   let startExecutorProcess: (() => Promise<ManagedProcess>) | undefined;
   if (opts.executor === 'local' || opts.executor === 'kubernetes') {
+    // The local runner needs bubblewrap (the executor refuses to start without it); a fresh machine has none.
+    if (opts.executor === 'local') await ensureBubblewrap();
     [executorPort, executorOpsPort] = [await freePort(), await freePort()];
     const executorConfigPath = join(dir, 'executor.yaml');
     await writeFile(
