@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     data_growth: dataGrowth,
     body_growth: bodyGrowth,
   };
-  const errors = [...Object.values(main).map((m) => m.non_2xx), tracing.off.non2xx, tracing.on.non2xx, ...[...Object.values(dataGrowth), ...Object.values(bodyGrowth)].flatMap((p) => Object.values(p).map((r) => r.non_2xx))].reduce((a, b) => a + b, 0);
+  const errors = [...Object.values(main).map((m) => m.non_2xx), tracing.off.non_2xx, tracing.on.non_2xx, ...[...Object.values(dataGrowth), ...Object.values(bodyGrowth)].flatMap((p) => Object.values(p).map((r) => r.non_2xx))].reduce((a, b) => a + b, 0);
   const md = markdown(report, errors);
   const outDir = join(REPO_ROOT, 'bench', 'results');
   await mkdir(outDir, { recursive: true });
@@ -222,8 +222,25 @@ async function measurePoint(ctx: Ctx, names: ConfigName[], bundles: Bundles, tag
   return out;
 }
 
+interface TracingVariant {
+  rps: number;
+  rps_rounds: number[];
+  latency_ms: Summary;
+  cpu_seconds_per_1000_checks: number;
+  non_2xx: number;
+}
+
+interface TracingResult {
+  off: TracingVariant;
+  on: TracingVariant;
+  rps_ratio_on_off: number;
+  added_p50_ms: number;
+  added_p99_ms: number;
+  cpu_ratio_on_off: number | null;
+}
+
 /** Tracing off vs on (spans exported to a real collector), toolgate embedded, alternated. */
-async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: string): Promise<{ off: Measured & { summary?: Summary }; on: Measured & { summary?: Summary }; rps_ratio_on_off: number; added_p50_ms: number; added_p99_ms: number; cpu_ratio_on_off: number | null }> {
+async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: string): Promise<TracingResult> {
   const collector = await startCollector();
   try {
     const variants = {
@@ -247,15 +264,15 @@ async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: str
       }
     }
     for (const v of Object.values(variants)) await v.stop();
-    const off = summarize(m.off.latency);
-    const on = summarize(m.on.latency);
+    const variant = (x: Measured): TracingVariant => ({ rps: median(x.rps), rps_rounds: x.rps.map(round1), latency_ms: summarize(x.latency), cpu_seconds_per_1000_checks: round3(median(x.cpuPer1000)), non_2xx: x.non2xx });
+    const [off, on] = [variant(m.off), variant(m.on)];
     return {
-      off: { ...m.off, latency: [], sweep: new Map(), summary: off },
-      on: { ...m.on, latency: [], sweep: new Map(), summary: on },
-      rps_ratio_on_off: round3(median(m.on.rps) / median(m.off.rps)),
-      added_p50_ms: round3(on.p50 - off.p50),
-      added_p99_ms: round3(on.p99 - off.p99),
-      cpu_ratio_on_off: ratio(median(m.on.cpuPer1000), median(m.off.cpuPer1000)),
+      off,
+      on,
+      rps_ratio_on_off: round3(on.rps / off.rps),
+      added_p50_ms: round3(on.latency_ms.p50 - off.latency_ms.p50),
+      added_p99_ms: round3(on.latency_ms.p99 - off.latency_ms.p99),
+      cpu_ratio_on_off: ratio(on.cpu_seconds_per_1000_checks, off.cpu_seconds_per_1000_checks),
     };
   } finally {
     await collector.stop();
@@ -286,7 +303,7 @@ async function writeBodies(dir: string): Promise<{ small: string; kib1: string; 
   return { small: await write('small', undefined), kib1: await write('1k', 1024), kib64: await write('64k', 64 * 1024), mib1: await write('1m', 1024 * 1024 - 64) };
 }
 
-function markdown(r: { main: Record<ConfigName, MainResult>; ratios_vs_d: Record<string, Record<string, number | null>>; added_over_a_ms: Record<string, Record<string, number>>; tracing: { off: { summary?: Summary; rps: number[]; cpuPer1000: number[] }; on: { summary?: Summary; rps: number[]; cpuPer1000: number[] }; rps_ratio_on_off: number; added_p50_ms: number; added_p99_ms: number; cpu_ratio_on_off: number | null }; data_growth: Record<string, Record<string, PointResult>>; body_growth: Record<string, Record<string, PointResult>>; machine: { cpus: number; model: string | undefined } }, errors: number): string {
+function markdown(r: { main: Record<ConfigName, MainResult>; ratios_vs_d: Record<string, Record<string, number | null>>; added_over_a_ms: Record<string, Record<string, number>>; tracing: TracingResult; data_growth: Record<string, Record<string, PointResult>>; body_growth: Record<string, Record<string, PointResult>>; machine: { cpus: number; model: string | undefined } }, errors: number): string {
   const m = r.main;
   const lines = [
     `# Check path: toolgate vs the OPA Envoy plugin (${r.machine.cpus} cores, ${r.machine.model ?? ''})`,
@@ -302,8 +319,7 @@ function markdown(r: { main: Record<ConfigName, MainResult>; ratios_vs_d: Record
     '',
     '| tracing | req/s (median) | p50 ms | p99 ms | CPU s / 1000 checks |',
     '|---|---|---|---|---|',
-    `| off | ${median(r.tracing.off.rps).toFixed(0)} | ${r.tracing.off.summary?.p50} | ${r.tracing.off.summary?.p99} | ${round3(median(r.tracing.off.cpuPer1000))} |`,
-    `| on | ${median(r.tracing.on.rps).toFixed(0)} | ${r.tracing.on.summary?.p50} | ${r.tracing.on.summary?.p99} | ${round3(median(r.tracing.on.cpuPer1000))} |`,
+    ...(['off', 'on'] as const).map((k) => `| ${k} | ${r.tracing[k].rps.toFixed(0)} | ${r.tracing[k].latency_ms.p50} | ${r.tracing[k].latency_ms.p99} | ${r.tracing[k].cpu_seconds_per_1000_checks} |`),
     '',
     `on/off: req/s ${r.tracing.rps_ratio_on_off}, CPU ${r.tracing.cpu_ratio_on_off}, added p50 ${r.tracing.added_p50_ms} ms, added p99 ${r.tracing.added_p99_ms} ms. Metrics are always on in both.`,
     '',
