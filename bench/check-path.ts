@@ -78,7 +78,9 @@ interface Measured {
 const emptyMeasured = (): Measured => ({ rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0, authzUs: [], sweep: new Map() });
 
 async function main(): Promise<void> {
-  const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin()]);
+  const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin().catch((err: unknown) => {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}: the Go module proxy did not serve the OPA Envoy plugin; build it from its repository and set OPA_ENVOY_PLUGIN (bench/README.md)`);
+  })]);
   const bins: Binaries = { opa, opaEnvoyPlugin };
   const dir = await mkdtemp(join(tmpdir(), 'toolgate-bench-'));
   const creds = await ensureDevCredentials(join(dir, 'creds'));

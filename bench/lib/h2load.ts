@@ -1,8 +1,12 @@
 import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { ensureH2load } from '../../src/toolchain/h2load.js';
 
 const run = promisify(execFile);
+
+// Installed (from Debian's nghttp2-client) on first use.
+let h2loadPath: Promise<string> | undefined;
 
 /** One h2load run over HTTP/1.1 (as agents call): throughput, status classes, and per-request latencies. */
 export interface LoadResult {
@@ -40,7 +44,8 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
   }
   args.push(spec.url);
   await rm(spec.logFile, { force: true });
-  const { stdout } = await run('h2load', args, { maxBuffer: 16 * 1024 * 1024 });
+  h2loadPath ??= ensureH2load();
+  const { stdout } = await run(await h2loadPath, args, { maxBuffer: 16 * 1024 * 1024 });
   const num = (re: RegExp): number => Number(re.exec(stdout)?.[1] ?? NaN);
   // Log lines: start time (µs), status, duration (µs).
   const latenciesMs = (await readFile(spec.logFile, 'utf8'))

@@ -1,6 +1,7 @@
 import { ensureEnvoy, ensureHelm, ensureOpa, ensureOpaEnvoyPlugin } from './install.js';
 import { ensureOtelCollector } from './otelcol.js';
 import { ensureBubblewrap } from './bubblewrap.js';
+import { ensureH2load } from './h2load.js';
 import { ensureKubeBinaries } from './kube.js';
 import { ensureKubernetesValidate } from './kubernetes-validate.js';
 
@@ -10,6 +11,7 @@ const installers: Record<string, () => Promise<string>> = {
   opa: ensureOpa,
   'opa-envoy-plugin': ensureOpaEnvoyPlugin,
   bubblewrap: ensureBubblewrap,
+  h2load: ensureH2load,
   otelcol: ensureOtelCollector,
   helm: ensureHelm,
   'kubernetes-validate': ensureKubernetesValidate,
