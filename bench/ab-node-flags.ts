@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentials.js';
 import { ensureEnvoy, ensureOpa } from '../src/toolchain/install.js';
-import { stopAll } from '../test/support/managed-process.js';
+import { exitOnSignals, stopAll } from '../test/support/managed-process.js';
 import { bundlesFor } from './lib/bench-bundles.js';
 import { startConfig, startUpstream } from './lib/configurations.js';
 import { h2load } from './lib/h2load.js';
@@ -25,6 +25,7 @@ const argOf = (name: string, fallback: string): string => {
 };
 
 async function main(): Promise<void> {
+  exitOnSignals();
   const flags = argOf('flags', '').split(' ').filter((f) => f);
   const env = Object.fromEntries(argOf('env', '').split(' ').filter((e) => e.includes('=')).map((e) => e.split('=') as [string, string]));
   const rounds = Number(argOf('rounds', '4'));

@@ -18,6 +18,7 @@ import { loadToolCatalogFile } from '../src/catalog/tool-catalog.js';
 import { executorRbac, toolRbac } from '../src/catalog/rbac-manifests.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { startStack, type Stack } from '../test/e2e/stack.js';
+import { exitOnSignals } from '../test/support/managed-process.js';
 import { applyAll } from '../test/support/kube/apply.js';
 import { startControlPlane } from '../test/support/kube/control-plane.js';
 import { startNodeStandIn } from '../test/support/kube/node-standin.js';
@@ -39,6 +40,7 @@ async function timeCall(stack: Stack, jwt: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  exitOnSignals();
   const plane = await startControlPlane();
   const stacks: Record<string, Stack> = {};
   let node: Awaited<ReturnType<typeof startNodeStandIn>> | undefined;

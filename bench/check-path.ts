@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { ensureDevCredentials, signAgentJwt, type DevCredentials } from '../src/gateway/dev-credentials.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { ensureEnvoy, ensureOpa, ensureOpaEnvoyPlugin } from '../src/toolchain/install.js';
-import { stopAll } from '../test/support/managed-process.js';
+import { exitOnSignals, stopAll } from '../test/support/managed-process.js';
 import { startCollector } from '../test/support/otel-collector.js';
 import { CONFIG_LABELS, DECISION, startConfig, startUpstream, type Binaries, type Bundles, type ConfigName, type EnvoyWorkers, type RunningConfig } from './lib/configurations.js';
 import { accessLogEnd, authzRoundTripsUs } from './lib/access-log.js';
@@ -78,6 +78,7 @@ interface Measured {
 const emptyMeasured = (): Measured => ({ rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0, authzUs: [], sweep: new Map() });
 
 async function main(): Promise<void> {
+  exitOnSignals();
   const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin().catch((err: unknown) => {
     throw new Error(`${err instanceof Error ? err.message : String(err)}: the Go module proxy did not serve the OPA Envoy plugin; build it from its repository and set OPA_ENVOY_PLUGIN (bench/README.md)`);
   })]);

@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentials.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { ensureEnvoy, ensureOpa } from '../src/toolchain/install.js';
-import { stopAll } from '../test/support/managed-process.js';
+import { exitOnSignals, stopAll } from '../test/support/managed-process.js';
 import { startConfig, startUpstream } from './lib/configurations.js';
 import { h2load } from './lib/h2load.js';
 import { bundlesFor } from './lib/bench-bundles.js';
@@ -23,6 +23,7 @@ interface ProfileNode {
 }
 
 async function main(): Promise<void> {
+  exitOnSignals();
   const arg = (name: string, fallback: number): number => {
     const i = process.argv.indexOf(`--${name}`);
     return i === -1 ? fallback : Number(process.argv[i + 1]);

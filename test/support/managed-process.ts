@@ -68,6 +68,14 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
 }
 
+/**
+ * For scripts (the benchmarks): an interrupted run (Ctrl-C, kill) exits through the hook below, so what it
+ * started is stopped too. Node's default for these signals exits without running 'exit' handlers.
+ */
+export function exitOnSignals(): void {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => process.exit(code));
+}
+
 process.on('exit', () => {
   for (const p of running) {
     try {
