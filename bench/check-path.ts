@@ -33,7 +33,11 @@ import { summarize, type Summary } from './stats.js';
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : Number(process.argv[i + 1]);
+  if (i === -1) return fallback;
+  const value = Number(process.argv[i + 1]);
+  // A typo must stop the run here, not reach h2load or Envoy as NaN half an hour in.
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} takes a positive number (got ${process.argv[i + 1] ?? 'nothing'})`);
+  return value;
 };
 const QUICK = flag('quick');
 // Only the configurations side by side (no tracing, no growth): the inner loop when tuning.
@@ -50,7 +54,9 @@ const SECONDS = arg('seconds', QUICK ? 4 : 10);
 const SWEEP_RATES = (() => {
   const i = process.argv.indexOf('--sweep-rates');
   const text = i === -1 ? (QUICK ? '' : '100,500,1000') : (process.argv[i + 1] ?? '');
-  return text.split(',').filter((x) => x.trim() !== '').map(Number);
+  const rates = text.split(',').filter((x) => x.trim() !== '').map(Number);
+  if (rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error(`--sweep-rates takes positive numbers separated by commas (got ${text})`);
+  return rates;
 })();
 const SWEEP_SECONDS = 5;
 // Envoy's access log flush interval (test/support/envoy-process.ts) plus a margin.
@@ -59,7 +65,7 @@ const MAIN_AGENTS = 10;
 // Envoy as deployed (one worker per hardware thread) unless pinned. With one worker, the front Envoy's
 // thread is what saturates first in every configuration, and the ratio measures the proxy more than the
 // authorization server.
-const ENVOY_WORKERS: EnvoyWorkers = process.argv.includes('--envoy-concurrency') ? arg('envoy-concurrency', 1) : 'default';
+const ENVOY_WORKERS: EnvoyWorkers = process.argv.includes('--envoy-concurrency') ? Math.round(arg('envoy-concurrency', 1)) : 'default';
 const ENVOY_WORKERS_TEXT = ENVOY_WORKERS === 'default' ? `Envoy's default (${availableParallelism()} on this machine)` : String(ENVOY_WORKERS);
 
 interface Measured {
@@ -80,7 +86,7 @@ const emptyMeasured = (): Measured => ({ rps: [], latency: [], cpuPer1000: [], e
 async function main(): Promise<void> {
   exitOnSignals();
   const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin().catch((err: unknown) => {
-    throw new Error(`${err instanceof Error ? err.message : String(err)}: the Go module proxy did not serve the OPA Envoy plugin; build it from its repository and set OPA_ENVOY_PLUGIN (bench/README.md)`);
+    throw new Error(`could not build the OPA Envoy plugin with go install (${err instanceof Error ? err.message : String(err)}); where the Go module proxy does not serve it, build it from its repository and set OPA_ENVOY_PLUGIN (bench/README.md)`);
   })]);
   const bins: Binaries = { opa, opaEnvoyPlugin };
   const dir = await mkdtemp(join(tmpdir(), 'toolgate-bench-'));

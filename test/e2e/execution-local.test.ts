@@ -1,5 +1,13 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { startStack, type Stack } from './stack.js';
+
+const run = promisify(execFile);
 
 /**
  * The one-machine default end to end: Envoy -> authz -> executor -> local sandbox runner -> result. What was
@@ -60,5 +68,21 @@ describe('execution through Envoy with the local sandbox runner', () => {
     expect(third.status).toBe(429);
     expect(third.headers['retry-after']).toBe('1');
     expect((await Promise.all(slow)).map((r) => r.status)).toEqual([200, 200]);
+  });
+});
+
+describe('the executor with the local runner and no bubblewrap', () => {
+  it('refuses to start, saying what is missing and how to install it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'toolgate-no-bwrap-'));
+    const config = join(dir, 'executor.yaml');
+    await writeFile(config, `http: { address: "127.0.0.1:0" }\nops: { address: "127.0.0.1:0" }\nrunner: { kind: local }\ncatalog: ${join(REPO_ROOT, 'src', 'catalog', 'tools.yaml')}\n`);
+    // A PATH with no bwrap on it (the empty directory); node itself is started by its absolute path.
+    const started = run(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', config], { env: { PATH: dir }, timeout: 20_000 });
+    const failure = await started.then(
+      () => undefined,
+      (err: { code?: number; stdout?: string; stderr?: string }) => err,
+    );
+    expect(failure?.code).toBe(1);
+    expect(`${failure?.stdout ?? ''}${failure?.stderr ?? ''}`).toMatch(/executor failed to start.*the local runner needs bubblewrap.*npm run tools bubblewrap/);
   });
 });

@@ -5,9 +5,10 @@ import { delimiter, isAbsolute, join } from 'node:path';
  * Where the bubblewrap binary is, checked once at start: without it every local call would fail, so the
  * executor refuses to start and says how to install it rather than answering 502 call after call.
  */
-export function findBwrap(pathEnv: string | undefined = process.env.PATH, explicit?: string): string {
-  const candidates = explicit ? [explicit] : (pathEnv ?? '').split(delimiter).filter((dir) => isAbsolute(dir)).map((dir) => join(dir, 'bwrap'));
-  for (const candidate of candidates) {
+export function findBwrap(pathEnv: string | undefined = process.env.PATH): string {
+  for (const dir of (pathEnv ?? '').split(delimiter)) {
+    if (!isAbsolute(dir)) continue;
+    const candidate = join(dir, 'bwrap');
     try {
       accessSync(candidate, constants.X_OK);
       return candidate;
@@ -15,6 +16,5 @@ export function findBwrap(pathEnv: string | undefined = process.env.PATH, explic
       // not here (or not executable): try the next one
     }
   }
-  const where = explicit ? `at ${explicit}` : `on PATH (${pathEnv ?? ''})`;
-  throw new Error(`the local runner needs bubblewrap, and no executable bwrap was found ${where}; install it with \`npm run tools bubblewrap\` or \`apt-get install bubblewrap\``);
+  throw new Error(`the local runner needs bubblewrap, and no executable bwrap was found on PATH (${pathEnv ?? ''}); install it with \`npm run tools bubblewrap\` or \`apt-get install bubblewrap\``);
 }
