@@ -1,27 +1,37 @@
+import { readFileSync } from 'node:fs';
 import { MAX_RESULT_BYTES, ToolError, type ResultEnvelope } from './envelope.js';
 import { startRunnerTelemetry } from './telemetry.js';
 import { TOOL_REGISTRY } from './tools/registry.js';
 
 /**
  * The tool runner: the command a Job's container (or a local sandbox) runs. It runs exactly one tool, named
- * by TOOL_NAME with TOOL_PARAMS, and reports one result envelope for CALL_ID: by POST to TOOL_RESULT_URL with
- * the per-call TOOL_RESULT_TOKEN (Jobs), else as the last line on stdout (the sandbox's pipe).
+ * by TOOL_NAME with its arguments, and reports one result envelope for CALL_ID: by POST to TOOL_RESULT_URL with
+ * the per-call token in TOOL_RESULT_TOKEN_FILE (Jobs: both files come from the call's Secret), else as the
+ * last line on stdout (the sandbox's pipe). Arguments: TOOL_PARAMS_FILE, TOOL_PARAMS_URL or TOOL_PARAMS.
  * Exit status: 0 ok, 1 the tool reported an error, 2 the environment is unusable.
  */
 async function main(): Promise<number> {
   const callId = process.env.CALL_ID;
   const toolName = process.env.TOOL_NAME;
-  let rawParams = process.env.TOOL_PARAMS ?? '{}';
   if (!callId || !toolName) {
     process.stderr.write('tool runner: CALL_ID and TOOL_NAME must be set\n');
+    return 2;
+  }
+  let token: string | undefined;
+  let rawParams = process.env.TOOL_PARAMS ?? '{}';
+  try {
+    if (process.env.TOOL_RESULT_TOKEN_FILE) token = readFileSync(process.env.TOOL_RESULT_TOKEN_FILE, 'utf8').trim();
+    if (process.env.TOOL_PARAMS_FILE) rawParams = readFileSync(process.env.TOOL_PARAMS_FILE, 'utf8');
+  } catch (err) {
+    process.stderr.write(`tool runner: cannot read the call's Secret: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
   const telemetry = await startRunnerTelemetry({ tool: toolName, callId, traceparent: process.env.TRACEPARENT, endpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
   let envelope: ResultEnvelope;
   try {
-    if (process.env.TOOL_PARAMS_URL) rawParams = await fetchParams(process.env.TOOL_PARAMS_URL, process.env.TOOL_RESULT_TOKEN ?? '');
+    if (process.env.TOOL_PARAMS_URL) rawParams = await fetchParams(process.env.TOOL_PARAMS_URL, token ?? '');
     const params: unknown = JSON.parse(rawParams);
-    if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new ToolError('TOOL_PARAMS must be a JSON object', 'bad_params');
+    if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new ToolError('the arguments must be a JSON object', 'bad_params');
     const load = TOOL_REGISTRY[toolName];
     if (!load) throw new ToolError(`this runner has no tool "${toolName}"`, 'unknown_tool');
     const tool = await load();
@@ -38,20 +48,19 @@ async function main(): Promise<number> {
   }
   const bytes = Buffer.byteLength(JSON.stringify(envelope));
   await telemetry.end(envelope.status === 'ok' ? { status: 'ok' } : { status: 'error', code: envelope.error.code ?? 'tool_error', message: envelope.error.message }, bytes);
-  await report(envelope);
+  await report(envelope, token);
   return envelope.status === 'ok' ? 0 : 1;
 }
 
-/** Arguments too large for the Job's environment come over the same per-call authenticated channel. */
+/** Arguments too large for the call's Secret come over the same per-call authenticated channel. */
 async function fetchParams(url: string, token: string): Promise<string> {
   const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new ToolError(`cannot fetch arguments: ${res.status}`, 'bad_params');
   return res.text();
 }
 
-async function report(envelope: ResultEnvelope): Promise<void> {
+async function report(envelope: ResultEnvelope, token: string | undefined): Promise<void> {
   const url = process.env.TOOL_RESULT_URL;
-  const token = process.env.TOOL_RESULT_TOKEN;
   const text = JSON.stringify(envelope);
   if (url && token) {
     // Retried briefly: the executor may be restarting; it dedupes by call id.

@@ -151,10 +151,13 @@ describe('Helm chart', () => {
     expect(await can(executor.sa, executor.ns, { verb: 'watch', resource: 'jobs', group: 'batch', namespace: 'toolgate-exec' })).toBe(true);
     expect(await can(executor.sa, executor.ns, { verb: 'delete', resource: 'jobs', group: 'batch', namespace: 'toolgate-exec' })).toBe(true);
     expect(await can(executor.sa, executor.ns, { verb: 'get', resource: 'pods', namespace: 'toolgate-exec' })).toBe(true);
+    // Each call's Secret: the executor creates it and can never read one back.
+    expect(await can(executor.sa, executor.ns, { verb: 'create', resource: 'secrets', namespace: 'toolgate-exec' })).toBe(true);
     for (const ns of [RELEASE_NS, 'staging', 'production', 'default', 'kube-system']) {
       expect(await can(executor.sa, executor.ns, { verb: 'create', resource: 'jobs', group: 'batch', namespace: ns }), `jobs in ${ns}`).toBe(false);
+      expect(await can(executor.sa, executor.ns, { verb: 'create', resource: 'secrets', namespace: ns }), `secrets in ${ns}`).toBe(false);
     }
-    for (const [verb, resource, group] of [['get', 'secrets', ''], ['list', 'secrets', ''], ['create', 'pods', ''], ['delete', 'pods', ''], ['update', 'jobs', 'batch'], ['create', 'rolebindings', 'rbac.authorization.k8s.io'], ['get', 'deployments', 'apps']] as const) {
+    for (const [verb, resource, group] of [['get', 'secrets', ''], ['list', 'secrets', ''], ['watch', 'secrets', ''], ['update', 'secrets', ''], ['patch', 'secrets', ''], ['delete', 'secrets', ''], ['create', 'pods', ''], ['delete', 'pods', ''], ['update', 'jobs', 'batch'], ['create', 'rolebindings', 'rbac.authorization.k8s.io'], ['get', 'deployments', 'apps']] as const) {
       expect(await can(executor.sa, executor.ns, { verb, resource, group, namespace: 'toolgate-exec' }), `${verb} ${resource}`).toBe(false);
     }
 

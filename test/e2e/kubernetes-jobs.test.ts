@@ -48,6 +48,8 @@ describe('Kubernetes Job runner', () => {
   });
 
   const batch = (): BatchV1Api => admin.makeApiClient(BatchV1Api);
+  const core = (): CoreV1Api => admin.makeApiClient(CoreV1Api);
+  const secretsFor = async (callId: string): Promise<number> => (await core().listNamespacedSecret({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items.length;
   const jobsFor = async (callId: string): Promise<V1Job[]> => (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items;
 
   /** Straight to the executor, with the headers only the gateway sets (for runner behaviour, not authorization). */
@@ -115,7 +117,18 @@ describe('Kubernetes Job runner', () => {
     const c = pod?.containers[0];
     expect(c?.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
     expect(c?.resources?.limits).toEqual({ cpu: '500m', memory: '256Mi' });
-    expect(c?.env?.map((e) => e.name).sort()).toEqual(['CALL_ID', 'TOOL_NAME', 'TOOL_PARAMS', 'TOOL_RESULT_TOKEN', 'TOOL_RESULT_URL', 'TRACEPARENT']);
+    expect(c?.env?.map((e) => e.name).sort()).toEqual(['CALL_ID', 'TOOL_NAME', 'TOOL_PARAMS_FILE', 'TOOL_RESULT_TOKEN_FILE', 'TOOL_RESULT_URL', 'TRACEPARENT']);
+    // The result token and the arguments are in the call's Secret (owned by the Job, immutable), not in the spec.
+    const secretName = pod?.volumes?.find((v) => v.name === 'call')?.secret?.secretName;
+    expect(secretName).toBe(job.metadata?.name);
+    expect(c?.volumeMounts).toContainEqual({ name: 'call', mountPath: '/var/run/toolgate/call', readOnly: true });
+    const secret = await core().readNamespacedSecret({ namespace: EXEC_NS, name: secretName as string });
+    expect(secret.immutable).toBe(true);
+    expect(secret.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name: job.metadata?.name, uid: job.metadata?.uid })]);
+    const token = Buffer.from(secret.data?.token ?? '', 'base64').toString();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(JSON.parse(Buffer.from(secret.data?.params ?? '', 'base64').toString())).toEqual({ seconds: 1 });
+    expect(JSON.stringify(job)).not.toContain(token);
     expect(job.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'toolgate-executor', 'toolgate.dev/tool': 'sleep' });
     expect(job.metadata?.annotations).toMatchObject({
       'toolgate.dev/agent-id': 'ops-bot',
@@ -133,9 +146,25 @@ describe('Kubernetes Job runner', () => {
   it('answers 504 when the tool outlives its deadline, and the Job is gone', async () => {
     const res = await direct('sleep', { seconds: 30 });
     expect(res.status).toBe(504);
-    const body = (await res.json()) as { call_id: string; error: { code: string } };
-    expect(body.error.code).toBe('tool_timeout');
-    await waitFor(async () => (await jobsFor(body.call_id)).length === 0, 15_000);
+    const { error } = (await res.json()) as { error: { code: string; call_id: string } };
+    expect(error.code).toBe('tool_timeout');
+    expect(error.call_id).toMatch(/^[0-9a-f]{20}$/);
+    await waitFor(async () => (await jobsFor(error.call_id)).length === 0, 15_000);
+    await waitFor(async () => node.running() === 0, 10_000);
+    // The garbage collector takes the call's Secret with its Job.
+    await waitFor(async () => (await secretsFor(error.call_id)) === 0, 15_000);
+  });
+
+  it('passes arguments too large for the Secret over the authenticated channel', async () => {
+    const message = 'x'.repeat(40 * 1024);
+    const res = await direct('echo', { message });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { call_id: string; result: { length: number } };
+    expect(body.result.length).toBe(message.length);
+    const [job] = await jobsFor(body.call_id);
+    expect(job?.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'TOOL_PARAMS_URL')?.value).toMatch(new RegExp(`/internal/v1/calls/${body.call_id}/params$`));
+    const [secret] = (await core().listNamespacedSecret({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${body.call_id}` })).items;
+    expect(Object.keys(secret?.data ?? {})).toEqual(['token']);
     await waitFor(async () => node.running() === 0, 10_000);
   });
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
@@ -9,7 +9,9 @@ import type { ControlPlane } from './control-plane.js';
  * TEST DOUBLE for the only parts of Kubernetes that cannot run here: the scheduler's binding, the kubelet and
  * the container runtime. It registers a Ready node, binds pending pods of the watched namespaces to it, runs
  * each pod's container command as a local process with the container's literal env (a projected
- * service-account token is emulated by a kubeconfig holding a token for the pod's service account), and
+ * service-account token is emulated by a kubeconfig holding a token for the pod's service account; a secret
+ * volume is written to a local directory, and env values naming a path under its mount path are rewritten to
+ * point there, in place of a bind mount; like a kubelet, it waits until the Secret exists), and
  * writes pod status back, so that the real Job controller completes, fails, times out and garbage-collects
  * Jobs exactly as in a cluster. It does not pull images, enforce security contexts or resource limits.
  */
@@ -64,6 +66,24 @@ export async function startNodeStandIn(opts: { controlPlane: ControlPlane; names
     return path;
   };
 
+  /** Secret volumes as local directories, keyed by the container's mount path; undefined while a Secret is missing. */
+  const secretMounts = async (pod: V1Pod): Promise<Map<string, string> | undefined> => {
+    const mounts = new Map<string, string>();
+    const ns = pod.metadata?.namespace as string;
+    for (const v of pod.spec?.volumes ?? []) {
+      if (!v.secret?.secretName) continue;
+      const mountPath = pod.spec?.containers[0]?.volumeMounts?.find((m) => m.name === v.name)?.mountPath;
+      if (!mountPath) continue;
+      const secret = await core.readNamespacedSecret({ namespace: ns, name: v.secret.secretName }).catch(() => undefined);
+      if (!secret) return undefined;
+      const dir = join(workDir, `${pod.metadata?.name}-${v.name}`);
+      await mkdir(dir, { recursive: true });
+      for (const [k, b64] of Object.entries(secret.data ?? {})) await writeFile(join(dir, k), Buffer.from(b64, 'base64'), { mode: v.secret.defaultMode ?? 0o644 });
+      mounts.set(mountPath, dir);
+    }
+    return mounts;
+  };
+
   const runPod = async (pod: V1Pod): Promise<void> => {
     const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
     const c = pod.spec?.containers[0];
@@ -71,8 +91,10 @@ export async function startNodeStandIn(opts: { controlPlane: ControlPlane; names
       await patchStatus(pod, { phase: 'Failed', reason: 'NoCommand', message: 'the node stand-in runs only pods whose container has a command' });
       return;
     }
+    const mounts = await secretMounts(pod);
+    if (!mounts) return; // a Secret it needs does not exist yet: stay Pending, try again on the next tick
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workDir };
-    for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+    for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = inMounts(e.value, mounts);
     const kubeconfig = await kubeconfigFor(pod).catch(() => undefined);
     if (kubeconfig) env.KUBECONFIG = kubeconfig;
     const [cmd, ...args] = [...c.command, ...(c.args ?? [])] as [string, ...string[]];
@@ -139,6 +161,11 @@ export async function startNodeStandIn(opts: { controlPlane: ControlPlane; names
       }
     }
     for (const [key, child] of procs) if (!seen.has(key)) child.kill('SIGKILL');
+  };
+
+  const inMounts = (value: string, mounts: Map<string, string>): string => {
+    for (const [mountPath, dir] of mounts) if (value === mountPath || value.startsWith(`${mountPath}/`)) return dir + value.slice(mountPath.length);
+    return value;
   };
 
   let heartbeat = Date.now();

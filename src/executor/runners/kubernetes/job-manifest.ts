@@ -1,4 +1,4 @@
-import type { V1Job } from '@kubernetes/client-node';
+import type { V1Job, V1Secret } from '@kubernetes/client-node';
 import { argumentsDigest } from '../../../shared/digest.js';
 import type { ToolInvocation } from '../runner.js';
 
@@ -14,7 +14,6 @@ export interface JobSettings {
   command: string[];
   ttlSecondsAfterFinished: number;
   resultUrl: string;
-  resultToken: string;
   /** Distinguishes attempts of the same call (see jobName). */
   attempt: string;
   /** Where the runner fetches arguments too large for an environment variable (same token). */
@@ -24,8 +23,11 @@ export interface JobSettings {
   defaultServiceAccount: string;
 }
 
-/** Arguments above this size travel over the authenticated channel instead of the Job spec (env limits). */
-export const MAX_ENV_PARAMS_BYTES = 32 * 1024;
+/** Arguments above this size travel over the authenticated channel instead of the call's Secret (etcd size). */
+export const MAX_SECRET_PARAMS_BYTES = 32 * 1024;
+
+/** Where the call's Secret (result token, arguments) is mounted in the tool's container. */
+export const CALL_SECRET_MOUNT = '/var/run/toolgate/call';
 
 /** Projected service-account tokens cannot be shorter-lived than this (Kubernetes' minimum). */
 const TOKEN_EXPIRATION_SECONDS = 600;
@@ -35,34 +37,70 @@ export function jobName(callId: string, attempt: string): string {
   return `tg-${callId}-${attempt}`;
 }
 
+/** The call's Secret has the Job's name: one of each per attempt. */
+export function callSecretName(callId: string, attempt: string): string {
+  return jobName(callId, attempt);
+}
+
+function paramsInSecret(inv: ToolInvocation): boolean {
+  return Buffer.byteLength(JSON.stringify(inv.arguments)) <= MAX_SECRET_PARAMS_BYTES;
+}
+
+/**
+ * What only the call's own pod may read: the result token (whoever holds it can post this call's result) and
+ * the arguments. They live in a Secret rather than in the Job's env because Jobs and pods, env included, are
+ * readable by every holder of the namespace's `view` role; Secrets are not. The Secret is owned by the Job, so
+ * the garbage collector deletes it with the Job (on TTL, on deletion, or after an executor crash), and it is
+ * immutable. Created after the Job, which the pod waits for as a kubelet waits for any missing volume.
+ */
+export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'namespace' | 'attempt'>, token: string, job: { name: string; uid: string }): V1Secret {
+  const params = JSON.stringify(inv.arguments);
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: callSecretName(inv.callId, s.attempt),
+      namespace: s.namespace,
+      labels: callLabels(inv),
+      ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.name, uid: job.uid, blockOwnerDeletion: false }],
+    },
+    type: 'Opaque',
+    immutable: true,
+    stringData: { token, ...(paramsInSecret(inv) ? { params } : {}) },
+  };
+}
+
+function callLabels(inv: ToolInvocation): Record<string, string> {
+  return {
+    [MANAGED_BY_LABEL]: MANAGED_BY,
+    'app.kubernetes.io/component': 'tool-call',
+    [CALL_ID_LABEL]: inv.callId,
+    'toolgate.dev/tool': inv.tool.name.replaceAll('_', '-'),
+  };
+}
+
 /**
  * One Job for one call: ephemeral (TTL after finishing, deadline from the tool's timeout, never retried),
  * under the tool's own service account, with no token unless the tool needs the Kubernetes API (then a
- * short-lived projected one), non-root, read-only root filesystem, no privilege escalation, all capabilities
+ * short-lived projected one) and its call's Secret mounted read-only (see buildCallSecret), non-root, read-only root filesystem, no privilege escalation, all capabilities
  * dropped, the runtime's default seccomp profile. Labels and annotations tie it to the call, the agent, the
  * decision and the trace.
  */
 export function buildJobManifest(inv: ToolInvocation, s: JobSettings): V1Job {
   const exec = inv.tool.execution;
   const needsApi = exec.network === 'cluster' && exec.rbac.length > 0;
-  const params = JSON.stringify(inv.arguments);
   const env = [
     { name: 'TOOL_NAME', value: inv.tool.name },
     { name: 'CALL_ID', value: inv.callId },
     { name: 'TOOL_RESULT_URL', value: s.resultUrl },
-    { name: 'TOOL_RESULT_TOKEN', value: s.resultToken },
-    ...(Buffer.byteLength(params) <= MAX_ENV_PARAMS_BYTES || !s.paramsUrl
-      ? [{ name: 'TOOL_PARAMS', value: params }]
+    { name: 'TOOL_RESULT_TOKEN_FILE', value: `${CALL_SECRET_MOUNT}/token` },
+    ...(paramsInSecret(inv) || !s.paramsUrl
+      ? [{ name: 'TOOL_PARAMS_FILE', value: `${CALL_SECRET_MOUNT}/params` }]
       : [{ name: 'TOOL_PARAMS_URL', value: s.paramsUrl }]),
     ...(s.otelEndpoint ? [{ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: s.otelEndpoint }] : []),
     ...(inv.traceparent ? [{ name: 'TRACEPARENT', value: inv.traceparent }] : []),
   ];
-  const labels = {
-    [MANAGED_BY_LABEL]: MANAGED_BY,
-    'app.kubernetes.io/component': 'tool-call',
-    [CALL_ID_LABEL]: inv.callId,
-    'toolgate.dev/tool': inv.tool.name.replaceAll('_', '-'),
-  };
+  const labels = callLabels(inv);
   const annotations: Record<string, string> = {
     'toolgate.dev/tool': inv.tool.name,
     'toolgate.dev/agent-id': inv.agentId,
@@ -110,12 +148,14 @@ export function buildJobManifest(inv: ToolInvocation, s: JobSettings): V1Job {
               terminationMessagePolicy: 'FallbackToLogsOnError',
               volumeMounts: [
                 { name: 'tmp', mountPath: '/tmp' },
+                { name: 'call', mountPath: CALL_SECRET_MOUNT, readOnly: true },
                 ...(needsApi ? [{ name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] : []),
               ],
             },
           ],
           volumes: [
             { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } },
+            { name: 'call', secret: { secretName: callSecretName(inv.callId, s.attempt), defaultMode: 0o444 } },
             ...(needsApi
               ? [
                   {

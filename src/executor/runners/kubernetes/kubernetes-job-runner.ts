@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { ResultEnvelope } from '../../../runner/envelope.js';
 import { createLogger, errorMessage, type Logger } from '../../../shared/logger.js';
 import type { Runner, ToolInvocation, ToolOutcome } from '../runner.js';
-import { buildJobManifest, CALL_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './job-manifest.js';
+import { buildCallSecret, buildJobManifest, CALL_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './job-manifest.js';
 import { ResultChannel } from './result-channel.js';
 
 export interface KubernetesJobRunnerOptions {
@@ -46,18 +46,18 @@ export class KubernetesJobRunner implements Runner {
     const elapsed = (): number => Math.round(performance.now() - started);
     const token = randomBytes(32).toString('base64url');
     const base = this.opts.callbackBaseUrl.replace(/\/+$/, '');
-    const manifest = buildJobManifest(inv, {
+    const settings = {
       namespace: this.opts.namespace,
       image: this.opts.image,
       command: this.opts.command,
       ttlSecondsAfterFinished: this.opts.ttlSecondsAfterFinished,
       resultUrl: `${base}/internal/v1/calls/${inv.callId}/result`,
       paramsUrl: `${base}/internal/v1/calls/${inv.callId}/params`,
-      resultToken: token,
       attempt: randomBytes(2).toString('hex'),
       defaultServiceAccount: this.opts.defaultServiceAccount,
       ...(this.opts.otelEndpoint ? { otelEndpoint: this.opts.otelEndpoint } : {}),
-    });
+    };
+    const manifest = buildJobManifest(inv, settings);
     const name = manifest.metadata?.name as string;
 
     let envelope: ResultEnvelope | undefined;
@@ -67,10 +67,17 @@ export class KubernetesJobRunner implements Runner {
       wake();
     });
     try {
+      let uid: string;
       try {
-        await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest });
+        uid = (await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest })).metadata?.uid as string;
       } catch (err) {
         return { status: 'unavailable', error: `cannot create Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+      }
+      try {
+        await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: buildCallSecret(inv, settings, token, { name, uid }) });
+      } catch (err) {
+        await this.deleteJob(name);
+        return { status: 'unavailable', error: `cannot create the call's Secret ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
       }
       inv.observe?.({ kind: 'job.created', job: name, namespace: this.opts.namespace });
 
