@@ -15,6 +15,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesJobRunner } from './runners/kubernetes/kubernetes-job-runner.js';
 import { findBwrap } from './runners/sandbox/find-bwrap.js';
 import { LocalSandboxRunner } from './runners/local-sandbox-runner.js';
+import { SpanRelay } from './observability/span-relay.js';
 import type { Runner } from './runners/runner.js';
 
 export interface RunningExecutor {
@@ -34,7 +35,7 @@ export async function startExecutor(
   const log = opts.log ?? createLogger('executor');
   const catalog = await loadToolCatalogFile(config.catalog);
   const metrics = new ExecutorMetrics();
-  const created = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log);
+  const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing);
   const runner = created.runner;
   const routes = [...created.routes, ...(opts.routes ?? [])];
   const audit = config.audit ? await AuditTrail.open(config.audit.path) : undefined;
@@ -84,13 +85,26 @@ export async function startExecutor(
       });
       await ops.close();
       await runner.close();
+      await created.close?.();
     },
   };
 }
 
-async function createRunner(config: ExecutorConfig, log: Logger): Promise<{ runner: Runner; routes: RouteHandler[] }> {
+interface CreatedRunner {
+  runner: Runner;
+  routes: RouteHandler[];
+  /** What the runner needs stopped with it (the span relay). */
+  close?: () => Promise<void>;
+}
+
+async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracing | undefined): Promise<CreatedRunner> {
   const r = config.runner;
-  if (r.kind === 'local') return { runner: new LocalSandboxRunner({ bwrapPath: findBwrap() }), routes: [] };
+  if (r.kind === 'local') {
+    const bwrapPath = findBwrap();
+    const relay = tracing?.enabled && tracing.endpoint ? await SpanRelay.start(tracing.endpoint, log.child('span-relay')) : undefined;
+    const runner = new LocalSandboxRunner({ bwrapPath, ...(relay ? { spanSocket: relay.socketPath } : {}) });
+    return { runner, routes: [], ...(relay ? { close: () => relay.close() } : {}) };
+  }
   const kubeConfig = new KubeConfig();
   if (r.kubeconfig) kubeConfig.loadFromFile(r.kubeconfig);
   else kubeConfig.loadFromCluster();

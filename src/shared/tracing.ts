@@ -1,4 +1,5 @@
 import { context, propagation, ROOT_CONTEXT, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
 
@@ -11,6 +12,8 @@ import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
 export interface Tracing {
   tracer: Tracer;
   enabled: boolean;
+  /** Where spans go (OTLP/gRPC), when enabled. */
+  endpoint?: string;
   shutdown(): Promise<void>;
 }
 
@@ -18,13 +21,28 @@ export function startTracing(serviceName: string, endpoint = process.env.OTEL_EX
   if (!endpoint) return { tracer: trace.getTracer('toolgate'), enabled: false, shutdown: async () => undefined };
   const sdk = new NodeSDK({
     serviceName,
-    spanProcessors: [new tracing.BatchSpanProcessor(new OTLPTraceExporter({ url: endpoint }), { scheduledDelayMillis: 200 })],
+    spanProcessors: [new tracing.BatchSpanProcessor(new OTLPTraceExporter({ url: endpoint, ...(endpoint.startsWith('unix:') ? { credentials: credentials.createInsecure() } : {}) }), { scheduledDelayMillis: 200 })],
     instrumentations: [],
     metricReaders: [],
     logRecordProcessors: [],
   });
   sdk.start();
-  return { tracer: trace.getTracer('toolgate'), enabled: true, shutdown: () => sdk.shutdown() };
+  return { tracer: trace.getTracer('toolgate'), enabled: true, endpoint, shutdown: () => sdk.shutdown() };
+}
+
+/**
+ * Plaintext for http:// and unix: endpoints (a local collector, the executor's span relay), TLS otherwise.
+ * (The exporter itself is only told for unix:, where its default would ask for TLS; elsewhere its own
+ * defaults keep honouring the OTEL_EXPORTER_OTLP_CERTIFICATE family.)
+ */
+export function grpcCredentialsFor(endpoint: string): () => ChannelCredentials {
+  return /^(http:|unix:)/.test(endpoint) ? () => credentials.createInsecure() : () => credentials.createSsl();
+}
+
+/** The gRPC target of an OTLP endpoint URL: host:port, or the unix: address as it is. */
+export function grpcTargetOf(endpoint: string): string {
+  if (endpoint.startsWith('unix:')) return endpoint;
+  return /^[a-z]+:\/\//.test(endpoint) ? new URL(endpoint).host : endpoint;
 }
 
 /** The context a W3C traceparent (from Envoy's gRPC metadata, an HTTP header or a Job's env) continues. */

@@ -127,3 +127,37 @@ describe('one trace per tool call, Envoy to Job', () => {
     expect(new Set(all.map((s) => s.service))).toEqual(new Set(['toolgate-envoy', 'toolgate-authz']));
   });
 });
+
+/**
+ * The embedded default: the tool runs in a local sandbox with no network, and its spans still join the
+ * call's trace, through the executor's span relay (a Unix socket bound into the sandbox).
+ */
+describe('one trace per tool call, Envoy to local sandbox', () => {
+  let collector: Collector;
+  let stack: Stack;
+  let jwt: string;
+
+  beforeAll(async () => {
+    collector = await startCollector();
+    stack = await startStack({ engine: 'embedded', executor: 'local', otlpEndpoint: collector.endpoint });
+    jwt = await stack.jwtFor('ops-bot');
+  }, 600_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await collector?.stop();
+  });
+
+  it('the sandboxed runner\'s span is a child of the executor\'s run span, in the agent\'s trace', async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const res = await stack.call('/v1/tools/echo', { message: 'traced' }, { jwt, headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } });
+    expect(res.status).toBe(200);
+    const spans = await collector.waitForTrace(traceId, (t) => t.some((s) => s.service === 'toolgate-runner') && t.some((s) => s.name === 'toolgate.runner.run'));
+    const tool = spans.filter((s) => s.service === 'toolgate-runner');
+    expect(tool.map((s) => s.name)).toEqual(['execute_tool echo']);
+    const run = spans.find((s) => s.spanId === tool[0]?.parentSpanId);
+    expect(run).toMatchObject({ service: 'toolgate-executor', name: 'toolgate.runner.run', attributes: { 'toolgate.runner': 'local' } });
+    expect(run?.events.map((e) => e.name)).toEqual(['sandbox.exited']);
+    expect(tool[0]?.attributes).toMatchObject({ 'gen_ai.tool.name': 'echo', 'toolgate.result.status': 'ok' });
+  });
+});

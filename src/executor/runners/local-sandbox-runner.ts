@@ -11,7 +11,12 @@ export interface LocalSandboxRunnerOptions {
   /** The tool runner's entry (compiled JS). */
   runnerEntry?: string;
   bwrapPath?: string;
+  /** The executor's span relay (see span-relay.ts): when set, the runner's spans join the call's trace. */
+  spanSocket?: string;
 }
+
+/** Where a sandboxed runner finds the span relay. */
+const SANDBOX_SPAN_SOCKET = '/run/toolgate/otlp.sock';
 
 /** Room for the envelope's own JSON around a result of max_output_bytes. */
 const ENVELOPE_OVERHEAD = 64 * 1024;
@@ -43,6 +48,7 @@ export class LocalSandboxRunner implements Runner {
       NODE_OPTIONS: `--max-old-space-size=${Math.max(16, Math.floor((memory / 1024 / 1024) * 0.75))}`,
     };
     if (inv.traceparent) env.TRACEPARENT = inv.traceparent;
+    if (this.opts.spanSocket) env.OTEL_EXPORTER_OTLP_ENDPOINT = `unix://${SANDBOX_SPAN_SOCKET}`;
     const r = await runSandboxed({
       name: `${inv.callId}-${randomBytes(4).toString('hex')}`,
       argv: [this.nodePath, this.runnerEntry],
@@ -52,6 +58,7 @@ export class LocalSandboxRunner implements Runner {
       timeoutMs: exec.timeout_seconds * 1000,
       maxOutputBytes: exec.max_output_bytes + ENVELOPE_OVERHEAD,
       limits: { memoryBytes: memory, cpuMillis: cpuMillis(exec.resources.cpu), pids: 64 },
+      ...(this.opts.spanSocket ? { sockets: [{ hostPath: this.opts.spanSocket, sandboxPath: SANDBOX_SPAN_SOCKET }] } : {}),
       signal: inv.signal,
       ...(this.opts.bwrapPath ? { bwrapPath: this.opts.bwrapPath } : {}),
     });

@@ -18,6 +18,8 @@ export interface SandboxSpec {
   network: boolean;
   /** Extra host paths made visible read-only at the same place. */
   readOnlyPaths: string[];
+  /** Unix sockets of the host bound into the sandbox (the only way out when it has no network). */
+  sockets?: { hostPath: string; sandboxPath: string }[];
   timeoutMs: number;
   maxOutputBytes: number;
   limits: CallLimits;
@@ -70,6 +72,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     // The private /tmp comes before the extra binds: a bind under /tmp (a checkout there) must stay visible.
     '--tmpfs', '/tmp',
     ...spec.readOnlyPaths.filter((p) => !SYSTEM_PATHS.some((s) => p === s || p.startsWith(`${s}/`))).flatMap((p) => ['--ro-bind', p, p]),
+    ...(spec.sockets ?? []).flatMap((s) => ['--bind', s.hostPath, s.sandboxPath]),
     '--chdir', '/tmp',
     '--',
     ...spec.argv,
