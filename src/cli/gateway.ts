@@ -114,14 +114,19 @@ async function main(): Promise<void> {
   );
   const envoy: ChildProcess = spawn(envoyBin, ['-c', envoyConfigPath, '--use-dynamic-base-id', '-l', 'warning', '--file-flush-interval-msec', '1000'], { stdio: ['ignore', 'inherit', 'inherit'] });
 
+  let stopping = false;
   const shutdown = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    const envoyGone = new Promise((resolve) => (envoy.exitCode !== null || envoy.signalCode !== null ? resolve(undefined) : envoy.once('exit', resolve)));
     if (envoy.exitCode === null) envoy.kill('SIGTERM');
-    await executor.stop();
-    await authz.stop();
+    await Promise.all([envoyGone, executor.stop(), authz.stop()]);
     process.exit(code);
   };
-  envoy.on('exit', (code) => {
-    log.error('envoy exited', { code });
+  envoy.on('exit', (code, signal) => {
+    // Envoy stopping because we asked it to is the normal end; any other exit takes the gateway down.
+    if (stopping) return;
+    log.error('envoy exited', { code, signal });
     void shutdown(1);
   });
   process.on('SIGINT', () => void shutdown(0));
