@@ -11,6 +11,7 @@ import { ensureDevCredentials, issueAgentCertificate, signAgentJwt } from '../ga
 import { renderEnvoyConfig } from '../gateway/envoy-template.js';
 import { createLogger, errorMessage } from '../shared/logger.js';
 import { REPO_ROOT } from '../shared/repo-paths.js';
+import { startTracing } from '../shared/tracing.js';
 import { ensureBubblewrap } from '../toolchain/bubblewrap.js';
 import { ensureEnvoy, ensureOpa } from '../toolchain/install.js';
 
@@ -18,7 +19,9 @@ import { ensureEnvoy, ensureOpa } from '../toolchain/install.js';
  * `npm run gateway`: the whole gateway on one machine with the embedded defaults — Envoy in front, the
  * authz server with the in-process (WebAssembly) engine on a bundle built from policies/, and the executor
  * with the local sandbox runner. Development credentials (a CA, an agent certificate, a JWT) are generated
- * under .toolgate/ so an agent can call it straight away.
+ * under .toolgate/ so an agent can call it straight away. With OTEL_EXPORTER_OTLP_ENDPOINT (http://host:port
+ * of an OTLP/gRPC collector) every call is one trace: Envoy, the gateway's authz and executor (one process,
+ * service toolgate-gateway), and the sandboxed tool runner.
  */
 const log = createLogger('gateway');
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
@@ -47,7 +50,17 @@ async function policyRevision(dir: string): Promise<string> {
   return `policies-${hash.digest('hex').slice(0, 12)}`;
 }
 
+/** Envoy's OpenTelemetry tracer needs a plaintext host:port: the one endpoint form all three exporters share. */
+function collectorAddress(endpoint: string | undefined): { host: string; port: number } | undefined {
+  if (!endpoint) return undefined;
+  const m = /^(?:http:\/\/)?([^/:]+):(\d+)\/?$/.exec(endpoint.trim());
+  if (!m || endpoint.startsWith('unix:')) throw new Error(`OTEL_EXPORTER_OTLP_ENDPOINT must be http://host:port for npm run gateway (got "${endpoint}")`);
+  return { host: m[1] as string, port: Number(m[2]) };
+}
+
 async function main(): Promise<void> {
+  const collector = collectorAddress(process.env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  const tracing = startTracing('toolgate-gateway');
   const [envoyBin, opaBin] = await Promise.all([ensureEnvoy(), ensureOpa(), ensureBubblewrap()]);
   await mkdir(join(STATE, 'logs'), { recursive: true });
 
@@ -74,6 +87,7 @@ async function main(): Promise<void> {
       join(STATE, 'authz.yaml'),
     ),
     log.child('authz'),
+    tracing,
   );
   const executor = await startExecutor(
     parseExecutorConfig(
@@ -86,7 +100,7 @@ async function main(): Promise<void> {
       }),
       join(STATE, 'executor.yaml'),
     ),
-    { log: log.child('executor') },
+    { log: log.child('executor'), tracing },
   );
 
   const envoyConfigPath = join(STATE, 'envoy.yaml');
@@ -110,6 +124,7 @@ async function main(): Promise<void> {
       JWT_ISSUER: creds.jwtIssuer,
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: join(STATE, 'logs', 'access.log'),
+      ...(collector ? { TRACING: true, OTEL_COLLECTOR_HOST: collector.host, OTEL_COLLECTOR_PORT: collector.port } : {}),
     }),
   );
   const envoy: ChildProcess = spawn(envoyBin, ['-c', envoyConfigPath, '--use-dynamic-base-id', '-l', 'warning', '--file-flush-interval-msec', '1000'], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -121,6 +136,7 @@ async function main(): Promise<void> {
     const envoyGone = new Promise((resolve) => (envoy.exitCode !== null || envoy.signalCode !== null ? resolve(undefined) : envoy.once('exit', resolve)));
     if (envoy.exitCode === null) envoy.kill('SIGTERM');
     await Promise.all([envoyGone, executor.stop(), authz.stop()]);
+    await tracing.shutdown().catch(() => undefined);
     process.exit(code);
   };
   envoy.on('exit', (code, signal) => {
