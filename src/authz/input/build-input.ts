@@ -1,6 +1,6 @@
 import type { ToolCatalog, ToolDefinition } from '../../catalog/tool-catalog.js';
 import { BodyError } from '../../shared/body/body-error.js';
-import { decodeUtf8Strict } from '../../shared/body/strict-json.js';
+import { decodeUtf8Strict, sourceTextIsExact } from '../../shared/body/strict-json.js';
 import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
 import { Rejection } from '../response/rejection.js';
 import { resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
@@ -128,8 +128,9 @@ function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: 
     input.tool_call = toolCall;
     Object.assign(input, fields);
   }
-  // REST: the arguments are the whole body. Other protocols carry them inside an envelope.
-  const rawArguments = toolCall?.protocol === 'rest' ? { value: toolCall.arguments, json: http.raw_body && http.raw_body.length > 0 ? withoutBom(http.raw_body) : Buffer.from(body) } : undefined;
+  // REST: the arguments are the whole body (other protocols carry them inside an envelope), reusable as the
+  // input's JSON only when the policy would read exactly the values the tool runs with.
+  const rawArguments = toolCall?.protocol === 'rest' && sourceTextIsExact(toolCall.arguments) ? { value: toolCall.arguments, json: http.raw_body && http.raw_body.length > 0 ? withoutBom(http.raw_body) : Buffer.from(body) } : undefined;
   return { input, agent, toolCall, tool, fields, rawArguments };
 }
 

@@ -4,7 +4,8 @@ import type { JsonObject } from './envoy-input.js';
  * The OPA input as JSON bytes, for the engines (wasm memory, OPA's REST API). The tool arguments appear
  * in the input twice (`parsed_body` and `tool_call.arguments`) and are, for a REST call, exactly the request
  * body: those two values are written as the body's own bytes instead of being serialised again. The body
- * was strictly validated (UTF-8, one JSON object, no duplicate keys) before it was parsed, so its bytes are
+ * was strictly validated (UTF-8, one JSON object, no duplicate keys, no unpaired surrogate escapes, every
+ * number written as JavaScript writes it back: see sourceTextIsExact) before it was parsed, so its bytes are
  * the JSON of the parsed value. Substitution is by position and identity, never by content.
  */
 export interface RawJsonValue {

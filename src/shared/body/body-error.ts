@@ -3,6 +3,7 @@ export type BodyErrorCode =
   | 'duplicate_key'
   | 'too_deep'
   | 'invalid_utf8'
+  | 'invalid_unicode'
   | 'not_an_object'
   | 'invalid_form'
   | 'invalid_multipart';

@@ -5,6 +5,7 @@ import { loadToolCatalogFile } from '../../../src/catalog/tool-catalog.js';
 import type { CheckRequest } from '../../../src/authz/grpc/check-types.js';
 import { DEFAULT_IDENTITY_OPTIONS } from '../../../src/authz/input/agent-identity.js';
 import { mapCheckRequest } from '../../../src/authz/input/build-input.js';
+import { encodeInputJson } from '../../../src/authz/input/input-json.js';
 import { jsonToStruct } from '../../../src/authz/grpc/struct.js';
 import { Rejection } from '../../../src/authz/response/rejection.js';
 import { REPO_ROOT } from '../../../src/shared/repo-paths.js';
@@ -109,5 +110,18 @@ describe('request -> OPA input', () => {
     expect(plain.toolCall).toBeUndefined();
     expect(plain.input.parsed_body).toEqual({ a: ['1'] });
     expect(plain.input.agent).toBeUndefined();
+  });
+});
+
+describe('the policy reads the values the tool runs with', () => {
+  const padded = (json: string): string => json.replace(/}$/, `${' '.repeat(5000)}}`);
+
+  it('reuses the body bytes in the input only when every number is written as JavaScript writes it back', () => {
+    const exact = map(request({ body: padded('{"namespace":"staging","name":"api","replicas":3}'), jwt: { sub: 'ops-bot' } }));
+    expect(exact.rawArguments).toBeDefined();
+    // 1e-400 is 0 to JavaScript (and the executor) but not to OPA's decimals: the input must say 0.
+    const underflow = map(request({ body: padded('{"namespace":"staging","name":"api","replicas":1e-400}'), jwt: { sub: 'ops-bot' } }));
+    expect(underflow.rawArguments).toBeUndefined();
+    expect(encodeInputJson(underflow.input, underflow.rawArguments).toString()).toContain('"parsed_body":{"namespace":"staging","name":"api","replicas":0}');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BodyError } from '../../../src/shared/body/body-error.js';
-import { decodeUtf8Strict, parseStrictJson, parseToolArguments } from '../../../src/shared/body/strict-json.js';
+import { decodeUtf8Strict, parseStrictJson, parseToolArguments, sourceTextIsExact } from '../../../src/shared/body/strict-json.js';
 
 function error(fn: () => unknown): BodyError {
   try {
@@ -65,5 +65,23 @@ describe('strict JSON', () => {
     expect(decodeUtf8Strict(Buffer.from('héllo ✓'))).toBe('héllo ✓');
     expect(error(() => decodeUtf8Strict(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]))).code).toBe('invalid_utf8');
     expect(error(() => decodeUtf8Strict(Buffer.from([0xed, 0xa0, 0x80]))).code).toBe('invalid_utf8'); // lone surrogate
+  });
+});
+
+describe('source text the policy can read in place of the parsed value', () => {
+  it('is exact when every number literal is how JavaScript writes the number back', () => {
+    expect(sourceTextIsExact(parseStrictJson('{"a": 1, "b": [2.5, -3, 0.1, 0, 123456789], "c": "1e-400"}'))).toBe(true);
+  });
+
+  it('is not exact when a literal reads as another number in JavaScript, or is written another way', () => {
+    for (const literal of ['1e-400', '1e400', '9007199254740993', '1.0', '1E2', '-0', '0.10']) {
+      expect(sourceTextIsExact(parseStrictJson(`{"n": [${literal}]}`)), literal).toBe(false);
+    }
+  });
+
+  it('refuses an unpaired surrogate escape (JavaScript keeps it, OPA reads U+FFFD), accepts a pair', () => {
+    expect(() => parseStrictJson('{"name": "prod\\ud800"}')).toThrow(expect.objectContaining({ code: 'invalid_unicode' }));
+    expect(() => parseStrictJson('{"name": "\\udc00x"}')).toThrow(expect.objectContaining({ code: 'invalid_unicode' }));
+    expect(parseStrictJson('{"name": "\\ud83d\\ude00"}')).toEqual({ name: '😀' });
   });
 });
