@@ -3,7 +3,8 @@ import type { ToolOutcome } from '../runners/runner.js';
 /**
  * Makes every call run at most once and bounds how many run at a time.
  *
- * A call is keyed by its identity (the agent's Idempotency-Key, scoped to the agent, or the request id).
+ * A call is keyed by its identity (see callIdentity: the agent's Idempotency-Key for that tool, or the
+ * gateway's decision id).
  * A retry of a finished call gets the recorded outcome; a retry of a running call waits for the same run.
  * The run is cancelled only when every waiter has gone (a disconnected client should not kill a call that a
  * retry is still waiting for). Cancelled runs are forgotten so that a later retry runs the call again.

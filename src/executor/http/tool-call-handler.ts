@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { ToolCatalog } from '../../catalog/tool-catalog.js';
 import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
@@ -68,8 +67,7 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
       return refuse(400, 'invalid_arguments', `arguments for tool "${tool.name}" are invalid`, { tool: tool.name, fields: errors });
     }
 
-    const idempotencyKey = header(req, 'idempotency-key');
-    const identity = idempotencyKey ? `idem:${agentId}:${idempotencyKey}` : `req:${header(req, 'x-request-id') ?? randomUUID()}`;
+    const identity = callIdentity(agentId, tool.name, decisionId, header(req, 'idempotency-key'));
     // A DNS-label-safe id (names the Job), stable for a given identity so retries map to the same call.
     const callId = sha256Hex(identity).slice(0, 20);
     const digest = argumentsDigest(args);
@@ -116,6 +114,16 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     if (outcome.status === 'unavailable') deps.log.error('call finished', logFields);
     else deps.log.info('call finished', logFields);
   };
+}
+
+/**
+ * What makes two requests the same call. With an Idempotency-Key: the key, scoped to the agent and the tool
+ * (a key is the agent's, per endpoint). Without: the gateway's decision id, which only the authz server
+ * sets (client copies are stripped) and which Envoy keeps across its own retries of the request; never a
+ * header the client chooses, such as x-request-id.
+ */
+export function callIdentity(agentId: string, tool: string, decisionId: string, idempotencyKey: string | undefined): string {
+  return JSON.stringify(idempotencyKey ? ['idempotency-key', agentId, tool, idempotencyKey] : ['decision', decisionId]);
 }
 
 function respondWithOutcome(res: ServerResponse, o: { callId: string; tool: string; outcome: ToolOutcome; replayed: boolean }): number {
