@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './stack.js';
 
@@ -30,6 +31,11 @@ describe('call identity', () => {
     expect(b.json.result).toEqual({ message: 'b', length: 1 });
     expect(other.headers['idempotent-replayed']).toBeUndefined();
     expect(new Set([a.json.call_id, b.json.call_id, other.json.call_id]).size).toBe(3);
+    // Envoy replaced the client's id: no log line carries it.
+    await new Promise((r) => setTimeout(r, 1500)); // the access log is flushed every second
+    const log = await readFile(stack.accessLogPath, 'utf8');
+    expect(log).toContain('/v1/tools/echo');
+    expect(log).not.toContain(requestId);
   });
 
   it('an Idempotency-Key replays only for the same agent and the same tool', async () => {
