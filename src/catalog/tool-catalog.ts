@@ -93,7 +93,9 @@ export function parseToolCatalog(yamlText: string, origin: string): ToolCatalog 
   }
   const raw = (doc as { tools: Record<string, unknown>[] }).tools;
   // Arguments are validated strictly: unknown keywords or formats in a tool's schema are catalog errors.
-  const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: true });
+  // Validation stops at the first error: collecting all of them let one body (a MiB of unknown keys) cost
+  // the authz server's event loop most of a second and produce a deny body of megabytes.
+  const ajv = new Ajv2020({ allErrors: false, strict: true, validateFormats: true });
   const tools: ToolDefinition[] = [];
   const validators = new Map<string, ValidateFunction>();
   for (const t of raw) {

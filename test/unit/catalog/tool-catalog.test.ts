@@ -50,14 +50,22 @@ describe('tool catalog', () => {
     expect(catalog.deriveFields(tool, {})).toEqual({ action: 'scale', resource: 'deployment', namespace: 'default', label: 'none' });
   });
 
-  it('validates arguments with JSON pointers to each failing field', () => {
+  it('validates arguments with a JSON pointer to the failing field', () => {
     const catalog = parseToolCatalog(minimal(scale), 'test.yaml');
     const tool = catalog.get('scale');
     if (!tool) throw new Error('missing');
     expect(catalog.validateArguments(tool, { replicas: 2 })).toEqual([]);
-    const errors = catalog.validateArguments(tool, { replicas: -1, extra: true, meta: { label: 5 } });
-    expect(errors.map((e) => e.path).sort()).toEqual(['/extra', '/meta/label', '/replicas']);
+    expect(catalog.validateArguments(tool, { replicas: -1 }).map((e) => e.path)).toEqual(['/replicas']);
+    expect(catalog.validateArguments(tool, { replicas: 1, meta: { label: 5 } }).map((e) => e.path)).toEqual(['/meta/label']);
     expect(catalog.validateArguments(tool, {}).map((e) => e.path)).toEqual(['/replicas']);
+  });
+
+  it('stops at the first error, however many the arguments have (bounded work and deny body)', () => {
+    const catalog = parseToolCatalog(minimal(scale), 'test.yaml');
+    const tool = catalog.get('scale');
+    if (!tool) throw new Error('missing');
+    const junk = Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`k${i}`, i]));
+    expect(catalog.validateArguments(tool, { replicas: -1, ...junk })).toHaveLength(1);
   });
 
   it('refuses broken catalogs with a message naming the tool and key', () => {
