@@ -7,8 +7,14 @@ import { TOOL_REGISTRY } from './tools/registry.js';
  * The tool runner: the command a Job's container (or a local sandbox) runs. It runs exactly one tool, named
  * by TOOL_NAME with its arguments, and reports one result envelope for CALL_ID: by POST to TOOL_RESULT_URL with
  * the per-call token in TOOL_RESULT_TOKEN_FILE (Jobs: both files come from the call's Secret), else as the
- * last line on stdout (the sandbox's pipe). Arguments: TOOL_PARAMS_FILE, TOOL_PARAMS_URL or TOOL_PARAMS.
- * Exit status: 0 ok, 1 the tool reported an error, 2 the environment is unusable.
+ * last line on stdout (the sandbox's pipe).
+ *
+ * Arguments, a JSON object, from the first of: TOOL_PARAMS_URL (Jobs whose arguments are too large for the
+ * Secret), TOOL_PARAMS_STDIN=1 (the local sandbox: all of stdin, at most MAX_STDIN_PARAMS_BYTES, so neither
+ * the size limit of one environment string nor /proc/<pid>/cmdline of bwrap ever sees them),
+ * TOOL_PARAMS_FILE (Jobs: the call's Secret), TOOL_PARAMS (for running by hand); else {}.
+ * Exit status: 0 ok, 1 the tool reported an error (bad arguments included), 2 the environment is unusable
+ * (missing settings, an unreadable Secret or stdin).
  */
 async function main(): Promise<number> {
   const callId = process.env.CALL_ID;
@@ -25,6 +31,17 @@ async function main(): Promise<number> {
   } catch (err) {
     process.stderr.write(`tool runner: cannot read the call's Secret: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
+  }
+  const fromStdin = process.env.TOOL_PARAMS_STDIN;
+  if (fromStdin !== undefined && fromStdin !== '') {
+    try {
+      if (fromStdin !== '1') throw new Error(`TOOL_PARAMS_STDIN must be 1 or unset, not "${fromStdin.slice(0, 20)}"`);
+      rawParams = await readStdin(MAX_STDIN_PARAMS_BYTES);
+      if (rawParams.trim() === '') throw new Error('stdin is empty (the arguments must be a JSON object)');
+    } catch (err) {
+      process.stderr.write(`tool runner: cannot read the arguments from stdin: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 2;
+    }
   }
   const telemetry = await startRunnerTelemetry({ tool: toolName, callId, traceparent: process.env.TRACEPARENT, endpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
   let envelope: ResultEnvelope;
@@ -50,6 +67,24 @@ async function main(): Promise<number> {
   await telemetry.end(envelope.status === 'ok' ? { status: 'ok' } : { status: 'error', code: envelope.error.code ?? 'tool_error', message: envelope.error.message }, bytes);
   await report(envelope, token);
   return envelope.status === 'ok' ? 0 : 1;
+}
+
+/**
+ * Bound on arguments read from stdin: far above what reaches a tool (the gateway's bodies are 2 MiB by
+ * default, authz takes at most 8 MiB), low enough that a runaway writer cannot fill the runner's memory.
+ */
+const MAX_STDIN_PARAMS_BYTES = 16 * 1024 * 1024;
+
+/** All of stdin (to EOF) as UTF-8; fails past `limit` bytes, without reading further. */
+async function readStdin(limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new Error(`the arguments exceed ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Arguments too large for the call's Secret come over the same per-call authenticated channel. */

@@ -1,6 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadToolCatalogFile, type ToolDefinition } from '../../src/catalog/tool-catalog.js';
 import { LocalSandboxRunner } from '../../src/executor/runners/local-sandbox-runner.js';
@@ -124,5 +125,69 @@ describe('local sandbox', () => {
       const out = await runner.run(invocation({ ...echo, name: 'sleep', execution: { ...echo.execution, timeout_seconds: 1 } }, { seconds: 5 }));
       expect(out.status).toBe('timeout');
     });
+
+    it('passes arguments larger than one command-line string may be (128 KiB), multi-byte characters intact', async () => {
+      // 300 Ki characters, 500 KiB of UTF-8: well past Linux's limit on one argv or environment string.
+      const message = 'ab€'.repeat(100 * 1024);
+      const out = await runner.run(invocation(echo, { message }));
+      expect(out.status).toBe('succeeded');
+      const result = out.status === 'succeeded' ? (out.result as { message: string; length: number }) : undefined;
+      expect(result?.length).toBe(300 * 1024);
+      expect(result?.message === message).toBe(true);
+    });
+
+    it("keeps a call's arguments out of every process's command line and environment while it runs", async () => {
+      const callId = `call-cmdline-${randomBytes(6).toString('hex')}`;
+      const marker = `secret-marker-${randomBytes(8).toString('hex')}`;
+      const running = runner.run({ ...invocation({ ...echo, name: 'sleep' }, { seconds: 1.5, namespace: marker }), callId });
+      let done = false;
+      void running.finally(() => {
+        done = true;
+      });
+      const sandboxes = new Set<string>();
+      const leaks = new Set<string>();
+      while (!done) {
+        for (const pid of await readdir('/proc').catch(() => [])) {
+          if (!/^\d+$/.test(pid)) continue;
+          for (const file of ['cmdline', 'environ']) {
+            // Processes come and go; one that is gone (or not ours to read) is skipped.
+            const text = await readFile(`/proc/${pid}/${file}`).then((b) => b.toString('utf8'), () => '');
+            if (text.includes(marker)) leaks.add(`${pid}/${file}`);
+            if (file === 'cmdline' && text.includes(callId) && text.split('\0').some((a) => basename(a) === 'bwrap')) sandboxes.add(pid);
+          }
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await running).toMatchObject({ status: 'succeeded' });
+      // The sandbox's process was seen (so the probe looked while the call ran), and nothing showed the arguments.
+      expect(sandboxes.size).toBeGreaterThan(0);
+      expect([...leaks]).toEqual([]);
+    });
+
+    it('the runner exits 2, saying why, when it cannot read its arguments from stdin', async () => {
+      const runnerSpec = (over: Partial<SandboxSpec>): SandboxSpec =>
+        spec('', {
+          argv: [node, join(REPO_ROOT, 'dist', 'src', 'runner', 'main.js')],
+          env: { PATH: '/usr/bin:/bin', TOOL_NAME: 'echo', CALL_ID: 'call-stdin', TOOL_PARAMS_STDIN: '1' },
+          readOnlyPaths: [join(node, '..'), join(REPO_ROOT, 'dist'), join(REPO_ROOT, 'node_modules'), join(REPO_ROOT, 'package.json')],
+          ...over,
+        });
+      const empty = await runSandboxed(runnerSpec({}));
+      expect(empty.exitCode).toBe(2);
+      expect(empty.stderr).toMatch(/tool runner: cannot read the arguments from stdin: .*empty/);
+      // Past the runner's bound: it stops reading and exits while the executor is still writing (EPIPE there).
+      const huge = await runSandboxed(runnerSpec({ stdin: JSON.stringify({ message: 'x'.repeat(17 * 1024 * 1024) }) }));
+      expect(huge.exitCode).toBe(2);
+      expect(huge.stderr).toMatch(/tool runner: cannot read the arguments from stdin: .*exceed/);
+    });
+  });
+
+  it('survives a process that exits without reading its stdin', async () => {
+    const r = await runSandboxed(spec(`console.log('bye'); process.exit(0)`, { stdin: 'x'.repeat(8 * 1024 * 1024) }));
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.trim()).toBe('bye');
+    // And a process that does read it gets all of it.
+    const read = await runSandboxed(spec(`let n = 0; process.stdin.on('data', (c) => { n += c.length }).on('end', () => console.log(n))`, { stdin: 'y'.repeat(3 * 1024 * 1024) }));
+    expect(read.stdout.trim()).toBe(String(3 * 1024 * 1024));
   });
 });

@@ -23,8 +23,10 @@ const ENVELOPE_OVERHEAD = 64 * 1024;
 
 /**
  * The embedded default on one machine: every call is a fresh tool-runner process in its own sandbox
- * (see sandbox-process.ts), with the tool's declared network, limits and timeout. The result comes back on
- * the process's stdout pipe, which only that process holds.
+ * (see sandbox-process.ts), with the tool's declared network, limits and timeout. The call's arguments go in
+ * on the process's stdin (TOOL_PARAMS_STDIN=1), never in its environment: that would put them on bwrap's
+ * command line, readable by every local user in /proc/<pid>/cmdline and limited to 128 KiB. The result comes
+ * back on the process's stdout pipe, which only that process holds.
  */
 export class LocalSandboxRunner implements Runner {
   readonly kind = 'local' as const;
@@ -39,10 +41,11 @@ export class LocalSandboxRunner implements Runner {
   async run(inv: ToolInvocation): Promise<ToolOutcome> {
     const exec = inv.tool.execution;
     const memory = memoryBytes(exec.resources.memory);
+    // Nothing here is secret or large: it ends up on bwrap's command line (see sandbox-process.ts).
     const env: Record<string, string> = {
       PATH: '/usr/bin:/bin',
       TOOL_NAME: inv.tool.name,
-      TOOL_PARAMS: JSON.stringify(inv.arguments),
+      TOOL_PARAMS_STDIN: '1',
       CALL_ID: inv.callId,
       // Keep V8's heap inside the cgroup's memory limit, so a big allocation fails as an error, not a kill.
       NODE_OPTIONS: `--max-old-space-size=${Math.max(16, Math.floor((memory / 1024 / 1024) * 0.75))}`,
@@ -53,6 +56,7 @@ export class LocalSandboxRunner implements Runner {
       name: `${inv.callId}-${randomBytes(4).toString('hex')}`,
       argv: [this.nodePath, this.runnerEntry],
       env,
+      stdin: JSON.stringify(inv.arguments),
       network: exec.network !== 'none',
       readOnlyPaths: [dirname(this.nodePath), join(REPO_ROOT, 'dist'), join(REPO_ROOT, 'node_modules'), join(REPO_ROOT, 'package.json')],
       timeoutMs: exec.timeout_seconds * 1000,

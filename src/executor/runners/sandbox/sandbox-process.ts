@@ -8,12 +8,24 @@ import { createCallCgroup, type CallLimits } from './call-cgroup.js';
  * ipc, uts and network namespaces, so by default no network at all; a read-only view of the system's
  * libraries plus the paths it is given; a private /tmp; only the environment it is given; its own cgroup
  * for memory, CPU and process count; and a wall-clock deadline and an output cap enforced from outside.
+ *
+ * argv and env become bwrap's own command line (`--setenv K V`), which any local user can read in
+ * /proc/<pid>/cmdline and which Linux caps at 128 KiB per string: they carry nothing secret and nothing
+ * large. Data (a call's arguments) goes in `stdin`, a pipe only the sandboxed process reads.
  */
 export interface SandboxSpec {
   /** Unique per run (names the cgroup). */
   name: string;
+  /** Public (see above): no data, no secrets. */
   argv: string[];
+  /** Public (see above): no data, no secrets. */
   env: Record<string, string>;
+  /**
+   * Written to the process's stdin, which is then closed (without it, stdin is empty: EOF at once). Not
+   * visible to other processes and not limited in size like argv and env. A process that exits (or is
+   * killed) before reading all of it is not an error here: the rest is dropped.
+   */
+  stdin?: string | Uint8Array;
   /** Share the host's network namespace (tools that declare network other than "none"). */
   network: boolean;
   /** Extra host paths made visible read-only at the same place. */
@@ -87,7 +99,7 @@ export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   const child = spawn(
     '/bin/sh',
     ['-c', 'for f in $TOOLGATE_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@"', 'sandbox', spec.bwrapPath ?? 'bwrap', ...bwrapArgs(spec)],
-    { env: { PATH: '/usr/bin:/bin', TOOLGATE_CGROUP_PROCS: cgroup?.procsFiles.join(' ') ?? '' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    { env: { PATH: '/usr/bin:/bin', TOOLGATE_CGROUP_PROCS: cgroup?.procsFiles.join(' ') ?? '' }, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
   );
 
   let stdout = Buffer.alloc(0);
@@ -114,6 +126,13 @@ export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   child.stderr.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
   });
+  // stdin: a pipe through sh's exec and bwrap to the sandboxed process, whose write end only we hold; ended
+  // once everything is written, so the reader sees EOF. If the process exits or is killed before reading it
+  // all, the pending write fails with EPIPE: expected, and handled here, never an unhandled 'error' event.
+  child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') stderr += `\ncannot write the sandbox's stdin: ${err.message}`;
+  });
+  child.stdin.end(spec.stdin);
   const timer = setTimeout(() => {
     timedOut = true;
     kill();
