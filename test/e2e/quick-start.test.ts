@@ -14,7 +14,7 @@ const run = promisify(execFile);
 type Ports = Record<'http' | 'mtls' | 'admin' | 'authz' | 'authzOps' | 'executor' | 'executorOps', number>;
 
 /** The gateway's compiled entry (what `npm run gateway` runs after building), on free ports, until it prints its help. */
-async function startGateway(env: Record<string, string> = {}): Promise<{ gateway: ManagedProcess; printed: string; ports: Ports }> {
+async function startGateway(env: Record<string, string> = {}): Promise<{ gateway: ManagedProcess; printed: string; ports: Ports; stateDir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'toolgate-quick-start-'));
   await mkdir(join(dir, 'logs'));
   const ports: Ports = { http: await freePort(), mtls: await freePort(), admin: await freePort(), authz: await freePort(), authzOps: await freePort(), executor: await freePort(), executorOps: await freePort() };
@@ -39,7 +39,7 @@ async function startGateway(env: Record<string, string> = {}): Promise<{ gateway
   const deadline = Date.now() + 120_000;
   for (;;) {
     const printed = await readFile(gateway.logPath, 'utf8');
-    if (printed.includes('Ctrl-C stops everything')) return { gateway, printed, ports };
+    if (printed.includes('Ctrl-C stops everything')) return { gateway, printed, ports, stateDir: join(dir, 'state') };
     if (gateway.hasExited() || Date.now() > deadline) throw new Error(`the gateway did not come up:\n${gateway.logTail()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -69,9 +69,10 @@ describe('quick start: npm run gateway', () => {
   let gateway: ManagedProcess;
   let printed: string;
   let ports: Ports;
+  let stateDir: string;
 
   beforeAll(async () => {
-    ({ gateway, printed, ports } = await startGateway());
+    ({ gateway, printed, ports, stateDir } = await startGateway());
   }, 180_000);
 
   afterAll(async () => {
@@ -100,6 +101,19 @@ describe('quick start: npm run gateway', () => {
   it('refuses a call without credentials with 401', async () => {
     const res = await shell(`curl -s -d '{"message":"hello"}' http://127.0.0.1:${ports.http}/v1/tools/echo`);
     expect(res.status).toBe(401);
+  });
+
+  it('takes a body up to its 2 MiB limit, and answers a larger one with a structured 413', async () => {
+    const jwt = (await readFile(join(stateDir, 'dev', 'ops-bot.jwt'), 'utf8')).trim();
+    const post = (body: string): Promise<Response> =>
+      fetch(`http://127.0.0.1:${ports.http}/v1/tools/echo`, { method: 'POST', headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, body });
+    // 1.5 MiB of JSON (whitespace around a small message: the result stays under the tool's output cap).
+    const ok = await post(`{"message": "hello"${' '.repeat(1536 * 1024)}}`);
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { result: unknown }).result).toEqual({ message: 'hello', length: 5 });
+    const tooLarge = await post(`{"message": "hello"${' '.repeat(3 * 1024 * 1024)}}`);
+    expect(tooLarge.status).toBe(413);
+    expect(((await tooLarge.json()) as { error: { code: string } }).error.code).toBe('body_too_large');
   });
 
   it('Ctrl-C stops everything it started', async () => {
