@@ -54,7 +54,8 @@ export const CATALOG_SCHEMA = {
             additionalProperties: false,
             required: ['timeout_seconds'],
             properties: {
-              timeout_seconds: { type: 'integer', minimum: 1, maximum: 3600 },
+              // At most 300: Envoy waits 330 s for a call (route timeout and idle timeout), 30 s being the Job's start-up.
+              timeout_seconds: { type: 'integer', minimum: 1, maximum: 300 },
               max_output_bytes: { type: 'integer', minimum: 1, maximum: 1048576 },
               network: { enum: ['none', 'cluster', 'any'] },
               service_account: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 253 },

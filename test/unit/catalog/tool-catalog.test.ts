@@ -85,5 +85,7 @@ describe('tool catalog', () => {
     expect(bad(minimal(scale.replace('minimum: 0', 'minimun: 0')))).toMatch(/tool "scale": input_schema does not compile/);
     expect(bad(minimal(scale.replace('timeout_seconds: 5', 'timeout_seconds: 5, rbac: [{apiGroups: [""], resources: [pods], verbs: [get]}]')))).toMatch(/needs execution.service_account/);
     expect(bad(minimal(scale.replace('execution: { timeout_seconds: 5 }', 'execution: { timeout_seconds: 5, network: internet }')))).toMatch(/tool "scale" execution.network/);
+    // Longer than Envoy waits for a call: the agent would get Envoy's timeout while the tool runs on.
+    expect(bad(minimal(scale.replace('timeout_seconds: 5', 'timeout_seconds: 301')))).toMatch(/tool "scale" execution.timeout_seconds: must be <= 300/);
   });
 });
