@@ -12,7 +12,8 @@ import { sendError } from './http/respond.js';
 import { createToolCallHandler } from './http/tool-call-handler.js';
 import { ExecutorMetrics } from './observability/metrics.js';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubernetesJobRunner } from './runners/kubernetes/kubernetes-job-runner.js';
+import { executorInstance } from './runners/kubernetes/executor-instance.js';
+import { KubernetesJobRunner, kubeApis } from './runners/kubernetes/kubernetes-job-runner.js';
 import { findBwrap } from './runners/sandbox/find-bwrap.js';
 import { LocalSandboxRunner } from './runners/local-sandbox-runner.js';
 import { SpanRelay } from './observability/span-relay.js';
@@ -108,8 +109,10 @@ async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracin
   const kubeConfig = new KubeConfig();
   if (r.kubeconfig) kubeConfig.loadFromFile(r.kubeconfig);
   else kubeConfig.loadFromCluster();
+  const instance = executorInstance();
   const runner = new KubernetesJobRunner({
-    kubeConfig,
+    api: kubeApis(kubeConfig),
+    instance,
     namespace: r.namespace,
     image: r.image,
     command: r.command,
@@ -119,7 +122,8 @@ async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracin
     ...(r.otel_exporter_otlp_endpoint ? { otelEndpoint: r.otel_exporter_otlp_endpoint } : {}),
     log: log.child('kubernetes'),
   });
-  // Nothing waits for Jobs a previous executor process started: stop the ones still running.
+  log.info('Kubernetes runner', { instance, callback_url: r.callback_url, namespace: r.namespace });
+  // Nothing waits for Jobs this instance's previous process started: stop the ones still running.
   const orphans = await runner.reconcile().catch((err: unknown) => {
     log.error('could not reconcile Jobs at start', { cause: errorMessage(err) });
     return 0;

@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import { readFile } from 'node:fs/promises';
+import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -27,7 +28,15 @@ export interface KubernetesRunnerConfig {
   image: string;
   /** The tool runner's command inside the image. */
   command: string[];
-  /** Base URL at which Jobs reach this executor to report results. */
+  /**
+   * Base URL at which Jobs reach this executor to report results. It must reach this very instance (the call
+   * waits in its memory), not a Service that balances across replicas. It may name environment variables as
+   * `${NAME}` (NAME: letters, digits and '_', not starting with a digit), replaced by their values when the
+   * config is loaded; no other `$` syntax is interpreted and there is no escape. In a cluster:
+   * `http://${POD_IP}:9292`, with POD_IP set from the downward API (status.podIP); an IPv6 address standing as
+   * the host is bracketed. A named variable that is unset or empty stops the executor at start. After loading,
+   * this holds the expanded URL.
+   */
   callback_url: string;
   ttl_seconds_after_finished: number;
   default_service_account: string;
@@ -80,7 +89,8 @@ const validate = new Ajv({ allErrors: true }).compile(SCHEMA);
 
 export class ExecutorConfigError extends Error {}
 
-export function parseExecutorConfig(text: string, origin: string): ExecutorConfig {
+/** `env`: where callback_url's `${NAME}` placeholders come from. */
+export function parseExecutorConfig(text: string, origin: string, env: NodeJS.ProcessEnv = process.env): ExecutorConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text);
@@ -107,6 +117,7 @@ export function parseExecutorConfig(text: string, origin: string): ExecutorConfi
       runner.kind === 'kubernetes'
         ? {
             ...runner,
+            callback_url: expandCallbackUrl(runner.callback_url, env, origin),
             command: runner.command ?? ['/nodejs/bin/node', '/app/dist/src/runner/main.js'],
             ttl_seconds_after_finished: runner.ttl_seconds_after_finished ?? 30,
             default_service_account: runner.default_service_account ?? 'toolgate-tool-default',
@@ -114,6 +125,29 @@ export function parseExecutorConfig(text: string, origin: string): ExecutorConfi
           }
         : runner,
   };
+}
+
+const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/** Replaces callback_url's `${NAME}` placeholders from the environment (see KubernetesRunnerConfig.callback_url). */
+export function expandCallbackUrl(template: string, env: NodeJS.ProcessEnv, origin: string): string {
+  const url = template.replace(PLACEHOLDER, (_, name: string, offset: number) => {
+    const value = env[name]?.trim();
+    if (!value) {
+      const hint = name === 'POD_IP' ? ' (in Kubernetes, set it from the downward API: fieldRef status.podIP)' : '';
+      throw new ExecutorConfigError(`${origin}: runner.callback_url uses \${${name}}, but ${name} is not set in the executor's environment${hint}`);
+    }
+    return isIPv6(value) && template.slice(0, offset).endsWith('://') ? `[${value}]` : value;
+  });
+  if (template.replace(PLACEHOLDER, '').includes('${')) throw new ExecutorConfigError(`${origin}: runner.callback_url has a malformed placeholder: ${template} (use \${NAME})`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ExecutorConfigError(`${origin}: runner.callback_url is not a valid URL once expanded: ${url}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ExecutorConfigError(`${origin}: runner.callback_url must be http(s): ${url}`);
+  return url;
 }
 
 export async function loadExecutorConfig(path: string): Promise<ExecutorConfig> {

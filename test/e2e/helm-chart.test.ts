@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadToolCatalogFile } from '../../src/catalog/tool-catalog.js';
 import { toolRbac } from '../../src/catalog/rbac-manifests.js';
+import { parseExecutorConfig } from '../../src/executor/config.js';
 import { ensureDevCredentials } from '../../src/gateway/dev-credentials.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { ensureHelm } from '../../src/toolchain/install.js';
@@ -94,6 +95,31 @@ describe('Helm chart', () => {
       const spec = (d as unknown as { spec: { template: { spec: { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown> }[] } } } }).spec.template.spec;
       expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of spec.containers) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    }
+  });
+
+  it("gives each executor replica's Jobs that replica's own address, and labels them with its name", () => {
+    for (const k of ['default', 'all'] as const) {
+      const find = (kind: string, name: string): Record<string, any> => rendered[k].find((m) => m.kind === kind && m.metadata.name === name) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const container = find('Deployment', `${RELEASE}-executor`).spec.template.spec.containers[0];
+      expect(container.env, k).toEqual(
+        expect.arrayContaining([
+          { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        ]),
+      );
+      // The rendered config names the pod's address; the executor expands it at start, and refuses to start without it.
+      const text = find('ConfigMap', `${RELEASE}-executor`).data['executor.yaml'] as string;
+      expect(text).toContain('callback_url: "http://${POD_IP}:9292"');
+      const runner = parseExecutorConfig(text, '/etc/toolgate/executor.yaml', { POD_IP: '10.244.1.17' }).runner;
+      expect(runner).toMatchObject({ kind: 'kubernetes', callback_url: 'http://10.244.1.17:9292' });
+      expect(() => parseExecutorConfig(text, '/etc/toolgate/executor.yaml', {})).toThrow(/POD_IP is not set/);
+      // NetworkPolicies select pods (and the pod's port), so Jobs may reach an executor pod at its own address.
+      const execNs = runner.kind === 'kubernetes' ? runner.namespace : '';
+      const toolPeer = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': execNs } }, podSelector: { matchLabels: { 'app.kubernetes.io/component': 'tool-call' } } };
+      expect(find('NetworkPolicy', `${RELEASE}-executor`).spec.ingress).toContainEqual({ from: expect.arrayContaining([toolPeer]), ports: [{ port: 9292 }] });
+      const egress = find('NetworkPolicy', 'toolgate-tool-calls').spec.egress as { to: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: unknown[] }[];
+      expect(egress.find((e) => e.to.some((p) => p.podSelector?.matchLabels['app.kubernetes.io/component'] === 'executor'))?.ports).toEqual([{ port: 9292 }]);
     }
   });
 

@@ -16,6 +16,8 @@ import { startStack, type Stack } from './stack.js';
  * test double for kubelet + container runtime) runs each Job's pod command as a local process.
  */
 const SLEEP_TIMEOUT_S = 6;
+/** The executor's pod name (POD_NAME, as the downward API sets it): its Jobs are labelled with it. */
+const INSTANCE = 'toolgate-executor-5d8c7b9f4-x2x7q';
 
 describe('Kubernetes Job runner', () => {
   let plane: ControlPlane;
@@ -37,7 +39,7 @@ describe('Kubernetes Job runner', () => {
     await writeFile(catalogPath, toYaml(doc));
     const cluster = await startExecutionCluster(catalogPath, plane);
     ({ node, admin, executorKubeconfig } = cluster);
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS }, catalogPath, maxInFlight: 3 });
+    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE }, catalogPath, maxInFlight: 3 });
     jwt = await stack.jwtFor('ops-bot');
   }, 600_000);
 
@@ -52,11 +54,14 @@ describe('Kubernetes Job runner', () => {
   const secretsFor = async (callId: string): Promise<number> => (await core().listNamespacedSecret({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items.length;
   const jobsFor = async (callId: string): Promise<V1Job[]> => (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items;
 
-  /** Straight to the executor, with the headers only the gateway sets (for runner behaviour, not authorization). */
+  /**
+   * Straight to the executor, with the headers only the gateway sets (for runner behaviour, not authorization).
+   * Each request gets a decision id of its own, as from the gateway: without an Idempotency-Key, it is the call's identity.
+   */
   const direct = (tool: string, args: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> =>
     fetch(`http://127.0.0.1:${stack.executorPort}/v1/tools/${tool}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-toolgate-decision-id': 'test-decision', 'x-toolgate-agent-id': 'ops-bot', 'x-toolgate-tool': tool, 'x-toolgate-policy-revision': 'test-rev', 'x-request-id': crypto.randomUUID(), ...headers },
+      headers: { 'content-type': 'application/json', 'x-toolgate-decision-id': `test-decision-${crypto.randomUUID()}`, 'x-toolgate-agent-id': 'ops-bot', 'x-toolgate-tool': tool, 'x-toolgate-policy-revision': 'test-rev', ...headers },
       body: JSON.stringify(args),
       ...(signal ? { signal } : {}),
     });
@@ -101,7 +106,8 @@ describe('Kubernetes Job runner', () => {
   });
 
   it('creates the Job as specified: deadline, TTL, no retries, tool account, locked-down pod, call labels', async () => {
-    const pending = direct('sleep', { seconds: 1 }, { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+    const decisionId = `test-decision-${crypto.randomUUID()}`;
+    const pending = direct('sleep', { seconds: 1 }, { 'x-toolgate-decision-id': decisionId, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
     let job: V1Job | undefined;
     for (let i = 0; i < 50 && !job; i++) {
       job = (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=sleep' })).items.find((j) => !j.status?.conditions?.length);
@@ -129,10 +135,10 @@ describe('Kubernetes Job runner', () => {
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(JSON.parse(Buffer.from(secret.data?.params ?? '', 'base64').toString())).toEqual({ seconds: 1 });
     expect(JSON.stringify(job)).not.toContain(token);
-    expect(job.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'toolgate-executor', 'toolgate.dev/tool': 'sleep' });
+    expect(job.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'toolgate-executor', 'toolgate.dev/tool': 'sleep', 'toolgate.dev/executor': INSTANCE });
     expect(job.metadata?.annotations).toMatchObject({
       'toolgate.dev/agent-id': 'ops-bot',
-      'toolgate.dev/decision-id': 'test-decision',
+      'toolgate.dev/decision-id': decisionId,
       'toolgate.dev/policy-revision': 'test-rev',
       'toolgate.dev/traceparent': '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     });
@@ -213,17 +219,54 @@ describe('Kubernetes Job runner', () => {
     expect(body.error.message).toMatch(/the tool fell over/);
   });
 
-  it('deletes Jobs left running by a crashed executor when it starts again', async () => {
+  it('deletes the Jobs it left running when it starts again after a crash, and only its own', async () => {
+    // A call in flight on another executor replica: same labels but that replica's name, running for a while.
+    const other = await batch().createNamespacedJob({ namespace: EXEC_NS, body: otherReplicasJob() });
+    const otherName = other.metadata?.name as string;
+    await waitFor(async () => node.started().some((s) => s.pod.startsWith(`${otherName}-`)), 10_000);
     const pending = direct('sleep', { seconds: 2.5 }).catch((e: unknown) => e);
-    await waitFor(async () => node.running() > 0, 10_000);
+    await waitFor(async () => node.running() > 1, 10_000);
     await stack.restartExecutor({ kill: true });
     await pending;
     const active = async (): Promise<number> =>
       (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=sleep' })).items.filter((j) => !j.status?.conditions?.some((c) => c.status === 'True')).length;
     await waitFor(async () => (await active()) === 0, 15_000);
+    await waitFor(async () => node.running() === 1, 10_000);
+    // The other replica's call lives on: its Job is untouched and its process still runs.
+    const after = await batch().readNamespacedJob({ namespace: EXEC_NS, name: otherName });
+    expect(after.metadata?.deletionTimestamp).toBeUndefined();
+    expect(after.status?.active).toBe(1);
+    await batch().deleteNamespacedJob({ namespace: EXEC_NS, name: otherName, propagationPolicy: 'Background', gracePeriodSeconds: 0 });
     await waitFor(async () => node.running() === 0, 10_000);
   });
 });
+
+/** A running Job as another executor replica starts them (its pod just waits), labelled with that replica's name. */
+function otherReplicasJob(): V1Job {
+  const labels = {
+    'app.kubernetes.io/managed-by': 'toolgate-executor',
+    'app.kubernetes.io/component': 'tool-call',
+    'toolgate.dev/call-id': 'fedcba9876543210fedc',
+    'toolgate.dev/tool': 'other-replicas-call',
+    'toolgate.dev/executor': 'toolgate-executor-5d8c7b9f4-other',
+  };
+  return {
+    metadata: { name: 'tg-fedcba9876543210fedc-0000', labels },
+    spec: {
+      backoffLimit: 0,
+      activeDeadlineSeconds: 120,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: 'toolgate-tool-default',
+          automountServiceAccountToken: false,
+          containers: [{ name: 'tool', image: 'toolgate/runner:dev', command: [process.execPath, '-e', 'setTimeout(() => {}, 120_000)'] }],
+        },
+      },
+    },
+  };
+}
 
 async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -33,8 +33,8 @@ export interface StackOptions {
   maxRequestBytes?: number;
   /** What Envoy routes tool calls to: the echo upstream (default) or the real executor with a runner. */
   executor?: 'echo' | 'local' | 'kubernetes';
-  /** Kubernetes runner settings (executor: 'kubernetes'). */
-  kube?: { kubeconfig: string; namespace: string };
+  /** Kubernetes runner settings (executor: 'kubernetes'); instance: the executor's POD_NAME (default: none, the hostname). */
+  kube?: { kubeconfig: string; namespace: string; instance?: string };
   /** Tool catalog for the authz server and the executor (default src/catalog/tools.yaml). */
   catalogPath?: string;
   /** Executor: calls in flight before 429. */
@@ -196,8 +196,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
             : { kind: 'local' },
       }),
     );
+    // As the downward API would set it in a cluster: the name its Jobs are labelled with.
+    const executorEnv = { ...tracingEnv, ...(opts.kube?.instance ? { POD_NAME: opts.kube.instance } : {}) };
     startExecutorProcess = async () => {
-      const p = startProcess({ name: 'executor', command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], env: tracingEnv, logDir });
+      const p = startProcess({ name: 'executor', command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], env: executorEnv, logDir });
       await waitForHttp(`http://127.0.0.1:${executorOpsPort}/healthz`, { process: p, timeoutMs: 30_000 });
       return p;
     };

@@ -6,6 +6,8 @@ import type { ToolInvocation } from '../runner.js';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'toolgate-executor';
 export const CALL_ID_LABEL = 'toolgate.dev/call-id';
+/** The executor instance that started the Job (see executorInstance): it alone reconciles it. */
+export const EXECUTOR_LABEL = 'toolgate.dev/executor';
 
 export interface JobSettings {
   namespace: string;
@@ -21,6 +23,8 @@ export interface JobSettings {
   otelEndpoint?: string;
   /** Tools with no service account of their own run under this one (no RBAC at all). */
   defaultServiceAccount: string;
+  /** The starting executor instance, a valid label value (the runner always sets it). */
+  executor?: string;
 }
 
 /** Arguments above this size travel over the authenticated channel instead of the call's Secret (etcd size). */
@@ -53,7 +57,7 @@ function paramsInSecret(inv: ToolInvocation): boolean {
  * the garbage collector deletes it with the Job (on TTL, on deletion, or after an executor crash), and it is
  * immutable. Created after the Job, which the pod waits for as a kubelet waits for any missing volume.
  */
-export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'namespace' | 'attempt'>, token: string, job: { name: string; uid: string }): V1Secret {
+export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'namespace' | 'attempt' | 'executor'>, token: string, job: { name: string; uid: string }): V1Secret {
   const params = JSON.stringify(inv.arguments);
   return {
     apiVersion: 'v1',
@@ -61,7 +65,7 @@ export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'names
     metadata: {
       name: callSecretName(inv.callId, s.attempt),
       namespace: s.namespace,
-      labels: callLabels(inv),
+      labels: callLabels(inv, s),
       ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.name, uid: job.uid, blockOwnerDeletion: false }],
     },
     type: 'Opaque',
@@ -70,12 +74,13 @@ export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'names
   };
 }
 
-function callLabels(inv: ToolInvocation): Record<string, string> {
+function callLabels(inv: ToolInvocation, s: Pick<JobSettings, 'executor'>): Record<string, string> {
   return {
     [MANAGED_BY_LABEL]: MANAGED_BY,
     'app.kubernetes.io/component': 'tool-call',
     [CALL_ID_LABEL]: inv.callId,
     'toolgate.dev/tool': inv.tool.name.replaceAll('_', '-'),
+    ...(s.executor ? { [EXECUTOR_LABEL]: s.executor } : {}),
   };
 }
 
@@ -100,7 +105,7 @@ export function buildJobManifest(inv: ToolInvocation, s: JobSettings): V1Job {
     ...(s.otelEndpoint ? [{ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: s.otelEndpoint }] : []),
     ...(inv.traceparent ? [{ name: 'TRACEPARENT', value: inv.traceparent }] : []),
   ];
-  const labels = callLabels(inv);
+  const labels = callLabels(inv, s);
   const annotations: Record<string, string> = {
     'toolgate.dev/tool': inv.tool.name,
     'toolgate.dev/agent-id': inv.agentId,

@@ -4,15 +4,27 @@ import { performance } from 'node:perf_hooks';
 import type { ResultEnvelope } from '../../../runner/envelope.js';
 import { createLogger, errorMessage, type Logger } from '../../../shared/logger.js';
 import type { Runner, ToolInvocation, ToolOutcome } from '../runner.js';
-import { buildCallSecret, buildJobManifest, CALL_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './job-manifest.js';
+import { buildCallSecret, buildJobManifest, CALL_ID_LABEL, EXECUTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './job-manifest.js';
 import { ResultChannel } from './result-channel.js';
 
+/** The part of the Kubernetes API the runner uses (a test double may stand in for it). */
+export interface KubeApis {
+  batch: Pick<BatchV1Api, 'createNamespacedJob' | 'readNamespacedJob' | 'deleteNamespacedJob' | 'listNamespacedJob'>;
+  core: Pick<CoreV1Api, 'createNamespacedSecret' | 'listNamespacedPod'>;
+}
+
+export function kubeApis(kubeConfig: KubeConfig): KubeApis {
+  return { batch: kubeConfig.makeApiClient(BatchV1Api), core: kubeConfig.makeApiClient(CoreV1Api) };
+}
+
 export interface KubernetesJobRunnerOptions {
-  kubeConfig: KubeConfig;
+  api: KubeApis;
+  /** This executor instance, a valid label value (executorInstance()): it marks, and reconciles, its own Jobs. */
+  instance: string;
   namespace: string;
   image: string;
   command: string[];
-  /** Base URL at which Jobs reach this executor (e.g. http://toolgate-executor.toolgate:9292). */
+  /** Base URL at which Jobs reach this executor instance, not just any replica (e.g. http://10.1.2.3:9292). */
   callbackBaseUrl: string;
   ttlSecondsAfterFinished: number;
   defaultServiceAccount: string;
@@ -20,8 +32,12 @@ export interface KubernetesJobRunnerOptions {
   /** Time allowed beyond the tool's own timeout for scheduling and start-up before the executor gives up. */
   startupGraceSeconds?: number;
   pollIntervalMs?: number;
+  /** How long reading the Job may keep failing (API unreachable, 5xx, 429) before the run gives up. */
+  readErrorToleranceMs?: number;
   log?: Logger;
 }
+
+const DEFAULT_READ_ERROR_TOLERANCE_MS = 30_000;
 
 /**
  * Each call becomes one Job in the execution namespace. The runner creates it, follows it to its end, and
@@ -31,13 +47,13 @@ export interface KubernetesJobRunnerOptions {
 export class KubernetesJobRunner implements Runner {
   readonly kind = 'kubernetes' as const;
   readonly channel = new ResultChannel();
-  private readonly batch: BatchV1Api;
-  private readonly core: CoreV1Api;
+  private readonly batch: KubeApis['batch'];
+  private readonly core: KubeApis['core'];
   private readonly log: Logger;
 
   constructor(private readonly opts: KubernetesJobRunnerOptions) {
-    this.batch = opts.kubeConfig.makeApiClient(BatchV1Api);
-    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.batch = opts.api.batch;
+    this.core = opts.api.core;
     this.log = opts.log ?? createLogger('executor.kubernetes');
   }
 
@@ -55,6 +71,7 @@ export class KubernetesJobRunner implements Runner {
       paramsUrl: `${base}/internal/v1/calls/${inv.callId}/params`,
       attempt: randomBytes(2).toString('hex'),
       defaultServiceAccount: this.opts.defaultServiceAccount,
+      executor: this.opts.instance,
       ...(this.opts.otelEndpoint ? { otelEndpoint: this.opts.otelEndpoint } : {}),
     };
     const manifest = buildJobManifest(inv, settings);
@@ -66,11 +83,28 @@ export class KubernetesJobRunner implements Runner {
       envelope = e;
       wake();
     });
+    // One listener for the whole run (not one per poll): it wakes whichever pause is current.
+    const onAbort = (): void => wake();
+    inv.signal.addEventListener('abort', onAbort);
+    const interval = this.opts.pollIntervalMs ?? 250;
+    const pause = (): Promise<void> =>
+      new Promise<void>((resolve) => {
+        if (envelope || inv.signal.aborted) return resolve();
+        const done = (): void => {
+          clearTimeout(t);
+          wake = () => undefined;
+          resolve();
+        };
+        const t = setTimeout(done, interval);
+        wake = done;
+      });
     try {
       let uid: string;
       try {
         uid = (await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest })).metadata?.uid as string;
       } catch (err) {
+        // No answer (or a 5xx) does not mean no Job: make sure none is left to act for a call reported as failed.
+        if (transient(err)) await this.deleteJob(name);
         return { status: 'unavailable', error: `cannot create Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
       }
       try {
@@ -84,7 +118,8 @@ export class KubernetesJobRunner implements Runner {
       const deadline = Date.now() + (inv.tool.execution.timeout_seconds + (this.opts.startupGraceSeconds ?? 30)) * 1000;
       let reportedStart = false;
       let completedAt: number | undefined;
-      const interval = this.opts.pollIntervalMs ?? 250;
+      let unreadableSince: number | undefined;
+      const tolerance = this.opts.readErrorToleranceMs ?? DEFAULT_READ_ERROR_TOLERANCE_MS;
       for (;;) {
         if (envelope) {
           inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: envelope.status });
@@ -105,7 +140,19 @@ export class KubernetesJobRunner implements Runner {
         let job: V1Job;
         try {
           job = await this.batch.readNamespacedJob({ name, namespace: this.opts.namespace });
+          unreadableSince = undefined;
         } catch (err) {
+          // A blip (API server restart, overload) must not abandon a Job that keeps running: the tool would
+          // act for a call reported as failed, and the agent's retry would start a second one. Keep polling
+          // (the result may still arrive, the deadline above still holds); when giving up, stop the Job first.
+          const firstFailure = unreadableSince === undefined;
+          unreadableSince ??= Date.now();
+          if (transient(err) && Date.now() - unreadableSince < tolerance) {
+            if (firstFailure) this.log.warn('cannot read Job; retrying', { job: name, cause: apiMessage(err) });
+            await pause();
+            continue;
+          }
+          await this.deleteJob(name);
           return { status: 'unavailable', error: `lost track of Job ${name}: ${apiMessage(err)}` };
         }
         if (!reportedStart && (job.status?.active ?? 0) + (job.status?.succeeded ?? 0) + (job.status?.failed ?? 0) > 0) {
@@ -128,16 +175,10 @@ export class KubernetesJobRunner implements Runner {
           completedAt ??= Date.now();
           if (Date.now() - completedAt > 3000) return { status: 'failed', exitCode: 0, error: 'the tool finished without reporting a result', durationMs: elapsed() };
         }
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, interval);
-          wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-          inv.signal.addEventListener('abort', wake, { once: true });
-        });
+        await pause();
       }
     } finally {
+      inv.signal.removeEventListener('abort', onAbort);
       forget();
     }
   }
@@ -162,11 +203,15 @@ export class KubernetesJobRunner implements Runner {
   }
 
   /**
-   * After a restart no caller waits for any Job this executor owned: delete the ones still running so nothing
-   * acts after its caller has gone (finished ones are left to their TTL, for inspection).
+   * After a restart no caller waits for any Job this instance started: delete the ones still running so
+   * nothing acts after its caller has gone (finished ones are left to their TTL, for inspection). Only this
+   * instance's: other replicas' Jobs are live calls. The trade-off: a replaced pod comes back under a new name,
+   * so its predecessor's Jobs are nobody's to reconcile; they run at most to activeDeadlineSeconds (their
+   * result reaches no one) and go with their TTL.
    */
   async reconcile(): Promise<number> {
-    const jobs = await this.batch.listNamespacedJob({ namespace: this.opts.namespace, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` });
+    const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY},${EXECUTOR_LABEL}=${this.opts.instance}`;
+    const jobs = await this.batch.listNamespacedJob({ namespace: this.opts.namespace, labelSelector });
     let deleted = 0;
     for (const job of jobs.items) {
       const done = job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
@@ -181,9 +226,17 @@ export class KubernetesJobRunner implements Runner {
   async close(): Promise<void> {}
 }
 
+/** The HTTP status of an API error; undefined when there was no answer (network errors carry string codes). */
 function statusOf(err: unknown): number | undefined {
-  const e = err as { code?: number; statusCode?: number };
-  return e.code ?? e.statusCode;
+  const e = err as { code?: unknown; statusCode?: unknown };
+  if (typeof e.code === 'number') return e.code;
+  return typeof e.statusCode === 'number' ? e.statusCode : undefined;
+}
+
+/** Worth trying again: no answer, a server error, throttling, a request timeout. */
+function transient(err: unknown): boolean {
+  const status = statusOf(err);
+  return status === undefined || status >= 500 || status === 408 || status === 429;
 }
 
 function apiMessage(err: unknown): string {

@@ -20,9 +20,16 @@ const ROUTE = /^\/internal\/v1\/calls\/([0-9a-f]{20})\/(result|params)$/;
 export class ResultChannel {
   private readonly pending = new Map<string, PendingCall>();
 
+  /**
+   * Waits for one call's result; returns how to stop waiting. A retry of the same call id may expect again
+   * before an earlier run has forgotten: each forget removes only its own entry, never the retry's.
+   */
   expect(callId: string, token: string, params: string, deliver: (envelope: ResultEnvelope) => void): () => void {
-    this.pending.set(callId, { token: Buffer.from(token), params, deliver });
-    return () => this.pending.delete(callId);
+    const entry: PendingCall = { token: Buffer.from(token), params, deliver };
+    this.pending.set(callId, entry);
+    return () => {
+      if (this.pending.get(callId) === entry) this.pending.delete(callId);
+    };
   }
 
   /** An executor route: returns true when it handled the request. */
@@ -54,6 +61,8 @@ export class ResultChannel {
           return sendError(res, 400, 'invalid_body', 'result is not JSON');
         }
         if (!isResultEnvelope(envelope) || envelope.call_id !== callId) return sendError(res, 400, 'invalid_result', 'not a result envelope for this call');
+        // The body arrived later: the run may have ended, or a duplicate post may have won, meanwhile.
+        if (this.pending.get(callId) !== call) return sendError(res, 403, 'forbidden', 'no call is waiting for a result with this token');
         this.pending.delete(callId);
         call.deliver(envelope);
         sendJson(res, 202, { accepted: true });
