@@ -5,6 +5,7 @@ import type { PolicyBundle } from './bundle/bundle.js';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import type { Tracing } from '../shared/tracing.js';
+import { loadAttestationKey } from '../shared/decision-attestation.js';
 import { AuditTrail } from '../audit/audit-trail.js';
 import { startOpsServer, type OpsServer } from '../shared/http-endpoints.js';
 import { CheckService } from './check-service.js';
@@ -45,6 +46,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     decisionLog: log.child('decision'),
     ...(tracing ? { tracing } : {}),
     ...(config.audit ? { audit: await AuditTrail.open(config.audit.path) } : {}),
+    ...(config.decision_key_file ? { attestationKey: await loadAttestationKey(config.decision_key_file) } : {}),
   });
 
   let grpcServer: AuthzGrpcServer | undefined;

@@ -5,6 +5,7 @@ import type { AuditTrail } from '../audit/audit-trail.js';
 import { argumentsDigest } from '../shared/digest.js';
 import { errorMessage, type Logger } from '../shared/logger.js';
 import { contextFrom, type Tracing } from '../shared/tracing.js';
+import { ATTESTATION_HEADER, attest } from '../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../shared/trusted-headers.js';
 import type { CheckRequest, CheckResponse } from './grpc/check-types.js';
 import { mapCheckRequest, type InputMapperOptions, type MappedRequest } from './input/build-input.js';
@@ -26,6 +27,8 @@ export interface CheckServiceOptions {
   tracing?: Tracing;
   /** Refused calls never reach the executor: their audit record is written here. */
   audit?: AuditTrail;
+  /** Shared with the executor: each allowed tool call carries an attestation it verifies. */
+  attestationKey?: Buffer;
 }
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
@@ -72,7 +75,7 @@ export class CheckService {
     let outcome: Outcome;
     try {
       mapped = mapCheckRequest(req, this.opts.mapper);
-      outcome = await this.decide(mapped, decisionId, span);
+      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http));
     } catch (err) {
       outcome = this.refuse(err, decisionId, mapped);
     }
@@ -110,7 +113,7 @@ export class CheckService {
     return outcome.response;
   }
 
-  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined): Promise<Outcome> {
+  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array): Promise<Outcome> {
     const { engine, metrics } = this.opts;
     const t0 = performance.now();
     const evalSpan = span
@@ -144,6 +147,16 @@ export class CheckService {
         trusted[TRUSTED_HEADERS.agentMethod] = mapped.agent.method;
       }
       if (mapped.toolCall) trusted[TRUSTED_HEADERS.tool] = mapped.toolCall.tool;
+      if (this.opts.attestationKey && mapped.toolCall && mapped.agent) {
+        trusted[ATTESTATION_HEADER] = attest(this.opts.attestationKey, {
+          decisionId,
+          agentId: mapped.agent.id,
+          agentMethod: mapped.agent.method,
+          tool: mapped.toolCall.tool,
+          policyRevision: revision,
+          body: requestBody,
+        });
+      }
       return {
         response: allowResponse({ decision, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
         result: 'allowed',
@@ -304,4 +317,9 @@ function str(v: unknown): string | undefined {
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
+}
+
+/** The body as Envoy sent it (bytes with pack_as_bytes, else the string), which the executor will receive too. */
+function bodyBytes(http: { raw_body?: Uint8Array; body?: string } | undefined): Uint8Array {
+  return http?.raw_body && http.raw_body.length > 0 ? http.raw_body : Buffer.from(http?.body ?? '', 'utf8');
 }

@@ -17,6 +17,8 @@ export interface AuthzConfig {
   identity: { jwt_metadata_namespace: string; jwt_payload_keys: string[]; agent_id_claim: string };
   /** Hash-chained audit trail of every refused call (allowed calls are recorded by the executor). */
   audit?: { path: string };
+  /** The key shared with the executor to attest each allowed tool call (see shared/decision-attestation.ts). */
+  decision_key_file?: string;
 }
 
 export type BundleConfig =
@@ -71,6 +73,7 @@ const SCHEMA = {
       },
     },
     audit: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
+    decision_key_file: { type: 'string', minLength: 1 },
     identity: {
       type: 'object',
       additionalProperties: false,
@@ -113,6 +116,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
       agent_id_claim: c.identity?.agent_id_claim ?? 'sub',
     },
     ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
+    ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
   };
   const b = c.policy.bundle;
   if (b && typeof b.file === 'string') {

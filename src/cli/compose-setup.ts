@@ -1,5 +1,5 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt } from '../gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../gateway/envoy-template.js';
 
@@ -9,7 +9,10 @@ import { renderEnvoyConfig } from '../gateway/envoy-template.js';
  * envoy/toolgate.yaml for the compose network, all written to a shared volume. Idempotent: existing
  * credentials are kept.
  *
- *   node dist/src/cli/compose-setup.js --out /gateway
+ *   node dist/src/cli/compose-setup.js --out /gateway [--decision-key /decision-key/decision.key]
+ *
+ * The decision key (shared by the authz server and the executor) goes to its own volume, which Envoy does
+ * not mount.
  */
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--out');
@@ -45,6 +48,14 @@ async function main(): Promise<void> {
     OTEL_COLLECTOR_PORT: 4317,
   });
   await writeFile(join(out, 'envoy.yaml'), envoy);
+  const k = process.argv.indexOf('--decision-key');
+  if (k !== -1) {
+    const keyPath = process.argv[k + 1] as string;
+    await mkdir(dirname(keyPath), { recursive: true });
+    await copyFile(creds.decisionKeyPath, keyPath);
+    // The authz server and the executor run as uid 65532; only they mount this volume.
+    await chmod(keyPath, 0o644);
+  }
   // Envoy runs as another user in its container: it must be able to read what it mounts.
   for (const p of [creds.serverKeyPath, join(out, 'envoy.yaml')]) await chmod(p, 0o644);
   process.stdout.write(

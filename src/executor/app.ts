@@ -4,6 +4,7 @@ import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { startOpsServer, splitHostPort } from '../shared/http-endpoints.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import { AuditTrail } from '../audit/audit-trail.js';
+import { loadAttestationKey } from '../shared/decision-attestation.js';
 import type { Tracing } from '../shared/tracing.js';
 import { CallLedger } from './call/call-ledger.js';
 import { CallTelemetry } from './observability/call-telemetry.js';
@@ -35,6 +36,7 @@ export async function startExecutor(
 ): Promise<RunningExecutor> {
   const log = opts.log ?? createLogger('executor');
   const catalog = await loadToolCatalogFile(config.catalog);
+  const attestationKey = await loadAttestationKey(config.decision_key_file);
   const metrics = new ExecutorMetrics();
   const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing);
   const runner = created.runner;
@@ -50,6 +52,7 @@ export async function startExecutor(
     log,
     telemetry: new CallTelemetry({ metrics, tracing: opts.tracing, audit, log }),
     onRefused: (tool, httpStatus) => metrics.calls.inc({ tool, outcome: 'refused', http_status: String(httpStatus) }),
+    attestationKey,
   });
 
   const server: Server = createServer((req, res) => {

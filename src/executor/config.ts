@@ -16,6 +16,11 @@ export interface ExecutorConfig {
   runner: LocalRunnerConfig | KubernetesRunnerConfig;
   /** Hash-chained audit trail of every call run (JSON lines). */
   audit?: { path: string };
+  /**
+   * The key shared with the authz server (same file content): a call runs only with its attestation of the
+   * decision and the body (see shared/decision-attestation.ts). Required: headers alone prove nothing.
+   */
+  decision_key_file: string;
 }
 
 export interface LocalRunnerConfig {
@@ -48,8 +53,9 @@ export interface KubernetesRunnerConfig {
 const SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['catalog'],
+  required: ['catalog', 'decision_key_file'],
   properties: {
+    decision_key_file: { type: 'string', minLength: 1 },
     http: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
     ops: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
     catalog: { type: 'string', minLength: 1 },
@@ -101,7 +107,7 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
     const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
     throw new ExecutorConfigError(`${origin}: invalid executor config: ${problems}`);
   }
-  const c = raw as Partial<ExecutorConfig> & { catalog: string };
+  const c = raw as Partial<ExecutorConfig> & { catalog: string; decision_key_file: string };
   const base = dirname(resolve(origin));
   const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   const runner = c.runner ?? { kind: 'local' };
@@ -113,6 +119,7 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
     max_body_bytes: c.max_body_bytes ?? 2 * 1024 * 1024,
     idempotency: { retain_seconds: c.idempotency?.retain_seconds ?? 600, max_entries: c.idempotency?.max_entries ?? 10_000 },
     ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
+    decision_key_file: rel(c.decision_key_file),
     runner:
       runner.kind === 'kubernetes'
         ? {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -9,7 +9,8 @@ const run = promisify(execFile);
 /**
  * Development credentials for the one-machine gateway and the end-to-end tests: a CA that signs Envoy's
  * serving certificate and the agents' client certificates (SPIFFE IDs in URI SANs), and a JWT signing key
- * with its JWKS for Envoy's jwt_authn. Never for production: real deployments bring their own CA and issuer.
+ * with its JWKS for Envoy's jwt_authn, and the key the authz server and the executor share to attest each
+ * allowed call. Never for production: real deployments bring their own CA and issuer.
  */
 export interface DevCredentials {
   dir: string;
@@ -22,6 +23,8 @@ export interface DevCredentials {
   jwtIssuer: string;
   jwtAudience: string;
   jwtKeyId: string;
+  /** Shared by the authz server and the executor (decision attestation). */
+  decisionKeyPath: string;
 }
 
 const ISSUER = 'https://toolgate.local/dev-issuer';
@@ -58,6 +61,7 @@ export async function ensureDevCredentials(dir: string): Promise<DevCredentials>
     jwtIssuer: ISSUER,
     jwtAudience: AUDIENCE,
     jwtKeyId: KEY_ID,
+    decisionKeyPath: join(dir, 'decision.key'),
   };
   if (!(await exists(creds.caCertPath)) || !(await exists(creds.caKeyPath))) {
     await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', creds.caKeyPath], dir);
@@ -75,6 +79,7 @@ export async function ensureDevCredentials(dir: string): Promise<DevCredentials>
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid: KEY_ID, alg: 'ES256', use: 'sig' };
     await writeFile(creds.jwksPath, JSON.stringify({ keys: [jwk] }, null, 2));
   }
+  if (!(await exists(creds.decisionKeyPath))) await writeFile(creds.decisionKeyPath, `${randomBytes(48).toString('base64')}\n`, { mode: 0o600 });
   return creds;
 }
 

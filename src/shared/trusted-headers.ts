@@ -9,6 +9,8 @@ export const TRUSTED_HEADERS = {
   decisionId: 'x-toolgate-decision-id',
   policyRevision: 'x-toolgate-policy-revision',
   tool: 'x-toolgate-tool',
+  /** HMAC of the decision and the body (see decision-attestation.ts). */
+  attestation: 'x-toolgate-attestation',
 } as const;
 
 export const TRUSTED_HEADER_NAMES: readonly string[] = Object.values(TRUSTED_HEADERS);

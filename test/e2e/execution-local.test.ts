@@ -75,7 +75,8 @@ describe('the executor with the local runner and no bubblewrap', () => {
   it('refuses to start, saying what is missing and how to install it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'toolgate-no-bwrap-'));
     const config = join(dir, 'executor.yaml');
-    await writeFile(config, `http: { address: "127.0.0.1:0" }\nops: { address: "127.0.0.1:0" }\nrunner: { kind: local }\ncatalog: ${join(REPO_ROOT, 'src', 'catalog', 'tools.yaml')}\n`);
+    await writeFile(join(dir, 'decision.key'), 'k'.repeat(48));
+    await writeFile(config, `http: { address: "127.0.0.1:0" }\nops: { address: "127.0.0.1:0" }\nrunner: { kind: local }\ncatalog: ${join(REPO_ROOT, 'src', 'catalog', 'tools.yaml')}\ndecision_key_file: decision.key\n`);
     // A PATH with no bwrap on it (the empty directory); node itself is started by its absolute path.
     const started = run(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', config], { env: { PATH: dir }, timeout: 20_000 });
     const failure = await started.then(

@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { attest, loadAttestationKey } from '../../src/shared/decision-attestation.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { startControlPlane, type ControlPlane } from '../support/kube/control-plane.js';
 import { EXEC_NS, startExecutionCluster, TARGET_NS } from '../support/kube/execution-cluster.js';
@@ -26,6 +27,7 @@ describe('Kubernetes Job runner', () => {
   let admin: KubeConfig;
   let executorKubeconfig: string;
   let jwt: string;
+  let decisionKey: Buffer;
 
   beforeAll(async () => {
     plane = await startControlPlane();
@@ -41,6 +43,7 @@ describe('Kubernetes Job runner', () => {
     ({ node, admin, executorKubeconfig } = cluster);
     stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE }, catalogPath, maxInFlight: 3 });
     jwt = await stack.jwtFor('ops-bot');
+    decisionKey = await loadAttestationKey(stack.creds.decisionKeyPath);
   }, 600_000);
 
   afterAll(async () => {
@@ -55,16 +58,30 @@ describe('Kubernetes Job runner', () => {
   const jobsFor = async (callId: string): Promise<V1Job[]> => (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items;
 
   /**
-   * Straight to the executor, with the headers only the gateway sets (for runner behaviour, not authorization).
-   * Each request gets a decision id of its own, as from the gateway: without an Idempotency-Key, it is the call's identity.
+   * Straight to the executor, with the headers only the gateway sets and the attestation only the authz
+   * server can make (this test holds the shared key), for runner behaviour, not authorization. Each request
+   * gets a decision id of its own, as from the gateway: without an Idempotency-Key, it is the call's identity.
    */
-  const direct = (tool: string, args: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> =>
-    fetch(`http://127.0.0.1:${stack.executorPort}/v1/tools/${tool}`, {
+  const direct = (tool: string, args: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> => {
+    const body = JSON.stringify(args);
+    const decisionId = headers['x-toolgate-decision-id'] ?? `test-decision-${crypto.randomUUID()}`;
+    const attestation = attest(decisionKey, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool, policyRevision: 'test-rev', body: Buffer.from(body) });
+    return fetch(`http://127.0.0.1:${stack.executorPort}/v1/tools/${tool}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-toolgate-decision-id': `test-decision-${crypto.randomUUID()}`, 'x-toolgate-agent-id': 'ops-bot', 'x-toolgate-tool': tool, 'x-toolgate-policy-revision': 'test-rev', ...headers },
-      body: JSON.stringify(args),
+      headers: {
+        'content-type': 'application/json',
+        'x-toolgate-decision-id': decisionId,
+        'x-toolgate-agent-id': 'ops-bot',
+        'x-toolgate-agent-auth': 'jwt',
+        'x-toolgate-tool': tool,
+        'x-toolgate-policy-revision': 'test-rev',
+        'x-toolgate-attestation': attestation,
+        ...headers,
+      },
+      body,
       ...(signal ? { signal } : {}),
     });
+  };
 
   it('the executor service account manages Jobs in its namespace and nothing else', async () => {
     const kc = new KubeConfig();

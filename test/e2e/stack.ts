@@ -139,6 +139,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...(bundle && 'url' in bundle ? { bundle: { url: bundle.url, cache_dir: bundle.cacheDir, poll_min_seconds: 0.2, poll_max_seconds: 0.4, timeout_ms: 2000 } } : {}),
       ...(opts.engine === 'remote' ? { remote: { url: remoteUrl, timeout_ms: 1000 } } : {}),
     },
+    decision_key_file: creds.decisionKeyPath,
   };
   const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
   const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
@@ -178,6 +179,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         catalog: opts.catalogPath ?? join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
         max_body_bytes: opts.maxRequestBytes ?? 2 * 1024 * 1024,
         max_in_flight: opts.maxInFlight ?? 16,
+        decision_key_file: creds.decisionKeyPath,
         ...(executorAuditPath ? { audit: { path: executorAuditPath } } : {}),
         runner:
           opts.executor === 'kubernetes' && opts.kube

@@ -4,6 +4,7 @@ import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
 import { argumentsDigest, canonicalJson, sha256Hex } from '../../shared/digest.js';
 import type { Logger } from '../../shared/logger.js';
+import { verifyAttestation } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import type { CallLedger } from '../call/call-ledger.js';
 import type { ActiveCall, CallTelemetry } from '../observability/call-telemetry.js';
@@ -20,13 +21,16 @@ export interface ToolCallHandlerDeps {
   telemetry: CallTelemetry;
   /** Counts refusals that happen before a call is admitted (should not occur behind the gateway). */
   onRefused?: (tool: string, httpStatus: number) => void;
+  /** Shared with the authz server: only calls it attested run (see shared/decision-attestation.ts). */
+  attestationKey: Buffer;
 }
 
 const TOOL_PATH = /^\/v1\/tools\/([^/?]+)(?:\?.*)?$/;
 
 /**
- * call -> runner -> result. The arguments are read with the very functions the authz server used (strict
- * UTF-8, strict JSON without duplicate keys, same size limit), so what was authorized is what runs.
+ * call -> runner -> result. A call runs only with the authz server's attestation of this decision over these
+ * exact body bytes; the arguments are read with the very functions the authz server used (strict UTF-8,
+ * strict JSON without duplicate keys, same size limit), so what was authorized is what runs.
  */
 export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
@@ -53,12 +57,22 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     const tool = deps.catalog.get(toolName);
     if (!tool) return refuse(404, 'unknown_tool', `unknown tool "${toolName}"`);
 
-    let args: Record<string, unknown>;
+    let raw: Buffer;
     try {
-      const raw = await readBody(req, deps.maxBodyBytes);
-      args = parseToolArguments(decodeUtf8Strict(raw));
+      raw = await readBody(req, deps.maxBodyBytes);
     } catch (err) {
       if (err instanceof BodyTooLargeError) return refuse(413, 'body_too_large', err.message);
+      throw err;
+    }
+    const policyRevision = header(req, TRUSTED_HEADERS.policyRevision) ?? '';
+    const decision = { decisionId, agentId, agentMethod: header(req, TRUSTED_HEADERS.agentMethod) ?? '', tool: toolName, policyRevision, body: raw };
+    if (!verifyAttestation(deps.attestationKey, decision, header(req, TRUSTED_HEADERS.attestation))) {
+      return refuse(403, 'not_authorized', 'this call carries no valid attestation from the gateway\'s authorization for this agent, tool and body');
+    }
+    let args: Record<string, unknown>;
+    try {
+      args = parseToolArguments(decodeUtf8Strict(raw));
+    } catch (err) {
       if (err instanceof BodyError) return refuse(400, 'invalid_body', `request body: ${err.message}`);
       throw err;
     }
@@ -71,7 +85,6 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     // A DNS-label-safe id (names the Job), stable for a given identity so retries map to the same call.
     const callId = sha256Hex(identity).slice(0, 20);
     const digest = argumentsDigest(args);
-    const policyRevision = header(req, TRUSTED_HEADERS.policyRevision) ?? '';
     const fields = deps.catalog.deriveFields(tool, args);
     const call: ActiveCall = deps.telemetry.begin({
       callId,

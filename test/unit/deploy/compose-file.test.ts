@@ -70,6 +70,12 @@ describe('docker-compose.yml', () => {
     expect(executor.runner.kind).toBe('local');
     // The bundle the authz server polls is the one bundle-build writes and bundle-server serves.
     expect(compose.services['bundle-build']?.command).toEqual(expect.arrayContaining(['/bundles/toolgate.tar.gz']));
+    // One decision key, written by setup into a volume only the authz server and the executor mount.
+    expect(authz.decision_key_file).toBe('/etc/toolgate/decision-key/decision.key');
+    expect(executor.decision_key_file).toBe(authz.decision_key_file);
+    expect(compose.services.setup?.command).toEqual(expect.arrayContaining(['--decision-key', '/decision-key/decision.key']));
+    const mounting = Object.entries(compose.services).filter(([, s]) => (s.volumes ?? []).some((v) => v.startsWith('decision-key:'))).map(([n]) => n);
+    expect(mounting.sort()).toEqual(['authz', 'executor', 'setup']);
   });
 
   it('points every component at the collector, and Prometheus at every /metrics', () => {

@@ -3,6 +3,7 @@ import { ExecutorConfigError, parseExecutorConfig } from '../../../src/executor/
 
 const config = (callbackUrl: string): string => `
 catalog: /etc/toolgate/catalog/tools.yaml
+decision_key_file: /etc/toolgate/secrets/decision/key
 runner:
   kind: kubernetes
   namespace: toolgate-exec

@@ -1,0 +1,59 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { TRUSTED_HEADERS } from './trusted-headers.js';
+
+/**
+ * Proof, from the authz server to the executor, that this exact request was allowed: an HMAC over the
+ * decision (id, agent, tool, policy revision) and the SHA-256 of the body that was evaluated, with a key only
+ * those two hold. Envoy strips client copies of the x-toolgate-* headers, but anything else that can reach the
+ * executor's port (a tool with network access, another pod) could set them; without the key it cannot make
+ * a call run, nor change the arguments of an allowed one.
+ */
+export const ATTESTATION_HEADER = TRUSTED_HEADERS.attestation;
+
+/** Long enough for HMAC-SHA256 to be as strong as its output. */
+const MIN_KEY_BYTES = 32;
+const VERSION = 'v1';
+
+export interface AttestedDecision {
+  decisionId: string;
+  agentId: string;
+  agentMethod: string;
+  tool: string;
+  policyRevision: string;
+  /** The request body exactly as Envoy sent it. */
+  body: Uint8Array;
+}
+
+export class AttestationKeyError extends Error {}
+
+/** The shared key: a file's bytes, trailing whitespace dropped (so `openssl rand -base64 48 > key` works). */
+export async function loadAttestationKey(path: string): Promise<Buffer> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new AttestationKeyError(`cannot read the decision key ${path}: ${(err as Error).message}`);
+  }
+  const key = Buffer.from(bytes.toString('latin1').trimEnd(), 'latin1');
+  if (key.length < MIN_KEY_BYTES) throw new AttestationKeyError(`the decision key ${path} has ${key.length} bytes; it needs at least ${MIN_KEY_BYTES} (e.g. openssl rand -base64 48)`);
+  return key;
+}
+
+export function attest(key: Buffer, d: AttestedDecision): string {
+  return `${VERSION}.${mac(key, d).toString('base64url')}`;
+}
+
+export function verifyAttestation(key: Buffer, d: AttestedDecision, presented: string | undefined): boolean {
+  if (!presented?.startsWith(`${VERSION}.`)) return false;
+  const got = Buffer.from(presented.slice(VERSION.length + 1), 'base64url');
+  const want = mac(key, d);
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+function mac(key: Buffer, d: AttestedDecision): Buffer {
+  const bodySha256 = createHash('sha256').update(d.body).digest('hex');
+  // A JSON array: unambiguous whatever characters an agent id or a revision holds.
+  const message = JSON.stringify([VERSION, d.decisionId, d.agentId, d.agentMethod, d.tool, d.policyRevision, bodySha256]);
+  return createHmac('sha256', key).update(message).digest();
+}

@@ -1,0 +1,32 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { attest, loadAttestationKey, verifyAttestation, type AttestedDecision } from '../../../src/shared/decision-attestation.js';
+
+const key = Buffer.alloc(32, 7);
+const decision: AttestedDecision = { decisionId: 'd-1', agentId: 'spiffe://toolgate.local/agent/ops-bot', agentMethod: 'mtls', tool: 'echo', policyRevision: 'r-1', body: Buffer.from('{"message":"hi"}') };
+
+describe('decision attestation', () => {
+  it('verifies what the authz server attested, with the same key', () => {
+    expect(verifyAttestation(key, decision, attest(key, decision))).toBe(true);
+  });
+
+  it('fails for any other decision, body, key, or a missing or malformed value', () => {
+    const value = attest(key, decision);
+    for (const changed of [{ decisionId: 'd-2' }, { agentId: 'other' }, { agentMethod: 'jwt' }, { tool: 'sleep' }, { policyRevision: 'r-2' }, { body: Buffer.from('{"message":"ho"}') }]) {
+      expect(verifyAttestation(key, { ...decision, ...changed }, value), JSON.stringify(changed)).toBe(false);
+    }
+    expect(verifyAttestation(Buffer.alloc(32, 8), decision, value)).toBe(false);
+    for (const bad of [undefined, '', 'v1.', 'v2.' + value.slice(3), value.slice(0, -2), 'v1.!!!']) expect(verifyAttestation(key, decision, bad), String(bad)).toBe(false);
+  });
+
+  it('loads a key of at least 32 bytes from a file, and says what is wrong otherwise', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'toolgate-key-'));
+    await writeFile(join(dir, 'good'), `${'k'.repeat(64)}\n`);
+    await writeFile(join(dir, 'short'), 'too short\n');
+    expect((await loadAttestationKey(join(dir, 'good'))).length).toBe(64);
+    await expect(loadAttestationKey(join(dir, 'short'))).rejects.toThrow(/has 9 bytes; it needs at least 32/);
+    await expect(loadAttestationKey(join(dir, 'missing'))).rejects.toThrow(/cannot read the decision key/);
+  });
+});
