@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './stack.js';
 
@@ -75,6 +76,27 @@ describe('bad input through Envoy', () => {
     expect(res.json.error.details).toHaveLength(1);
     expect(res.text.length).toBeLessThan(4096);
     await expectRefused(res, 400, 'invalid_arguments', /\/k0: is not an allowed argument/);
+  });
+
+  it('a body that fills the limit exactly and keeps coming → 413, nothing reaches the executor', async () => {
+    const limit = 64 * 1024;
+    const head = `{"namespace":"staging","name":"api-server"${' '.repeat(limit - 43)}}`;
+    expect(Buffer.byteLength(head)).toBe(limit);
+    const rest = ' '.repeat(6); // still valid JSON once complete
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(stack.envoyHttpPort, '127.0.0.1', () => {
+        socket.write(`POST /v1/tools/k8s_get_deployment HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer ${jwt}\r\ncontent-type: application/json\r\ncontent-length: ${limit + rest.length}\r\nconnection: close\r\n\r\n${head}`);
+        setTimeout(() => socket.write(rest), 300);
+      });
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString()));
+      socket.on('close', () => resolve(text));
+      // Envoy answers and closes while the client is still sending: a reset after the answer is fine.
+      socket.on('error', (err) => (text ? resolve(text) : reject(err)));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 413/);
+    expect(answer).toMatch(/"code":"body_too_large"/);
+    expect(stack.upstream.requests()).toHaveLength(0);
   });
 
   it('missing identity → 401 unauthenticated', async () => {

@@ -73,6 +73,8 @@ describe('Helm chart', () => {
       [['--set', 'policy.engine=remote'], /remote/],
       [['--set', 'telemetry.otlpEndpoint=collector:4317'], /otlpEndpoint/],
       [['--set', 'unknownKey=1'], /unknownKey|additional/],
+      // The body rides in one gRPC message to the authz server (8 MiB cap).
+      [['--set', 'envoy.maxRequestBytes=16777216'], /maxRequestBytes/],
     ];
     for (const [args, why] of bad) {
       const err = await template(args).then(

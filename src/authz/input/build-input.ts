@@ -90,7 +90,11 @@ function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: 
   const http = attrs.request?.http ?? {};
   const headers = http.headers ?? {};
   const body = decodeBody(http.raw_body, http.body);
-  const truncated = headers[PARTIAL_BODY_HEADER] === 'true';
+  // Envoy flags a cut body, except one that filled max_request_bytes exactly with more still to come: a
+  // content-length beyond what arrived says so too (a chunked body of exactly the limit cannot be told).
+  const declared = Number(headers['content-length']);
+  const received = http.raw_body && http.raw_body.length > 0 ? http.raw_body.length : Buffer.byteLength(body);
+  const truncated = headers[PARTIAL_BODY_HEADER] === 'true' || (Number.isSafeInteger(declared) && declared > received);
   if (truncated) {
     throw new Rejection('body_too_large', `request body exceeds the gateway's limit (${Buffer.byteLength(body)} bytes received before the cut)`);
   }

@@ -91,6 +91,10 @@ describe('request -> OPA input', () => {
     expect(rejection(() => map(request({ jwt, body: '{"a":1,"a":2}' }))).code).toBe('invalid_body');
     expect(rejection(() => map(request({ jwt, body: Buffer.from([0xff, 0xfe]) }))).code).toBe('invalid_body');
     expect(rejection(() => map(request({ jwt, body: scale, headers: { 'x-envoy-auth-partial-body': 'true' } }))).code).toBe('body_too_large');
+    // A body that filled the limit exactly is not flagged by Envoy: its content-length says more is coming.
+    const cl = (n: number): Record<string, string> => ({ 'x-envoy-auth-partial-body': 'false', 'content-length': String(n) });
+    expect(rejection(() => map(request({ jwt, body: scale, headers: cl(Buffer.byteLength(scale) + 6) }))).code).toBe('body_too_large');
+    expect(map(request({ jwt, body: scale, headers: cl(Buffer.byteLength(scale)) })).toolCall?.tool).toBe('k8s_scale_deployment');
     expect(rejection(() => map(request({ jwt, body: '{}', path: '/v1/tools/nope' }))).code).toBe('unknown_tool');
     const args = rejection(() => map(request({ jwt, body: '{"namespace":"staging","name":"a","replicas":-4}' })));
     expect(args.code).toBe('invalid_arguments');
