@@ -8,7 +8,9 @@ import { PolicyError } from './policy-engine.js';
  *   `request_headers_to_remove`, `query_parameters_to_set`, `query_parameters_to_remove`, `body`,
  *   `http_status`, `dynamic_metadata` (the plugin's object result);
  * - a package document with `allow` and optionally `deny` (boolean, or a set of messages) and `reasons`
- *   (as the seed policy): allowed only if `allow` is true and no `deny` matched. Deny always wins.
+ *   (as the seed policy): allowed only if `allow` is true and no `deny` matched.
+ * Deny always wins: a document with both shapes (a package with a rule named `allowed` next to `allow` or
+ * `deny`) is allowed only when every one of them allows.
  */
 export interface PolicyDecision {
   allowed: boolean;
@@ -48,7 +50,13 @@ export function interpretResult(result: unknown, decisionPath: string): PolicyDe
     throw new PolicyError(`policy decision ${where} must be a boolean or an object, got ${describe(result)}`);
   }
   const doc = result as JsonObject;
-  if ('allowed' in doc) return fromPluginObject(doc, where);
+  if ('allowed' in doc) {
+    const decision = fromPluginObject(doc, where);
+    if (!('allow' in doc || 'deny' in doc)) return decision;
+    const pkg = fromPackageDocument(doc, where);
+    if (decision.allowed && !pkg.allowed) return { ...decision, allowed: false, reasons: pkg.reasons };
+    return decision;
+  }
   if ('allow' in doc || 'deny' in doc) return fromPackageDocument(doc, where);
   throw new PolicyError(`policy decision ${where} has neither "allowed" nor "allow"`);
 }

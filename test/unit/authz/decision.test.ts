@@ -19,6 +19,13 @@ describe('policy result interpretation', () => {
     expect(interpretResult({ deny: [] }, 'agent/authz').allowed).toBe(false);
   });
 
+  it('lets deny win in a package that also has a rule named allowed', () => {
+    expect(interpretResult({ allowed: true, deny: ['no secrets'] }, 'agent/authz')).toMatchObject({ allowed: false, reasons: ['no secrets'] });
+    expect(interpretResult({ allowed: true, allow: false }, 'agent/authz')).toMatchObject({ allowed: false, reasons: ['no rule in data.agent.authz allows this call'] });
+    expect(interpretResult({ allowed: true, allow: true, deny: [] }, 'agent/authz').allowed).toBe(true);
+    expect(interpretResult({ allowed: false, allow: true }, 'agent/authz').allowed).toBe(false);
+  });
+
   it('reads the plugin object result: status, headers, body, metadata', () => {
     const d = interpretResult(
       {
