@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
@@ -141,9 +142,12 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
 async function startToolgate(dir: string, name: string, policy: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<{ grpcPort: number; proc: ManagedProcess }> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const configPath = join(dir, `authz-${name}.yaml`);
+  // As deployed: each allowed call is attested for the executor (an HMAC over the decision and the body).
+  const keyPath = join(dir, 'decision.key');
+  await writeFile(keyPath, randomBytes(48).toString('base64'));
   await writeFile(
     configPath,
-    toYaml({ grpc: { address: `127.0.0.1:${grpcPort}` }, http: { address: `127.0.0.1:${httpPort}` }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), policy: { decision: DECISION, ...policy } }),
+    toYaml({ grpc: { address: `127.0.0.1:${grpcPort}` }, http: { address: `127.0.0.1:${httpPort}` }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), policy: { decision: DECISION, ...policy }, decision_key_file: keyPath }),
   );
   // Decision log lines go to a file, as they would to a log shipper.
   const proc = startProcess({ name: `authz-${name}`, command: process.execPath, args: [...nodeArgs, join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', configPath], env, logDir: dir });
