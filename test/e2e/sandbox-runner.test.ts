@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -77,6 +78,12 @@ describe('local sandbox', () => {
     const { execFileSync } = await import('node:child_process');
     const stray = execFileSync('sh', ['-c', `pgrep -f "setInterval\\(\\(\\) => \\{\\}, 1000\\)" || true`]).toString().trim();
     expect(stray).toBe('');
+  });
+
+  it('a spawn that fails (one argument over 128 KiB) rejects, and leaves no cgroup behind', async () => {
+    const s = spec('0', { env: { PATH: '/usr/bin:/bin', HUGE: 'x'.repeat(200 * 1024) } });
+    await expect(runSandboxed(s)).rejects.toThrow(/E2BIG/);
+    for (const dir of [`/sys/fs/cgroup/toolgate/${s.name}`, `/sys/fs/cgroup/memory/toolgate/${s.name}`]) expect(existsSync(dir), dir).toBe(false);
   });
 
   it('caps output', async () => {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createCallCgroup, type CallLimits } from './call-cgroup.js';
@@ -96,11 +96,18 @@ export async function runSandboxed(spec: SandboxSpec): Promise<SandboxResult> {
   const started = performance.now();
   const cgroup = await createCallCgroup(spec.name, spec.limits);
   // The process joins its cgroup before exec'ing bwrap, so not one allocation escapes the limits.
-  const child = spawn(
-    '/bin/sh',
-    ['-c', 'for f in $TOOLGATE_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@"', 'sandbox', spec.bwrapPath ?? 'bwrap', ...bwrapArgs(spec)],
-    { env: { PATH: '/usr/bin:/bin', TOOLGATE_CGROUP_PROCS: cgroup?.procsFiles.join(' ') ?? '' }, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
-  );
+  let child: ChildProcessWithoutNullStreams;
+  try {
+    child = spawn(
+      '/bin/sh',
+      ['-c', 'for f in $TOOLGATE_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; exec "$@"', 'sandbox', spec.bwrapPath ?? 'bwrap', ...bwrapArgs(spec)],
+      { env: { PATH: '/usr/bin:/bin', TOOLGATE_CGROUP_PROCS: cgroup?.procsFiles.join(' ') ?? '' }, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+    );
+  } catch (err) {
+    // spawn throws synchronously (E2BIG...): the cgroup made for this run must not outlive it.
+    await cgroup?.remove();
+    throw err;
+  }
 
   let stdout = Buffer.alloc(0);
   let stderr = '';
