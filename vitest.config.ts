@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // compiled servers, so it needs `npm run build` first and runs files one at a time (2-core CI machine).
 export default defineConfig({
   test: {
+    // One temporary directory per run, removed at the end (TOOLGATE_KEEP_TEST_TMP=1 keeps it).
+    globalSetup: ['test/support/test-run-tmpdir.ts'],
     projects: [
       {
         test: {
