@@ -30,6 +30,10 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   const catalog = await loadToolCatalogFile(config.catalog);
   const health = new HealthService();
   const { engine, source, stopProbe } = await startEngine(config, metrics, health, log);
+  if (!config.decision_key_file) {
+    // Fine in front of another upstream; in front of toolgate's executor every allowed call would be refused.
+    log.warn('no decision_key_file: allowed tool calls carry no attestation, and toolgate\'s executor refuses such calls');
+  }
 
   const checkService = new CheckService({
     mapper: {

@@ -35,8 +35,8 @@ export function startTracing(serviceName: string, endpoint = process.env.OTEL_EX
  * (The exporter itself is only told for unix:, where its default would ask for TLS; elsewhere its own
  * defaults keep honouring the OTEL_EXPORTER_OTLP_CERTIFICATE family.)
  */
-export function grpcCredentialsFor(endpoint: string): () => ChannelCredentials {
-  return /^(http:|unix:)/.test(endpoint) ? () => credentials.createInsecure() : () => credentials.createSsl();
+export function grpcCredentialsFor(endpoint: string): ChannelCredentials {
+  return /^(http:|unix:)/.test(endpoint) ? credentials.createInsecure() : credentials.createSsl();
 }
 
 /** The gRPC target of an OTLP endpoint URL: host:port, or the unix: address as it is. */

@@ -30,7 +30,7 @@ export class SpanRelay {
   static async start(collectorEndpoint: string, log: Logger): Promise<SpanRelay> {
     const dir = await mkdtemp(join(tmpdir(), 'toolgate-spans-'));
     const socketPath = join(dir, 'otlp.sock');
-    const upstream = new Client(grpcTargetOf(collectorEndpoint), grpcCredentialsFor(collectorEndpoint)());
+    const upstream = new Client(grpcTargetOf(collectorEndpoint), grpcCredentialsFor(collectorEndpoint));
     const server = new Server({ 'grpc.max_receive_message_length': MAX_EXPORT_BYTES });
     server.addService(
       { export: { path: EXPORT_PATH, requestStream: false, responseStream: false, requestSerialize: asIs, requestDeserialize: asIs, responseSerialize: asIs, responseDeserialize: asIs } },

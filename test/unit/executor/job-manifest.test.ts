@@ -14,6 +14,8 @@ const settings: JobSettings = {
   paramsUrl: 'http://executor/internal/v1/calls/0123456789abcdef0123/params',
   attempt: 'beef',
   defaultServiceAccount: 'toolgate-tool-default',
+  executor: 'toolgate-executor-0',
+  params: '',
 };
 
 async function invocation(args: Record<string, unknown>): Promise<ToolInvocation> {
@@ -26,8 +28,9 @@ async function invocation(args: Record<string, unknown>): Promise<ToolInvocation
 describe('a call as a Job and its Secret', () => {
   it('keeps the token and the arguments out of the Job: they are in the Secret the pod mounts', async () => {
     const inv = await invocation({ message: 'hello' });
-    const job = buildJobManifest(inv, settings);
-    const secret = buildCallSecret(inv, settings, 'the-token', { name: job.metadata?.name as string, uid: 'uid-1' });
+    const s = { ...settings, params: JSON.stringify(inv.arguments) };
+    const job = buildJobManifest(inv, s);
+    const secret = buildCallSecret(inv, s, 'the-token', { name: job.metadata?.name as string, uid: 'uid-1' });
     expect(JSON.stringify(job)).not.toContain('the-token');
     expect(JSON.stringify(job)).not.toContain('hello');
     const env = Object.fromEntries((job.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
@@ -40,10 +43,11 @@ describe('a call as a Job and its Secret', () => {
 
   it('sends arguments too large for the Secret over the channel instead', async () => {
     const inv = await invocation({ message: 'x'.repeat(MAX_SECRET_PARAMS_BYTES) });
-    const job = buildJobManifest(inv, settings);
+    const s = { ...settings, params: JSON.stringify(inv.arguments) };
+    const job = buildJobManifest(inv, s);
     const env = Object.fromEntries((job.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
     expect(env.TOOL_PARAMS_URL).toBe(settings.paramsUrl);
     expect(env.TOOL_PARAMS_FILE).toBeUndefined();
-    expect(buildCallSecret(inv, settings, 't', { name: 'n', uid: 'u' }).stringData).toEqual({ token: 't' });
+    expect(buildCallSecret(inv, s, 't', { name: 'n', uid: 'u' }).stringData).toEqual({ token: 't' });
   });
 });

@@ -23,8 +23,10 @@ export interface JobSettings {
   otelEndpoint?: string;
   /** Tools with no service account of their own run under this one (no RBAC at all). */
   defaultServiceAccount: string;
-  /** The starting executor instance, a valid label value (the runner always sets it). */
-  executor?: string;
+  /** The starting executor instance, a valid label value. */
+  executor: string;
+  /** The call's arguments as JSON, serialised once per call. */
+  params: string;
 }
 
 /** Arguments above this size travel over the authenticated channel instead of the call's Secret (etcd size). */
@@ -46,8 +48,8 @@ export function callSecretName(callId: string, attempt: string): string {
   return jobName(callId, attempt);
 }
 
-function paramsInSecret(inv: ToolInvocation): boolean {
-  return Buffer.byteLength(JSON.stringify(inv.arguments)) <= MAX_SECRET_PARAMS_BYTES;
+function paramsInSecret(params: string): boolean {
+  return Buffer.byteLength(params) <= MAX_SECRET_PARAMS_BYTES;
 }
 
 /**
@@ -57,8 +59,7 @@ function paramsInSecret(inv: ToolInvocation): boolean {
  * the garbage collector deletes it with the Job (on TTL, on deletion, or after an executor crash), and it is
  * immutable. Created after the Job, which the pod waits for as a kubelet waits for any missing volume.
  */
-export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'namespace' | 'attempt' | 'executor'>, token: string, job: { name: string; uid: string }): V1Secret {
-  const params = JSON.stringify(inv.arguments);
+export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'namespace' | 'attempt' | 'executor' | 'params'>, token: string, job: { name: string; uid: string }): V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -70,7 +71,7 @@ export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'names
     },
     type: 'Opaque',
     immutable: true,
-    stringData: { token, ...(paramsInSecret(inv) ? { params } : {}) },
+    stringData: { token, ...(paramsInSecret(s.params) ? { params: s.params } : {}) },
   };
 }
 
@@ -80,15 +81,16 @@ function callLabels(inv: ToolInvocation, s: Pick<JobSettings, 'executor'>): Reco
     'app.kubernetes.io/component': 'tool-call',
     [CALL_ID_LABEL]: inv.callId,
     'toolgate.dev/tool': inv.tool.name.replaceAll('_', '-'),
-    ...(s.executor ? { [EXECUTOR_LABEL]: s.executor } : {}),
+    [EXECUTOR_LABEL]: s.executor,
   };
 }
 
 /**
  * One Job for one call: ephemeral (TTL after finishing, deadline from the tool's timeout, never retried),
  * under the tool's own service account, with no token unless the tool needs the Kubernetes API (then a
- * short-lived projected one) and its call's Secret mounted read-only (see buildCallSecret), non-root, read-only root filesystem, no privilege escalation, all capabilities
- * dropped, the runtime's default seccomp profile. Labels and annotations tie it to the call, the agent, the
+ * short-lived projected one) and its call's Secret mounted read-only (see buildCallSecret), non-root,
+ * read-only root filesystem, no privilege escalation, all capabilities dropped, the runtime's default
+ * seccomp profile. Labels and annotations tie it to the call, the agent, the
  * decision and the trace.
  */
 export function buildJobManifest(inv: ToolInvocation, s: JobSettings): V1Job {
@@ -99,7 +101,7 @@ export function buildJobManifest(inv: ToolInvocation, s: JobSettings): V1Job {
     { name: 'CALL_ID', value: inv.callId },
     { name: 'TOOL_RESULT_URL', value: s.resultUrl },
     { name: 'TOOL_RESULT_TOKEN_FILE', value: `${CALL_SECRET_MOUNT}/token` },
-    ...(paramsInSecret(inv) || !s.paramsUrl
+    ...(paramsInSecret(s.params) || !s.paramsUrl
       ? [{ name: 'TOOL_PARAMS_FILE', value: `${CALL_SECRET_MOUNT}/params` }]
       : [{ name: 'TOOL_PARAMS_URL', value: s.paramsUrl }]),
     ...(s.otelEndpoint ? [{ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: s.otelEndpoint }] : []),

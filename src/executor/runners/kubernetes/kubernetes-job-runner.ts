@@ -72,6 +72,7 @@ export class KubernetesJobRunner implements Runner {
       attempt: randomBytes(2).toString('hex'),
       defaultServiceAccount: this.opts.defaultServiceAccount,
       executor: this.opts.instance,
+      params: JSON.stringify(inv.arguments),
       ...(this.opts.otelEndpoint ? { otelEndpoint: this.opts.otelEndpoint } : {}),
     };
     const manifest = buildJobManifest(inv, settings);
@@ -79,7 +80,7 @@ export class KubernetesJobRunner implements Runner {
 
     let envelope: ResultEnvelope | undefined;
     let wake: () => void = () => undefined;
-    const forget = this.channel.expect(inv.callId, token, JSON.stringify(inv.arguments), (e) => {
+    const forget = this.channel.expect(inv.callId, token, settings.params, (e) => {
       envelope = e;
       wake();
     });
