@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { canonicalJson } from './digest.js';
 import { TRUSTED_HEADERS } from './trusted-headers.js';
 
 /**
@@ -21,8 +22,23 @@ export interface AttestedDecision {
   agentMethod: string;
   tool: string;
   policyRevision: string;
-  /** The request body exactly as Envoy sent it. */
+  /**
+   * What was decided: `rest` (the default) for `POST /v1/tools/{tool}`, `mcp:<JSON-RPC method>` for an MCP
+   * message. Part of the MAC, so an attestation for one kind of message never passes for another.
+   */
+  scope?: string;
+  /**
+   * The bytes the decision covers. REST: the request body exactly as Envoy sent it. MCP `tools/call`: the
+   * tool's arguments as `mcpArgumentsBytes` renders them (not the JSON-RPC envelope, so the executor checks
+   * the arguments it actually runs with). MCP `tools/list`: the visible-tools header value. Any other MCP
+   * message: the request body.
+   */
   body: Uint8Array;
+}
+
+/** The attested bytes of an MCP tool call's arguments: their canonical JSON (keys sorted at every level). */
+export function mcpArgumentsBytes(args: unknown): Buffer {
+  return Buffer.from(canonicalJson(args ?? {}), 'utf8');
 }
 
 export class AttestationKeyError extends Error {}
@@ -54,6 +70,6 @@ export function verifyAttestation(key: Buffer, d: AttestedDecision, presented: s
 function mac(key: Buffer, d: AttestedDecision): Buffer {
   const bodySha256 = createHash('sha256').update(d.body).digest('hex');
   // A JSON array: unambiguous whatever characters an agent id or a revision holds.
-  const message = JSON.stringify([VERSION, d.decisionId, d.agentId, d.agentMethod, d.tool, d.policyRevision, bodySha256]);
+  const message = JSON.stringify([VERSION, d.decisionId, d.agentId, d.agentMethod, d.tool, d.policyRevision, bodySha256, d.scope ?? 'rest']);
   return createHmac('sha256', key).update(message).digest();
 }

@@ -9,6 +9,10 @@ export const TRUSTED_HEADERS = {
   decisionId: 'x-toolgate-decision-id',
   policyRevision: 'x-toolgate-policy-revision',
   tool: 'x-toolgate-tool',
+  /** MCP: the JSON-RPC method that was decided (`tools/call`, `tools/list`, `initialize`, ...). */
+  mcpMethod: 'x-toolgate-mcp-method',
+  /** MCP `tools/list`: the catalog tools the policy lets this agent call, comma-separated (may be empty). */
+  visibleTools: 'x-toolgate-visible-tools',
   /** HMAC of the decision and the body (see decision-attestation.ts). */
   attestation: 'x-toolgate-attestation',
 } as const;

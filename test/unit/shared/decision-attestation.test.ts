@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { attest, loadAttestationKey, verifyAttestation, type AttestedDecision } from '../../../src/shared/decision-attestation.js';
+import { attest, loadAttestationKey, mcpArgumentsBytes, verifyAttestation, type AttestedDecision } from '../../../src/shared/decision-attestation.js';
 
 const key = Buffer.alloc(32, 7);
 const decision: AttestedDecision = { decisionId: 'd-1', agentId: 'spiffe://toolgate.local/agent/ops-bot', agentMethod: 'mtls', tool: 'echo', policyRevision: 'r-1', body: Buffer.from('{"message":"hi"}') };
@@ -14,11 +14,20 @@ describe('decision attestation', () => {
 
   it('fails for any other decision, body, key, or a missing or malformed value', () => {
     const value = attest(key, decision);
-    for (const changed of [{ decisionId: 'd-2' }, { agentId: 'other' }, { agentMethod: 'jwt' }, { tool: 'sleep' }, { policyRevision: 'r-2' }, { body: Buffer.from('{"message":"ho"}') }]) {
+    for (const changed of [{ decisionId: 'd-2' }, { agentId: 'other' }, { agentMethod: 'jwt' }, { tool: 'sleep' }, { policyRevision: 'r-2' }, { body: Buffer.from('{"message":"ho"}') }, { scope: 'mcp:tools/call' }]) {
       expect(verifyAttestation(key, { ...decision, ...changed }, value), JSON.stringify(changed)).toBe(false);
     }
     expect(verifyAttestation(Buffer.alloc(32, 8), decision, value)).toBe(false);
     for (const bad of [undefined, '', 'v1.', 'v2.' + value.slice(3), value.slice(0, -2), 'v1.!!!']) expect(verifyAttestation(key, decision, bad), String(bad)).toBe(false);
+  });
+
+  it('scopes an attestation to the kind of message decided: REST by default, MCP by JSON-RPC method', () => {
+    expect(verifyAttestation(key, { ...decision, scope: 'rest' }, attest(key, decision))).toBe(true);
+    const call = { ...decision, scope: 'mcp:tools/call', body: mcpArgumentsBytes({ b: 1, a: { d: [1, 2], c: 'x' } }) };
+    // The same arguments in another key order are the same call.
+    expect(verifyAttestation(key, { ...call, body: mcpArgumentsBytes({ a: { c: 'x', d: [1, 2] }, b: 1 }) }, attest(key, call))).toBe(true);
+    expect(verifyAttestation(key, { ...call, scope: 'mcp:tools/list' }, attest(key, call))).toBe(false);
+    expect(mcpArgumentsBytes(undefined).toString()).toBe('{}');
   });
 
   it('loads a key of at least 32 bytes from a file, and says what is wrong otherwise', async () => {
