@@ -14,7 +14,7 @@ import type { JsonObject } from './input/envoy-input.js';
 import { logDecision, traceIdOf, type DecisionRecord } from './observability/decision-log.js';
 import type { AuthzMetrics, CallResult } from './observability/metrics.js';
 import { interpretResult, type PolicyDecision } from './policy/decision.js';
-import { PolicyError, type PolicyEngine } from './policy/policy-engine.js';
+import { PolicyError, type EvaluationBounds, type PolicyEngine } from './policy/policy-engine.js';
 import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
 import { Rejection } from './response/rejection.js';
 
@@ -54,7 +54,8 @@ interface Outcome {
 export class CheckService {
   constructor(private readonly opts: CheckServiceOptions) {}
 
-  async check(req: CheckRequest, traceparent: string | undefined): Promise<CheckResponse> {
+  /** `bounds`: the caller's deadline and cancellation; past either, nothing is evaluated or counted as applied. */
+  async check(req: CheckRequest, traceparent: string | undefined, bounds: EvaluationBounds = {}): Promise<CheckResponse> {
     const started = performance.now();
     const decisionId = randomUUID();
     const http = req.attributes?.request?.http;
@@ -74,11 +75,14 @@ export class CheckService {
     let mapped: MappedRequest | undefined;
     let outcome: Outcome;
     try {
+      if (expired(bounds)) throw new AbandonedCheck();
       mapped = mapCheckRequest(req, this.opts.mapper);
-      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http));
+      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http), bounds);
     } catch (err) {
       outcome = this.refuse(err, decisionId, mapped);
     }
+    // Envoy has stopped waiting (deadline) or reset the call: whatever was decided is never applied.
+    if (expired(bounds)) outcome = abandoned(outcome, decisionId, bounds);
 
     const durationMs = performance.now() - started;
     const record: DecisionRecord = {
@@ -92,6 +96,7 @@ export class CheckService {
       resource: str(mapped?.fields.resource),
       namespace: str(mapped?.fields.namespace),
       allowed: outcome.result === 'allowed',
+      applied: outcome.result !== 'abandoned',
       result: outcome.result,
       code: outcome.code,
       reasons: outcome.reasons,
@@ -113,7 +118,7 @@ export class CheckService {
     return outcome.response;
   }
 
-  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array): Promise<Outcome> {
+  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array, bounds: EvaluationBounds): Promise<Outcome> {
     const { engine, metrics } = this.opts;
     const t0 = performance.now();
     const evalSpan = span
@@ -121,7 +126,8 @@ export class CheckService {
       : undefined;
     let evaluation;
     try {
-      evaluation = await engine.evaluate(mapped.input, encodeInputJson(mapped.input, mapped.rawArguments));
+      if (expired(bounds)) throw new AbandonedCheck();
+      evaluation = await engine.evaluate(mapped.input, encodeInputJson(mapped.input, mapped.rawArguments), bounds);
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
     } catch (err) {
       evalSpan?.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
@@ -186,6 +192,10 @@ export class CheckService {
   /** Turns any failure into a structured deny. Rejections are the agent's input; anything else is ours. */
   private refuse(err: unknown, decisionId: string, mapped: MappedRequest | undefined): Outcome {
     const revision = undefined;
+    if (err instanceof AbandonedCheck) {
+      // Filled in by abandoned(): nothing was decided.
+      return { response: { status: { code: 7 } }, result: 'abandoned', httpStatus: 503, code: undefined, reasons: [], revision, evaluationMs: undefined, ...(mapped?.toolCall ? { tool: mapped.toolCall.tool } : {}) };
+    }
     if (err instanceof Rejection) {
       const body = denyBody(err.code, err.message, [err.message], decisionId, revision, err.tool ?? mapped?.toolCall?.tool, err.details);
       const meta = this.metadata(decisionId, revision, mapped, false, err.code);
@@ -259,8 +269,10 @@ export class CheckService {
     const { metrics } = this.opts;
     metrics.decisionsBy(record.result).inc();
     // An allowed call is counted by the executor once it has run (with its real outcome): once per call.
+    // An abandoned check ends in Envoy's fail-closed refusal: an error for the agent.
     if (record.result !== 'allowed') {
-      metrics.toolCalls.inc({ agent_id: record.agent_id ?? '', action: record.action ?? '', resource: record.resource ?? '', result: record.result });
+      const result = record.result === 'abandoned' ? 'error' : record.result;
+      metrics.toolCalls.inc({ agent_id: record.agent_id ?? '', action: record.action ?? '', resource: record.resource ?? '', result });
     }
     metrics.decisionDuration.observe({ result: record.result }, durationSeconds);
     logDecision(this.opts.decisionLog, record);
@@ -309,6 +321,29 @@ export function denyBody(
   if (tool) error.tool = tool;
   if (details !== undefined) error.details = details;
   return { error };
+}
+
+/** Raised when a check is abandoned before the policy ran; `abandoned` below turns it into the outcome. */
+class AbandonedCheck extends Error {}
+
+function expired(bounds: EvaluationBounds): boolean {
+  return bounds.signal?.aborted === true || (bounds.deadline !== undefined && performance.now() >= bounds.deadline);
+}
+
+/** The outcome of a check nobody waits for any more: not allowed, not applied, and said why. */
+function abandoned(outcome: Outcome, decisionId: string, bounds: EvaluationBounds): Outcome {
+  const cancelled = bounds.signal?.aborted === true && !(bounds.deadline !== undefined && performance.now() >= bounds.deadline);
+  const code = cancelled ? 'cancelled' : 'deadline_exceeded';
+  const message = cancelled ? 'the check was cancelled by its caller before it was answered' : 'the caller\'s deadline passed before the check was answered';
+  const body = denyBody(code, message, [message], decisionId, outcome.revision, outcome.tool);
+  return {
+    ...outcome,
+    response: denyResponse({ httpStatus: 503, body, decisionId, dynamicMetadata: { decision_id: decisionId, allowed: false, code } }),
+    result: 'abandoned',
+    httpStatus: 503,
+    code,
+    reasons: outcome.result === 'allowed' ? [message] : [message, ...outcome.reasons],
+  };
 }
 
 function str(v: unknown): string | undefined {

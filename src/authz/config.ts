@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 
 /** The authz server's configuration file (YAML). Relative paths are resolved against the file's directory. */
 export interface AuthzConfig {
-  grpc: { address: string };
+  grpc: GrpcListenerConfig;
   http: { address: string };
   catalog: string;
   policy: {
@@ -21,6 +21,18 @@ export interface AuthzConfig {
   decision_key_file?: string;
 }
 
+export interface GrpcListenerConfig {
+  address: string;
+  /** mTLS for the hop from Envoy: only a client with a certificate from client_ca_file (and one of client_names) gets a decision. */
+  tls?: { cert_file: string; key_file: string; client_ca_file: string; client_names?: string[] };
+  /** On SIGTERM: report NOT_SERVING and keep answering this long (Envoy's health checks move traffic away), then GOAWAY. */
+  drain_delay_ms: number;
+  /** After GOAWAY, how long calls in flight may take before they are cancelled. */
+  shutdown_grace_ms: number;
+  max_concurrent_streams: number;
+  keepalive: { interval_ms: number; timeout_ms: number };
+}
+
 export type BundleConfig =
   | { file: string; poll_interval_ms: number }
   | { url: string; poll_min_seconds: number; poll_max_seconds: number; cache_dir: string; timeout_ms: number; token?: string; token_file?: string };
@@ -30,7 +42,32 @@ const SCHEMA = {
   additionalProperties: false,
   required: ['catalog', 'policy'],
   properties: {
-    grpc: { type: 'object', additionalProperties: false, properties: { address: { type: 'string', minLength: 3 } } },
+    grpc: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        address: { type: 'string', minLength: 3 },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['cert_file', 'key_file', 'client_ca_file'],
+          properties: {
+            cert_file: { type: 'string', minLength: 1 },
+            key_file: { type: 'string', minLength: 1 },
+            client_ca_file: { type: 'string', minLength: 1 },
+            client_names: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+          },
+        },
+        drain_delay_ms: { type: 'integer', minimum: 0 },
+        shutdown_grace_ms: { type: 'integer', minimum: 0 },
+        max_concurrent_streams: { type: 'integer', minimum: 1 },
+        keepalive: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { interval_ms: { type: 'integer', minimum: 1000 }, timeout_ms: { type: 'integer', minimum: 100 } },
+        },
+      },
+    },
     http: { type: 'object', additionalProperties: false, properties: { address: { type: 'string', minLength: 3 } } },
     catalog: { type: 'string', minLength: 1 },
     policy: {
@@ -106,7 +143,16 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
   const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   const engine = c.policy.engine ?? 'embedded';
   const config: AuthzConfig = {
-    grpc: { address: c.grpc?.address ?? '127.0.0.1:9191' },
+    grpc: {
+      address: c.grpc?.address ?? '127.0.0.1:9191',
+      ...(c.grpc?.tls
+        ? { tls: { cert_file: rel(c.grpc.tls.cert_file), key_file: rel(c.grpc.tls.key_file), client_ca_file: rel(c.grpc.tls.client_ca_file), ...(c.grpc.tls.client_names ? { client_names: c.grpc.tls.client_names } : {}) } }
+        : {}),
+      drain_delay_ms: c.grpc?.drain_delay_ms ?? 0,
+      shutdown_grace_ms: c.grpc?.shutdown_grace_ms ?? 5000,
+      max_concurrent_streams: c.grpc?.max_concurrent_streams ?? 1024,
+      keepalive: { interval_ms: c.grpc?.keepalive?.interval_ms ?? 30_000, timeout_ms: c.grpc?.keepalive?.timeout_ms ?? 10_000 },
+    },
     http: { address: c.http?.address ?? '127.0.0.1:9464' },
     catalog: rel(c.catalog),
     policy: { engine, decision: c.policy.decision ?? 'agent/authz' },
