@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseDocument, type YAMLMap, type YAMLSeq } from 'yaml';
 import { REPO_ROOT } from '../shared/repo-paths.js';
 
 /** The values envoy/toolgate.yaml needs. Everything else in that file is plain Envoy config. */
@@ -21,6 +22,16 @@ export interface EnvoyTemplateValues {
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
   ACCESS_LOG_PATH: string;
+  /** Active gRPC health checks of the authz replicas (off only for authz servers without grpc.health.v1, e.g. in benchmarks). */
+  AUTHZ_HEALTH_CHECKS?: boolean;
+  /** mTLS on the hop to the authz server: Envoy's client certificate and the internal CA (see internal-credentials.ts). */
+  AUTHZ_TLS?: boolean;
+  AUTHZ_TLS_NAME?: string;
+  INTERNAL_CA_PATH?: string;
+  INTERNAL_CLIENT_CERT_PATH?: string;
+  INTERNAL_CLIENT_KEY_PATH?: string;
+  /** Several authz replicas by address (one machine); in a cluster one headless-Service name resolves to all. */
+  AUTHZ_ENDPOINTS?: { host: string; port: number }[];
   /** Envoy's OpenTelemetry tracer, exporting to the collector below (blocks marked `#if TRACING`). */
   TRACING?: boolean;
   OTEL_COLLECTOR_HOST?: string;
@@ -58,5 +69,20 @@ export function renderTemplate(template: string, values: Record<string, string |
 }
 
 export async function renderEnvoyConfig(values: EnvoyTemplateValues, templatePath = ENVOY_TEMPLATE_PATH): Promise<string> {
-  return renderTemplate(await readFile(templatePath, 'utf8'), values as unknown as Record<string, string | number | boolean>);
+  const { AUTHZ_ENDPOINTS: endpoints, ...scalars } = values;
+  const rendered = renderTemplate(await readFile(templatePath, 'utf8'), scalars as unknown as Record<string, string | number | boolean>);
+  return endpoints && endpoints.length > 0 ? withAuthzEndpoints(rendered, endpoints) : rendered;
+}
+
+/** Replaces the authz cluster's one endpoint (AUTHZ_HOST:AUTHZ_PORT) with several; comments and anchors stay. */
+function withAuthzEndpoints(config: string, endpoints: { host: string; port: number }[]): string {
+  const doc = parseDocument(config);
+  const clusters = doc.getIn(['static_resources', 'clusters']) as YAMLSeq<YAMLMap>;
+  const index = clusters.items.findIndex((c) => c.get('name') === 'toolgate_authz');
+  if (index === -1) throw new Error('envoy template: no toolgate_authz cluster to put authz endpoints in');
+  doc.setIn(
+    ['static_resources', 'clusters', index, 'load_assignment', 'endpoints', 0, 'lb_endpoints'],
+    doc.createNode(endpoints.map((e) => ({ endpoint: { address: { socket_address: { address: e.host, port_value: e.port } } } }))),
+  );
+  return doc.toString();
 }

@@ -8,6 +8,7 @@ import { stringify as toYaml } from 'yaml';
 import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt, type DevCredentials } from '../../src/gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../../src/gateway/envoy-template.js';
+import { authzServerTls, ensureInternalCredentials, envoyAuthzTlsValues, type InternalCredentials } from '../../src/gateway/internal-credentials.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { ensureBubblewrap } from '../../src/toolchain/bubblewrap.js';
 import { ensureEnvoy, ensureOpa } from '../../src/toolchain/install.js';
@@ -63,6 +64,9 @@ export interface CallOptions {
 export interface Stack {
   dir: string;
   creds: DevCredentials;
+  /** The internal CA and the Envoy <-> authz certificates (the authz port answers only Envoy's). */
+  internal: InternalCredentials;
+  authzGrpcPort: number;
   envoyHttpPort: number;
   envoyMtlsPort: number;
   envoyAdminPort: number;
@@ -108,6 +112,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const logDir = join(dir, 'logs');
   await mkdir(logDir, { recursive: true });
   const [, creds] = await Promise.all([ensureEnvoy(), ensureDevCredentials(join(dir, 'creds'))]);
+  const internal = await ensureInternalCredentials(join(dir, 'creds', 'internal'));
   const upstream = await startEchoUpstream();
   const processes: ManagedProcess[] = [];
 
@@ -129,7 +134,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const [authzGrpcPort, authzHttpPort] = [await freePort(), await freePort()];
   const bundle = opts.bundle ?? (opts.engine === 'embedded' ? { file: await buildSeedBundle(dir) } : undefined);
   const authzConfig = {
-    grpc: { address: `127.0.0.1:${authzGrpcPort}` },
+    grpc: { address: `127.0.0.1:${authzGrpcPort}`, tls: authzServerTls(internal) },
     http: { address: `127.0.0.1:${authzHttpPort}` },
     catalog: opts.catalogPath ?? join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
     policy: {
@@ -231,6 +236,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       JWT_ISSUER: creds.jwtIssuer,
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: accessLogPath,
+      AUTHZ_HEALTH_CHECKS: true,
+      ...envoyAuthzTlsValues(internal),
       ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: '127.0.0.1', OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
     }),
   );
@@ -280,6 +287,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   return {
     dir,
     creds,
+    internal,
+    authzGrpcPort,
     envoyHttpPort,
     envoyMtlsPort,
     envoyAdminPort,

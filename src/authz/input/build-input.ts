@@ -3,7 +3,7 @@ import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, sourceTextIsExact } from '../../shared/body/strict-json.js';
 import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
 import { Rejection } from '../response/rejection.js';
-import { resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
+import { AgentIdError, resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
 import { attributesToJson, INPUT_VERSION, metadataToJson, type JsonObject } from './envoy-input.js';
 import type { RawJsonValue } from './input-json.js';
 import { parseRequestBody } from './parsed-body.js';
@@ -52,7 +52,13 @@ export function mapCheckRequest(req: CheckRequest, opts: InputMapperOptions): Ma
 
   const metadata = metadataToJson(attrs.metadata_context);
   const principal = attrs.source?.principal || undefined;
-  const agent = resolveAgentIdentity(principal, metadata?.filterMetadata as JsonObject | undefined, opts.identity);
+  let agent: AgentIdentity | undefined;
+  try {
+    agent = resolveAgentIdentity(principal, metadata?.filterMetadata as JsonObject | undefined, opts.identity);
+  } catch (err) {
+    if (err instanceof AgentIdError) throw new Rejection('unauthenticated', err.message);
+    throw err;
+  }
   const adapter = protocol === 'http' ? undefined : PROTOCOL_ADAPTERS[protocol];
   if (protocol !== 'http' && !adapter) {
     // A route misconfiguration, not the agent's fault, but still fail closed with a precise cause.
