@@ -11,7 +11,7 @@ export interface ServerTls {
   key: Buffer;
   /** The CA that issued the certificates of the only clients allowed (Envoy's). */
   clientCa: Buffer;
-  /** When set, the client certificate must also name one of these (URI SAN, e.g. spiffe://toolgate.internal/envoy). */
+  /** When set, the client certificate must also name one of these (a URI or DNS SAN, e.g. spiffe://toolgate.internal/envoy). */
   clientNames?: readonly string[];
 }
 
@@ -33,17 +33,17 @@ export function createHttp2Listener(options: http2.ServerOptions, tls: ServerTls
   const names = tls.clientNames;
   if (names && names.length > 0) {
     server.on('secureConnection', (socket: TLSSocket) => {
-      if (!uriSans(socket).some((n) => names.includes(n))) socket.destroy();
+      if (!subjectAltNames(socket).some((n) => names.includes(n))) socket.destroy();
     });
   }
   return server;
 }
 
-/** The URI SANs of the verified client certificate. */
-function uriSans(socket: TLSSocket): string[] {
+/** The URI and DNS SANs of the verified client certificate (Helm's genSignedCert can make only DNS ones). */
+function subjectAltNames(socket: TLSSocket): string[] {
   const san = socket.getPeerCertificate().subjectaltname ?? '';
   return san
     .split(/,\s*/u)
-    .filter((e) => e.startsWith('URI:'))
-    .map((e) => e.slice(4));
+    .filter((e) => e.startsWith('URI:') || e.startsWith('DNS:'))
+    .map((e) => e.slice(e.indexOf(':') + 1));
 }
