@@ -7,7 +7,7 @@ import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import type { Tracing } from '../shared/tracing.js';
 import { loadAttestationKey } from '../shared/decision-attestation.js';
-import { AuditTrail } from '../audit/audit-trail.js';
+import { openAuditTrail } from '../audit/audit-config.js';
 import { startOpsServer, type OpsServer } from '../shared/http-endpoints.js';
 import { CheckService } from './check-service.js';
 import type { AuthzConfig } from './config.js';
@@ -51,7 +51,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     log,
     decisionLog: log.child('decision'),
     ...(tracing ? { tracing } : {}),
-    ...(config.audit ? { audit: await AuditTrail.open(config.audit.path) } : {}),
+    ...(config.audit ? { audit: await openAuditTrail(config.audit, log) } : {}),
     ...(config.decision_key_file ? { attestationKey: await loadAttestationKey(config.decision_key_file) } : {}),
   });
 

@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv';
+import { AUDIT_CONFIG_SCHEMA, resolveAuditConfig, type AuditConfig } from '../audit/audit-config.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -16,7 +17,7 @@ export interface AuthzConfig {
   };
   identity: { jwt_metadata_namespace: string; jwt_payload_keys: string[]; agent_id_claim: string };
   /** Hash-chained audit trail of every refused call (allowed calls are recorded by the executor). */
-  audit?: { path: string };
+  audit?: AuditConfig;
   /** The key shared with the executor to attest each allowed tool call (see shared/decision-attestation.ts). */
   decision_key_file?: string;
 }
@@ -109,7 +110,7 @@ const SCHEMA = {
         },
       },
     },
-    audit: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
+    audit: AUDIT_CONFIG_SCHEMA,
     decision_key_file: { type: 'string', minLength: 1 },
     identity: {
       type: 'object',
@@ -161,7 +162,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
       jwt_payload_keys: c.identity?.jwt_payload_keys ?? ['jwt_payload'],
       agent_id_claim: c.identity?.agent_id_claim ?? 'sub',
     },
-    ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
+    ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
   };
   const b = c.policy.bundle;

@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv';
+import { AUDIT_CONFIG_SCHEMA, resolveAuditConfig, type AuditConfig } from '../audit/audit-config.js';
 import { readFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -15,7 +16,7 @@ export interface ExecutorConfig {
   idempotency: { retain_seconds: number; max_entries: number };
   runner: LocalRunnerConfig | KubernetesRunnerConfig;
   /** Hash-chained audit trail of every call run (JSON lines). */
-  audit?: { path: string };
+  audit?: AuditConfig;
   /**
    * The key shared with the authz server (same file content): a call runs only with its attestation of the
    * decision and the body (see shared/decision-attestation.ts). Required: headers alone prove nothing.
@@ -61,7 +62,7 @@ const SCHEMA = {
     catalog: { type: 'string', minLength: 1 },
     max_in_flight: { type: 'integer', minimum: 1 },
     max_body_bytes: { type: 'integer', minimum: 1024 },
-    audit: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
+    audit: AUDIT_CONFIG_SCHEMA,
     idempotency: {
       type: 'object',
       additionalProperties: false,
@@ -118,7 +119,7 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
     max_in_flight: c.max_in_flight ?? 32,
     max_body_bytes: c.max_body_bytes ?? 2 * 1024 * 1024,
     idempotency: { retain_seconds: c.idempotency?.retain_seconds ?? 600, max_entries: c.idempotency?.max_entries ?? 10_000 },
-    ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
+    ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     decision_key_file: rel(c.decision_key_file),
     runner:
       runner.kind === 'kubernetes'
