@@ -320,6 +320,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     restartAuthz: async () => {
       await authz.stop();
       authz = await startAuthzProcess();
+      // Envoy routes checks to the new process once its health check passes (within a second or two).
+      await waitForHealthyAuthz(envoyAdminPort);
     },
     stopAuthz: () => authz.stop(),
     stop: async () => {
@@ -347,4 +349,16 @@ export async function readAccessLog(stack: Stack): Promise<Record<string, string
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, string>);
+}
+
+/** Until Envoy's authz cluster has a host that passed its gRPC health check (there may be none while the authz server is down). */
+export async function waitForHealthyAuthz(adminPort: number, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const text = await fetch(`http://127.0.0.1:${adminPort}/clusters`).then((r) => r.text(), () => '');
+    const flags = text.split('\n').filter((l) => l.startsWith('toolgate_authz::') && l.includes('::health_flags::'));
+    if (flags.some((l) => l.endsWith('::healthy'))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('Envoy did not see a healthy authz server in time');
 }
