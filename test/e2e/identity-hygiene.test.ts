@@ -58,10 +58,12 @@ describe('identity hygiene through Envoy', () => {
     expectShape(a.json, 'forbidden');
 
     const raw = await new Promise<string>((resolve, reject) => {
-      const s = connect(stack.envoyHttpPort, '127.0.0.1', () => s.end('POST /v1/tools/echo HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}'));
+      // Written without a half-close: Envoy answers HTTP/1.0 and closes the connection itself.
+      const s = connect(stack.envoyHttpPort, '127.0.0.1', () => s.write('POST /v1/tools/echo HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}'));
       let text = '';
+      s.setTimeout(10_000, () => s.destroy());
       s.on('data', (d: Buffer) => (text += d.toString()));
-      s.on('end', () => resolve(text));
+      s.on('close', () => resolve(text));
       s.on('error', reject);
     });
     expect(raw).toMatch(/^HTTP\/1\.[01] 426/u);
