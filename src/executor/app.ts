@@ -7,6 +7,7 @@ import { AuditTrail } from '../audit/audit-trail.js';
 import { loadAttestationKey } from '../shared/decision-attestation.js';
 import type { Tracing } from '../shared/tracing.js';
 import { CallLedger } from './call/call-ledger.js';
+import { UsedDecisions } from './call/used-decisions.js';
 import { CallTelemetry } from './observability/call-telemetry.js';
 import type { ExecutorConfig } from './config.js';
 import { sendError } from './http/respond.js';
@@ -42,7 +43,13 @@ export async function startExecutor(
   const runner = created.runner;
   const routes = [...created.routes, ...(opts.routes ?? [])];
   const audit = config.audit ? await AuditTrail.open(config.audit.path) : undefined;
-  const ledger = new CallLedger({ maxInFlight: config.max_in_flight, retainMs: config.idempotency.retain_seconds * 1000, maxRetained: config.idempotency.max_entries });
+  const ledger = new CallLedger({
+    maxInFlight: config.max_in_flight,
+    maxInFlightPerAgent: (agent) => config.max_in_flight_by_agent[agent] ?? config.max_in_flight_per_agent,
+    retainMs: config.idempotency.retain_seconds * 1000,
+    maxRetained: config.idempotency.max_entries,
+    maxRetainedBytes: config.idempotency.max_bytes,
+  });
 
   const handle = createToolCallHandler({
     catalog,
@@ -53,18 +60,23 @@ export async function startExecutor(
     telemetry: new CallTelemetry({ metrics, tracing: opts.tracing, audit, log }),
     onRefused: (tool, httpStatus) => metrics.calls.inc({ tool, outcome: 'refused', http_status: String(httpStatus) }),
     attestationKey,
+    usedDecisions: new UsedDecisions(),
   });
 
   const server: Server = createServer((req, res) => {
     for (const route of routes) if (route(req, res)) return;
     metrics.inFlight.set(ledger.inFlight);
+    metrics.retainedBytes.set(ledger.retainedBytes);
     handle(req, res)
       .catch((err: unknown) => {
         // Never lose a call silently: the agent gets a 500 with the cause's class, the operator the cause.
         log.error('call handler failed', { url: req.url, cause: errorMessage(err) });
         sendError(res, 500, 'internal_error', 'the executor failed to handle this call');
       })
-      .finally(() => metrics.inFlight.set(ledger.inFlight));
+      .finally(() => {
+        metrics.inFlight.set(ledger.inFlight);
+        metrics.retainedBytes.set(ledger.retainedBytes);
+      });
   });
   // Calls may legitimately take minutes; Envoy's route timeout is the bound, not Node's defaults.
   server.requestTimeout = 0;
