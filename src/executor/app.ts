@@ -4,7 +4,7 @@ import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { startOpsServer, splitHostPort } from '../shared/http-endpoints.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import { AuditTrail } from '../audit/audit-trail.js';
-import { loadAttestationKey } from '../shared/decision-attestation.js';
+import { ATTESTATION_ACCEPT_WINDOW_SECONDS, loadAttestationKey } from '../shared/decision-attestation.js';
 import type { Tracing } from '../shared/tracing.js';
 import { CallLedger } from './call/call-ledger.js';
 import { UsedDecisions } from './call/used-decisions.js';
@@ -39,7 +39,7 @@ export async function startExecutor(
   const catalog = await loadToolCatalogFile(config.catalog);
   const attestationKey = await loadAttestationKey(config.decision_key_file);
   const metrics = new ExecutorMetrics();
-  const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing);
+  const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing, attestationKey);
   const runner = created.runner;
   const routes = [...created.routes, ...(opts.routes ?? [])];
   const audit = config.audit ? await AuditTrail.open(config.audit.path) : undefined;
@@ -113,7 +113,7 @@ interface CreatedRunner {
   close?: () => Promise<void>;
 }
 
-async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracing | undefined): Promise<CreatedRunner> {
+async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracing | undefined, sharedKey: Buffer): Promise<CreatedRunner> {
   const r = config.runner;
   if (r.kind === 'local') {
     const bwrapPath = findBwrap();
@@ -132,12 +132,17 @@ async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracin
     image: r.image,
     command: r.command,
     callbackBaseUrl: r.callback_url,
+    // Run once across replicas: Jobs named after their call, results stored with them (job-identity.ts).
+    resultBaseUrl: r.result_url,
+    sharedKey,
+    idempotencyWindowSeconds: config.idempotency.retain_seconds,
+    attestationWindowSeconds: ATTESTATION_ACCEPT_WINDOW_SECONDS,
     ttlSecondsAfterFinished: r.ttl_seconds_after_finished,
     defaultServiceAccount: r.default_service_account,
     ...(r.otel_exporter_otlp_endpoint ? { otelEndpoint: r.otel_exporter_otlp_endpoint } : {}),
     log: log.child('kubernetes'),
   });
-  log.info('Kubernetes runner', { instance, callback_url: r.callback_url, namespace: r.namespace });
+  log.info('Kubernetes runner', { instance, callback_url: r.callback_url, result_url: r.result_url, namespace: r.namespace });
   // Nothing waits for Jobs this instance's previous process started: stop the ones still running.
   const orphans = await runner.reconcile().catch((err: unknown) => {
     log.error('could not reconcile Jobs at start', { cause: errorMessage(err) });

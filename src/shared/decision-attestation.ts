@@ -29,6 +29,8 @@ export const ATTESTATION_TTL_SECONDS = 20;
 export const MAX_ATTESTATION_LIFETIME_SECONDS = 330;
 /** Clocks of the authz and executor hosts may disagree by this much. */
 export const ATTESTATION_CLOCK_SKEW_SECONDS = 5;
+/** From the earliest to the latest moment an attestation of ATTESTATION_TTL_SECONDS can be accepted. */
+export const ATTESTATION_ACCEPT_WINDOW_SECONDS = ATTESTATION_TTL_SECONDS + 2 * ATTESTATION_CLOCK_SKEW_SECONDS;
 
 export interface AttestedDecision {
   decisionId: string;
@@ -90,8 +92,11 @@ export type AttestationCheck =
 
 const FORMAT = /^v2\.(\d{1,12})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
 
-/** Checks the MAC first (so a forgery learns nothing about timing rules), then the validity window. */
-export function checkAttestation(key: Buffer, d: AttestedDecision, presented: string | undefined, nowMs = Date.now()): AttestationCheck {
+/**
+ * Checks the MAC first (so a forgery learns nothing about timing rules), then the validity window. A verifier
+ * that must remember what it accepted until expiry (to accept it once) bounds the life it accepts.
+ */
+export function checkAttestation(key: Buffer, d: AttestedDecision, presented: string | undefined, nowMs = Date.now(), maxLifetimeSeconds = MAX_ATTESTATION_LIFETIME_SECONDS): AttestationCheck {
   if (!presented) return { ok: false, reason: 'missing' };
   const m = FORMAT.exec(presented);
   if (!m) return { ok: false, reason: 'malformed' };
@@ -101,7 +106,7 @@ export function checkAttestation(key: Buffer, d: AttestedDecision, presented: st
   const want = mac(key, d, issuedAt, expiresAt);
   if (got.length !== want.length || !timingSafeEqual(got, want)) return { ok: false, reason: 'mismatch' };
   const now = nowMs / 1000;
-  if (expiresAt - issuedAt > MAX_ATTESTATION_LIFETIME_SECONDS || expiresAt < issuedAt) return { ok: false, reason: 'too_long' };
+  if (expiresAt - issuedAt > Math.min(maxLifetimeSeconds, MAX_ATTESTATION_LIFETIME_SECONDS) || expiresAt < issuedAt) return { ok: false, reason: 'too_long' };
   if (issuedAt > now + ATTESTATION_CLOCK_SKEW_SECONDS) return { ok: false, reason: 'not_yet_valid' };
   if (expiresAt + ATTESTATION_CLOCK_SKEW_SECONDS < now) return { ok: false, reason: 'expired' };
   return { ok: true, issuedAt, expiresAt };

@@ -4,7 +4,7 @@ import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
 import { argumentsDigest, canonicalJson, sha256Hex } from '../../shared/digest.js';
 import type { Logger } from '../../shared/logger.js';
-import { checkAttestation } from '../../shared/decision-attestation.js';
+import { ATTESTATION_TTL_SECONDS, checkAttestation } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import type { CallLedger } from '../call/call-ledger.js';
 import type { UsedDecisions } from '../call/used-decisions.js';
@@ -69,7 +69,8 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     }
     const policyRevision = header(req, TRUSTED_HEADERS.policyRevision) ?? '';
     const decision = { decisionId, agentId, agentMethod: header(req, TRUSTED_HEADERS.agentMethod) ?? '', tool: toolName, policyRevision, body: raw };
-    const attested = checkAttestation(deps.attestationKey, decision, header(req, TRUSTED_HEADERS.attestation));
+    // Accepted once: this process and, across replicas, the call's Job remember a decision for its whole life.
+    const attested = checkAttestation(deps.attestationKey, decision, header(req, TRUSTED_HEADERS.attestation), Date.now(), ATTESTATION_TTL_SECONDS);
     if (!attested.ok && (attested.reason === 'expired' || attested.reason === 'not_yet_valid' || attested.reason === 'too_long')) {
       return refuse(403, 'attestation_expired', `the gateway's attestation of this call is not valid now (${attested.reason.replaceAll('_', ' ')}); send the call again through the gateway`);
     }
