@@ -87,7 +87,9 @@ describe('Kubernetes Job runner', () => {
     const kc = new KubeConfig();
     kc.loadFromFile(executorKubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
-    await expect(core.readNamespacedSecret({ namespace: EXEC_NS, name: 'anything' })).rejects.toMatchObject({ code: 403 });
+    // Secrets in its namespace: read one by name (a call's stored result), never list them.
+    await expect(core.readNamespacedSecret({ namespace: EXEC_NS, name: 'anything' })).rejects.toMatchObject({ code: 404 });
+    await expect(core.listNamespacedSecret({ namespace: EXEC_NS })).rejects.toMatchObject({ code: 403 });
     await expect(core.listNamespacedSecret({ namespace: TARGET_NS })).rejects.toMatchObject({ code: 403 });
     await expect(kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: TARGET_NS })).rejects.toMatchObject({ code: 403 });
     await expect(kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: TARGET_NS, name: 'api-server' })).rejects.toMatchObject({ code: 403 });

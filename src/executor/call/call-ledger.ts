@@ -110,8 +110,9 @@ export class CallLedger {
   private finish(key: string, entry: Entry, outcome: ToolOutcome, retain: boolean): ToolOutcome {
     this.running--;
     entry.finishedAt = Date.now();
-    // Only outcomes a retry should see again are retained; a cancelled or unavailable run may be retried.
-    const retryable = outcome.status === 'cancelled' || outcome.status === 'unavailable';
+    // Only outcomes a retry should see again are retained; a cancelled or unavailable run may be retried, and
+    // a refusal belongs to the request refused (its decision), not to the call a later retry names.
+    const retryable = outcome.status === 'cancelled' || outcome.status === 'unavailable' || outcome.status === 'refused';
     const stored = retain && !retryable ? Buffer.from(JSON.stringify(outcome), 'utf8') : undefined;
     if (!stored || stored.length > (this.opts.maxRetainedBytes ?? Infinity)) {
       if (this.entries.get(key) === entry) this.entries.delete(key);
