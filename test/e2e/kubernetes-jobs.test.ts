@@ -41,7 +41,7 @@ describe('Kubernetes Job runner', () => {
     await writeFile(catalogPath, toYaml(doc));
     const cluster = await startExecutionCluster(catalogPath, plane);
     ({ node, admin, executorKubeconfig } = cluster);
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE }, catalogPath, maxInFlight: 3 });
+    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE }, catalogPath, maxInFlight: 3, executorConfig: { max_in_flight_per_agent: 3 } });
     jwt = await stack.jwtFor('ops-bot');
     decisionKey = await loadAttestationKey(stack.creds.decisionKeyPath);
   }, 600_000);
