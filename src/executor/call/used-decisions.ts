@@ -28,7 +28,7 @@ export class UsedDecisions {
   /** Entries are inserted in arrival order and expire roughly in that order: stop at the first live one. */
   private sweep(nowMs: number): void {
     for (const [id, until] of this.until) {
-      if (until > nowMs) break;
+      if (until >= nowMs) break;
       this.until.delete(id);
     }
   }
