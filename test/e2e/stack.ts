@@ -51,6 +51,8 @@ export interface StackOptions {
   executorReplicas?: number;
   /** Extra keys of the executor's config file (limits, idempotency...). */
   executorConfig?: Record<string, unknown>;
+  /** Extra environment of the executor processes (e.g. NODE_OPTIONS for a measurement). */
+  executorEnv?: NodeJS.ProcessEnv;
   /** Envoy's overload and request limits, when a test needs other than the defaults. */
   envoyLimits?: Pick<EnvoyTemplateValues, 'MAX_HEAP_BYTES' | 'MAX_DOWNSTREAM_CONNECTIONS' | 'REQUEST_HEADERS_TIMEOUT' | 'REQUEST_TIMEOUT'>;
 }
@@ -234,7 +236,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         }),
       );
       // As the downward API would set it in a cluster: the name its Jobs are labelled with.
-      const executorEnv = { ...tracingEnv, ...(replica.instance ? { POD_NAME: replica.instance } : {}) };
+      const executorEnv = { ...tracingEnv, ...opts.executorEnv, ...(replica.instance ? { POD_NAME: replica.instance } : {}) };
       startExecutorAt[i] = async () => {
         const p = startProcess({ name: i === 0 ? 'executor' : `executor-${i}`, command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], env: executorEnv, logDir });
         await waitForHttp(`http://127.0.0.1:${replica.opsPort}/healthz`, { process: p, timeoutMs: 30_000 });
