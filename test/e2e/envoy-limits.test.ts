@@ -8,6 +8,7 @@ import { startStack, type Stack } from './stack.js';
  * holds up authenticated calls or Envoy's memory.
  */
 const TWO_MIB = 2 * 1024 * 1024;
+const CONNECTION_CAP = 100;
 
 interface RawExchange {
   /** The status line and headers, once the response starts. */
@@ -72,7 +73,7 @@ describe('Envoy limits', () => {
   let jwt: string;
 
   beforeAll(async () => {
-    stack = await startStack({ engine: 'embedded', envoyLimits: { REQUEST_HEADERS_TIMEOUT: '2s', REQUEST_TIMEOUT: '4s' } });
+    stack = await startStack({ engine: 'embedded', envoyLimits: { REQUEST_HEADERS_TIMEOUT: '2s', REQUEST_TIMEOUT: '4s', MAX_DOWNSTREAM_CONNECTIONS: CONNECTION_CAP } });
     jwt = await stack.jwtFor('ops-bot');
   }, 600_000);
 
@@ -141,5 +142,27 @@ describe('Envoy limits', () => {
     clearInterval(timer);
     expect(Date.now() - started).toBeGreaterThan(1500);
     expect(Date.now() - started).toBeLessThan(8000);
+  });
+
+  it(`holds at most ${CONNECTION_CAP} agent connections: past that, new ones are closed at accept`, async () => {
+    const sockets: Socket[] = [];
+    const closed = new Set<Socket>();
+    for (let i = 0; i < CONNECTION_CAP + 20; i++) {
+      const socket = connect({ host: '127.0.0.1', port: stack.envoyHttpPort });
+      socket.on('error', () => undefined);
+      socket.on('close', () => closed.add(socket));
+      sockets.push(socket);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const open = sockets.filter((s) => !closed.has(s)).length;
+    for (const s of sockets) s.destroy();
+    expect(open).toBeLessThanOrEqual(CONNECTION_CAP);
+    expect(open).toBeGreaterThan(CONNECTION_CAP / 2);
+    const stats = await (await fetch(`http://127.0.0.1:${stack.envoyAdminPort}/stats?filter=downstream_global_cx_overflow`)).text();
+    const overflow = [...stats.matchAll(/downstream_global_cx_overflow: (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(overflow).toBeGreaterThanOrEqual(20);
+    // Once they are gone, agents are served again.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await stack.call('/v1/tools/echo', { message: 'after the flood' }, { jwt })).status).toBe(200);
   });
 });
