@@ -1,6 +1,9 @@
 import type { BundleSource } from './bundle/bundle-source.js';
 import { FileBundleSource } from './bundle/file-source.js';
 import { HttpBundleSource } from './bundle/http-source.js';
+import { ActivationGate } from './bundle/activation-gate.js';
+import { evaluateBeforeActivation, RecordedInputs } from './bundle/pre-activation.js';
+import { verifyBundleSignature, type VerificationConfig } from './bundle/signature-verification.js';
 import type { PolicyBundle } from './bundle/bundle.js';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
@@ -9,9 +12,10 @@ import { loadAttestationKey } from '../shared/decision-attestation.js';
 import { AuditTrail } from '../audit/audit-trail.js';
 import { startOpsServer, type OpsServer } from '../shared/http-endpoints.js';
 import { CheckService } from './check-service.js';
-import type { AuthzConfig } from './config.js';
+import type { AuthzConfig, SigningConfig } from './config.js';
 import { HealthService } from './grpc/health-service.js';
 import { AuthzMetrics } from './observability/metrics.js';
+import { interpretResult } from './policy/decision.js';
 import type { PolicyEngine } from './policy/policy-engine.js';
 import { RemoteOpaEngine } from './policy/remote-engine.js';
 import { WasmPolicyEngine } from './policy/wasm-engine.js';
@@ -29,7 +33,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   const metrics = new AuthzMetrics();
   const catalog = await loadToolCatalogFile(config.catalog);
   const health = new HealthService();
-  const { engine, source, stopProbe } = await startEngine(config, metrics, health, log);
+  const { engine, source, stopProbe, recordedInputs } = await startEngine(config, metrics, health, log);
   if (!config.decision_key_file) {
     // Fine in front of another upstream; in front of toolgate's executor every allowed call would be refused.
     log.warn('no decision_key_file: allowed tool calls carry no attestation, and toolgate\'s executor refuses such calls');
@@ -48,6 +52,14 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     metrics,
     log,
     decisionLog: log.child('decision'),
+    ...(recordedInputs
+      ? {
+          onDecided: (record, input) => {
+            // Inputs the active bundle decided: each candidate bundle must decide them too before activation.
+            if (input && record.result !== 'error') recordedInputs.record(record.tool, record.allowed, input);
+          },
+        }
+      : {}),
     ...(tracing ? { tracing } : {}),
     ...(config.audit ? { audit: await AuditTrail.open(config.audit.path) } : {}),
     ...(config.decision_key_file ? { attestationKey: await loadAttestationKey(config.decision_key_file) } : {}),
@@ -93,7 +105,7 @@ async function startEngine(
   metrics: AuthzMetrics,
   health: HealthService,
   log: Logger,
-): Promise<{ engine: PolicyEngine; source: BundleSource | undefined; stopProbe: () => void }> {
+): Promise<{ engine: PolicyEngine; source: BundleSource | undefined; stopProbe: () => void; recordedInputs?: RecordedInputs }> {
   const decision = config.policy.decision;
   if (config.policy.engine === 'remote') {
     const remote = config.policy.remote as NonNullable<AuthzConfig['policy']['remote']>;
@@ -110,6 +122,7 @@ async function startEngine(
   }
 
   const engine = new WasmPolicyEngine(decision);
+  const recordedInputs = new RecordedInputs();
   const bundle = config.policy.bundle as NonNullable<AuthzConfig['policy']['bundle']>;
   const source: BundleSource =
     'file' in bundle
@@ -122,18 +135,43 @@ async function startEngine(
           timeoutMs: bundle.timeout_ms,
           ...(bundle.token ? { headers: { authorization: `Bearer ${bundle.token}` } } : {}),
         });
-  await source.start(async (b: PolicyBundle) => {
-    try {
-      await engine.activate(b);
-    } catch (err) {
+  const gate = new ActivationGate({
+    ...(bundle.signing ? { verify: signatureVerifier(bundle.signing) } : {}),
+    // The candidate runs in its own instance: the active bundle keeps answering while it is tried.
+    evaluate: (b) =>
+      evaluateBeforeActivation(b, {
+        load: async (candidate) => {
+          const trial = new WasmPolicyEngine(decision);
+          await trial.activate(candidate);
+          return trial;
+        },
+        interpret: (result) => interpretResult(result, decision),
+        recorded: () => recordedInputs.inputs(),
+      }),
+    activate: (b) => engine.activate(b),
+    activated: (b) => {
+      metrics.bundleActivations.inc({ outcome: 'activated' });
+      metrics.setActiveRevision(b.revision);
+      health.setServing(true);
+    },
+    rejected: (reason) => {
       metrics.bundleActivations.inc({ outcome: 'rejected' });
-      log.error('policy bundle rejected; keeping the active one', { revision: b.revision, digest: b.digest, cause: errorMessage(err) });
-      throw err;
-    }
-    metrics.bundleActivations.inc({ outcome: 'activated' });
-    metrics.setActiveRevision(b.revision);
-    health.setServing(true);
-    log.info('policy bundle activated', { revision: b.revision, digest: b.digest, roots: b.roots });
+      metrics.bundleRejections.inc({ reason });
+    },
+    log,
   });
-  return { engine, source, stopProbe: () => undefined };
+  await source.start(gate.activate, gate.unreadable);
+  return { engine, source, stopProbe: () => undefined, recordedInputs };
+}
+
+function signatureVerifier(signing: SigningConfig): (bundle: PolicyBundle) => Promise<void> {
+  const config: VerificationConfig = {
+    keys: Object.fromEntries(Object.entries(signing.keys).map(([id, k]) => [id, { key: k.key ?? '', algorithm: k.algorithm, ...(k.scope !== undefined ? { scope: k.scope } : {}) }])),
+    ...(signing.keyid ? { keyId: signing.keyid } : {}),
+    ...(signing.scope !== undefined ? { scope: signing.scope } : {}),
+    ...(signing.exclude_files ? { excludeFiles: signing.exclude_files } : {}),
+  };
+  return async (bundle) => {
+    await verifyBundleSignature(bundle, config);
+  };
 }

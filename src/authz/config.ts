@@ -21,9 +21,43 @@ export interface AuthzConfig {
   decision_key_file?: string;
 }
 
-export type BundleConfig =
+export type BundleConfig = (
   | { file: string; poll_interval_ms: number }
-  | { url: string; poll_min_seconds: number; poll_max_seconds: number; cache_dir: string; timeout_ms: number; token?: string; token_file?: string };
+  | { url: string; poll_min_seconds: number; poll_max_seconds: number; cache_dir: string; timeout_ms: number; token?: string; token_file?: string }
+) & { signing?: SigningConfig };
+
+/** OPA's bundle `signing` with its `keys` (keys from files are read at load). */
+export interface SigningConfig {
+  keyid?: string;
+  scope?: string;
+  exclude_files?: string[];
+  keys: Record<string, { key?: string; key_file?: string; algorithm: string; scope?: string }>;
+}
+
+const SIGNING_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['keys'],
+  properties: {
+    keyid: { type: 'string', minLength: 1 },
+    scope: { type: 'string' },
+    exclude_files: { type: 'array', items: { type: 'string' } },
+    keys: {
+      type: 'object',
+      minProperties: 1,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          key: { type: 'string', minLength: 1 },
+          key_file: { type: 'string', minLength: 1 },
+          algorithm: { enum: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'HS512'] },
+          scope: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
 
 const SCHEMA = {
   type: 'object',
@@ -46,7 +80,7 @@ const SCHEMA = {
               type: 'object',
               additionalProperties: false,
               required: ['file'],
-              properties: { file: { type: 'string', minLength: 1 }, poll_interval_ms: { type: 'integer', minimum: 100 } },
+              properties: { file: { type: 'string', minLength: 1 }, poll_interval_ms: { type: 'integer', minimum: 100 }, signing: SIGNING_SCHEMA },
             },
             {
               type: 'object',
@@ -60,6 +94,7 @@ const SCHEMA = {
                 timeout_ms: { type: 'integer', minimum: 1 },
                 token: { type: 'string' },
                 token_file: { type: 'string', minLength: 1 },
+                signing: SIGNING_SCHEMA,
               },
             },
           ],
@@ -135,6 +170,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
       ...(typeof b.token_file === 'string' ? { token_file: rel(b.token_file) } : {}),
     };
   }
+  if (b && config.policy.bundle && b.signing) config.policy.bundle.signing = signingConfig(b.signing as unknown as SigningConfig, rel, origin);
   if (c.policy.remote) {
     const r = c.policy.remote;
     config.policy.remote = { url: r.url, timeout_ms: r.timeout_ms ?? 500, ...(r.token ? { token: r.token } : {}), ...(r.token_file ? { token_file: rel(r.token_file) } : {}) };
@@ -142,6 +178,16 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
   if (engine === 'embedded' && !config.policy.bundle) throw new ConfigError(`${origin}: the embedded engine needs policy.bundle (file or url)`);
   if (engine === 'remote' && !config.policy.remote) throw new ConfigError(`${origin}: the remote engine needs policy.remote.url`);
   return config;
+}
+
+function signingConfig(s: SigningConfig, rel: (p: string) => string, origin: string): SigningConfig {
+  const keys: SigningConfig['keys'] = {};
+  for (const [id, k] of Object.entries(s.keys)) {
+    if ((k.key === undefined) === (k.key_file === undefined)) throw new ConfigError(`${origin}: policy.bundle.signing.keys.${id} needs exactly one of key or key_file`);
+    keys[id] = { algorithm: k.algorithm ?? 'RS256', ...(k.key ? { key: k.key } : {}), ...(k.key_file ? { key_file: rel(k.key_file) } : {}), ...(k.scope !== undefined ? { scope: k.scope } : {}) };
+  }
+  if (s.keyid && !keys[s.keyid]) throw new ConfigError(`${origin}: policy.bundle.signing.keyid "${s.keyid}" is not one of the keys`);
+  return { ...s, keys };
 }
 
 export async function loadAuthzConfig(path: string): Promise<AuthzConfig> {
@@ -159,6 +205,16 @@ export async function loadAuthzConfig(path: string): Promise<AuthzConfig> {
         target.token = (await readFile(target.token_file, 'utf8')).trim();
       } catch (err) {
         throw new ConfigError(`${path}: cannot read token_file ${target.token_file}: ${(err as Error).message}`);
+      }
+    }
+  }
+  // Verification keys from files (PEM public keys, or HMAC secrets from a mounted Secret).
+  for (const [id, k] of Object.entries(config.policy.bundle?.signing?.keys ?? {})) {
+    if (k.key_file) {
+      try {
+        k.key = await readFile(k.key_file, 'utf8');
+      } catch (err) {
+        throw new ConfigError(`${path}: cannot read the verification key ${id} from ${k.key_file}: ${(err as Error).message}`);
       }
     }
   }

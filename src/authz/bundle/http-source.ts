@@ -1,8 +1,8 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, errorMessage, type Logger } from '../../shared/logger.js';
-import { parseBundleArchive, type PolicyBundle } from './bundle.js';
-import { SourceState, type ActivateBundle, type BundleSource, type BundleSourceStatus } from './bundle-source.js';
+import { BundleError, parseBundleArchive, type PolicyBundle } from './bundle.js';
+import { SourceState, type ActivateBundle, type BundleSource, type BundleUnreadable, type BundleSourceStatus } from './bundle-source.js';
 
 export interface HttpBundleSourceOptions {
   url: string;
@@ -48,12 +48,16 @@ export class HttpBundleSource implements BundleSource {
     return join(this.opts.cacheDir, 'bundle.json');
   }
 
-  async start(activate: ActivateBundle): Promise<void> {
+  private unreadable: BundleUnreadable = () => undefined;
+
+  async start(activate: ActivateBundle, unreadable?: BundleUnreadable): Promise<void> {
     this.stopped = false;
+    if (unreadable) this.unreadable = unreadable;
     try {
       const changed = await this.fetchOnce(activate);
       if (!changed) throw new Error('server answered 304 without a previous bundle');
     } catch (err) {
+      if (err instanceof BundleError) this.unreadable(err);
       const cause = errorMessage(err);
       const cached = await this.loadCache();
       if (!cached) throw new Error(`cannot load policy bundle from ${this.opts.url} (${cause}) and no cached bundle in ${this.opts.cacheDir}`);
@@ -73,6 +77,7 @@ export class HttpBundleSource implements BundleSource {
     this.timer = setTimeout(() => {
       this.fetchOnce(activate)
         .catch((err: unknown) => {
+          if (err instanceof BundleError) this.unreadable(err);
           this.state.lastError = errorMessage(err);
           this.log.error('policy bundle update failed; keeping the active bundle', { url: this.opts.url, active_revision: this.state.revision, cause: this.state.lastError });
         })

@@ -44,6 +44,13 @@ export class AuthzMetrics {
     registers: [this.registry],
   });
 
+  readonly bundleRejections = new Counter({
+    name: 'toolgate_policy_bundle_rejections_total',
+    help: 'Bundles refused, by reason (corrupt | signature | evaluation | engine); the last good bundle stays active.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
