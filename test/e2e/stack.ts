@@ -43,6 +43,8 @@ export interface StackOptions {
   otlpEndpoint?: string;
   /** Hash-chained audit trails (authz: refusals; executor: calls run) under the stack's directory. */
   audit?: boolean;
+  /** Policy lifecycle: extra keys merged into the authz config (e.g. policy.bundle.signing, decision_logs). */
+  editAuthzConfig?: (config: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
 }
 
 export interface Response {
@@ -144,6 +146,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
   const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
   if (authzAuditPath) Object.assign(authzConfig, { audit: { path: authzAuditPath } });
+  opts.editAuthzConfig?.(authzConfig);
   const tracingEnv = opts.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.otlpEndpoint } : {};
   const authzConfigPath = join(dir, 'authz.yaml');
   await writeFile(authzConfigPath, toYaml(authzConfig));
