@@ -1,6 +1,7 @@
 import type { BundleSource } from './bundle/bundle-source.js';
 import { FileBundleSource } from './bundle/file-source.js';
 import { HttpBundleSource } from './bundle/http-source.js';
+import { ServiceClient } from './opa-config/service-client.js';
 import { ActivationGate } from './bundle/activation-gate.js';
 import { evaluateBeforeActivation, RecordedInputs } from './bundle/pre-activation.js';
 import { verifyBundleSignature, type VerificationConfig } from './bundle/signature-verification.js';
@@ -134,6 +135,7 @@ async function startEngine(
           cacheDir: bundle.cache_dir,
           timeoutMs: bundle.timeout_ms,
           ...(bundle.token ? { headers: { authorization: `Bearer ${bundle.token}` } } : {}),
+          ...(bundle.service ? { service: { client: new ServiceClient(bundle.service), resource: bundle.resource ?? '' } } : {}),
         });
   const gate = new ActivationGate({
     ...(bundle.signing ? { verify: signatureVerifier(bundle.signing) } : {}),

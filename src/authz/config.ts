@@ -1,7 +1,10 @@
 import { Ajv } from 'ajv';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { OpaConfigError, parseOpaConfig, type OpaDecisionLogs, type OpaSettings } from './opa-config/opa-config.js';
+import { ServiceClient, type ServiceConfig } from './opa-config/service-client.js';
 
 /** The authz server's configuration file (YAML). Relative paths are resolved against the file's directory. */
 export interface AuthzConfig {
@@ -19,11 +22,30 @@ export interface AuthzConfig {
   audit?: { path: string };
   /** The key shared with the executor to attest each allowed tool call (see shared/decision-attestation.ts). */
   decision_key_file?: string;
+  /** Decision log shipping in OPA's format, from an OPA configuration file's decision_logs (and labels). */
+  decision_logs?: DecisionLogsConfig;
+}
+
+export interface DecisionLogsConfig extends OpaDecisionLogs {
+  /** The service object of `service` (credentials, TLS). */
+  target?: ServiceConfig;
+  labels: Record<string, string>;
 }
 
 export type BundleConfig = (
   | { file: string; poll_interval_ms: number }
-  | { url: string; poll_min_seconds: number; poll_max_seconds: number; cache_dir: string; timeout_ms: number; token?: string; token_file?: string }
+  | {
+      url: string;
+      poll_min_seconds: number;
+      poll_max_seconds: number;
+      cache_dir: string;
+      timeout_ms: number;
+      token?: string;
+      token_file?: string;
+      /** From an OPA configuration: the service (credentials, TLS) and the bundle's resource on it. */
+      service?: ServiceConfig;
+      resource?: string;
+    }
 ) & { signing?: SigningConfig };
 
 /** OPA's bundle `signing` with its `keys` (keys from files are read at load). */
@@ -109,6 +131,7 @@ const SCHEMA = {
     },
     audit: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
     decision_key_file: { type: 'string', minLength: 1 },
+    opa_config: { type: 'string', minLength: 1 },
     identity: {
       type: 'object',
       additionalProperties: false,
@@ -175,9 +198,63 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     const r = c.policy.remote;
     config.policy.remote = { url: r.url, timeout_ms: r.timeout_ms ?? 500, ...(r.token ? { token: r.token } : {}), ...(r.token_file ? { token_file: rel(r.token_file) } : {}) };
   }
+  if (typeof (raw as unknown as { opa_config?: unknown }).opa_config === 'string') {
+    const path = rel((raw as unknown as { opa_config: string }).opa_config);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${origin}: cannot read opa_config ${path}: ${(err as Error).message}`);
+    }
+    try {
+      applyOpaConfig(config, parseOpaConfig(text, path), c as Record<string, unknown>, origin);
+    } catch (err) {
+      if (err instanceof OpaConfigError) throw new ConfigError(`invalid OPA configuration: ${err.message}`);
+      throw err;
+    }
+  }
   if (engine === 'embedded' && !config.policy.bundle) throw new ConfigError(`${origin}: the embedded engine needs policy.bundle (file or url)`);
   if (engine === 'remote' && !config.policy.remote) throw new ConfigError(`${origin}: the remote engine needs policy.remote.url`);
   return config;
+}
+
+/**
+ * An OPA configuration file fills what toolgate's own file leaves out: the bundle (from bundles + services +
+ * keys), the decision path and gRPC address (from plugins.envoy_ext_authz_grpc), decision log shipping.
+ * Saying the same thing twice differently is an error, not a silent precedence rule.
+ */
+function applyOpaConfig(config: AuthzConfig, opa: OpaSettings, raw: Record<string, unknown>, origin: string): void {
+  const rawPolicy = (raw.policy ?? {}) as Record<string, unknown>;
+  if (opa.bundle) {
+    if (config.policy.bundle) throw new ConfigError(`${origin}: policy.bundle and the OPA configuration's bundles both name a bundle; keep one`);
+    const service = opa.services.get(opa.bundle.service) as ServiceConfig;
+    config.policy.bundle = {
+      url: new ServiceClient(service).urlOf(opa.bundle.resource),
+      service,
+      resource: opa.bundle.resource,
+      poll_min_seconds: opa.bundle.pollMinSeconds,
+      poll_max_seconds: opa.bundle.pollMaxSeconds,
+      cache_dir: opa.bundle.cacheDir,
+      timeout_ms: (service.responseHeaderTimeoutSeconds ?? 10) * 1000,
+      ...(opa.bundle.signing ? { signing: opa.bundle.signing } : {}),
+    };
+  }
+  if (opa.plugin.path !== undefined) {
+    const path = opa.plugin.path.replace(/^\/+/, '');
+    if (typeof rawPolicy.decision === 'string' && rawPolicy.decision !== path) throw new ConfigError(`${origin}: policy.decision "${rawPolicy.decision}" differs from the OPA configuration's plugins.envoy_ext_authz_grpc.path "${path}"`);
+    config.policy.decision = path;
+  }
+  if (opa.plugin.addr !== undefined) {
+    // OPA's ":9191" listens on every interface.
+    const addr = opa.plugin.addr.startsWith(':') ? `0.0.0.0${opa.plugin.addr}` : opa.plugin.addr;
+    const own = (raw.grpc as { address?: string } | undefined)?.address;
+    if (own !== undefined && own !== addr) throw new ConfigError(`${origin}: grpc.address "${own}" differs from the OPA configuration's plugins.envoy_ext_authz_grpc.addr "${opa.plugin.addr}"`);
+    config.grpc.address = addr;
+  }
+  if (opa.decisionLogs) {
+    const d = opa.decisionLogs;
+    config.decision_logs = { ...d, labels: opa.labels, ...(d.service ? { target: opa.services.get(d.service) as ServiceConfig } : {}) };
+  }
 }
 
 function signingConfig(s: SigningConfig, rel: (p: string) => string, origin: string): SigningConfig {
