@@ -1,10 +1,4 @@
 import type { BundleSource } from './bundle/bundle-source.js';
-import { FileBundleSource } from './bundle/file-source.js';
-import { HttpBundleSource } from './bundle/http-source.js';
-import { ServiceClient } from './opa-config/service-client.js';
-import { ActivationGate } from './bundle/activation-gate.js';
-import { evaluateBeforeActivation, RecordedInputs } from './bundle/pre-activation.js';
-import { verifyBundleSignature, type VerificationConfig } from './bundle/signature-verification.js';
 import type { PolicyBundle } from './bundle/bundle.js';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
@@ -13,13 +7,15 @@ import { loadAttestationKey } from '../shared/decision-attestation.js';
 import { AuditTrail } from '../audit/audit-trail.js';
 import { startOpsServer, type OpsServer } from '../shared/http-endpoints.js';
 import { CheckService } from './check-service.js';
-import type { AuthzConfig, SigningConfig } from './config.js';
+import type { AuthzConfig } from './config.js';
+import { startEmbeddedPolicy } from './embedded-policy.js';
+import { startDecisionLogShipping, type DecisionLogShipping } from './observability/decision-log-shipping.js';
+import type { RecordedInputs } from './bundle/pre-activation.js';
+import type { DecisionObserver } from './check-service.js';
 import { HealthService } from './grpc/health-service.js';
 import { AuthzMetrics } from './observability/metrics.js';
-import { interpretResult } from './policy/decision.js';
 import type { PolicyEngine } from './policy/policy-engine.js';
 import { RemoteOpaEngine } from './policy/remote-engine.js';
-import { WasmPolicyEngine } from './policy/wasm-engine.js';
 import { startGrpcServer, type AuthzGrpcServer } from './server.js';
 
 export interface RunningAuthz {
@@ -34,7 +30,9 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   const metrics = new AuthzMetrics();
   const catalog = await loadToolCatalogFile(config.catalog);
   const health = new HealthService();
-  const { engine, source, stopProbe, recordedInputs } = await startEngine(config, metrics, health, log);
+  // Decision logs in OPA's format follow the active bundle (its mask rule), so they start first.
+  const shipping = config.decision_logs ? startDecisionLogShipping(config, metrics, log) : undefined;
+  const { engine, source, stopProbe, recordedInputs } = await startEngine(config, metrics, health, log, shipping);
   if (!config.decision_key_file) {
     // Fine in front of another upstream; in front of toolgate's executor every allowed call would be refused.
     log.warn('no decision_key_file: allowed tool calls carry no attestation, and toolgate\'s executor refuses such calls');
@@ -53,14 +51,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     metrics,
     log,
     decisionLog: log.child('decision'),
-    ...(recordedInputs
-      ? {
-          onDecided: (record, input) => {
-            // Inputs the active bundle decided: each candidate bundle must decide them too before activation.
-            if (input && record.result !== 'error') recordedInputs.record(record.tool, record.allowed, input);
-          },
-        }
-      : {}),
+    ...observersOf(recordedInputs, shipping),
     ...(tracing ? { tracing } : {}),
     ...(config.audit ? { audit: await AuditTrail.open(config.audit.path) } : {}),
     ...(config.decision_key_file ? { attestationKey: await loadAttestationKey(config.decision_key_file) } : {}),
@@ -95,6 +86,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       stopProbe();
       await source?.stop();
       await g.shutdown();
+      await shipping?.stop();
       await o.close();
       await engine.close();
     },
@@ -106,6 +98,7 @@ async function startEngine(
   metrics: AuthzMetrics,
   health: HealthService,
   log: Logger,
+  shipping: DecisionLogShipping | undefined,
 ): Promise<{ engine: PolicyEngine; source: BundleSource | undefined; stopProbe: () => void; recordedInputs?: RecordedInputs }> {
   const decision = config.policy.decision;
   if (config.policy.engine === 'remote') {
@@ -122,58 +115,25 @@ async function startEngine(
     return { engine, source: undefined, stopProbe: () => clearInterval(timer) };
   }
 
-  const engine = new WasmPolicyEngine(decision);
-  const recordedInputs = new RecordedInputs();
-  const bundle = config.policy.bundle as NonNullable<AuthzConfig['policy']['bundle']>;
-  const source: BundleSource =
-    'file' in bundle
-      ? new FileBundleSource(bundle.file, { pollIntervalMs: bundle.poll_interval_ms })
-      : new HttpBundleSource({
-          url: bundle.url,
-          pollMinSeconds: bundle.poll_min_seconds,
-          pollMaxSeconds: bundle.poll_max_seconds,
-          cacheDir: bundle.cache_dir,
-          timeoutMs: bundle.timeout_ms,
-          ...(bundle.token ? { headers: { authorization: `Bearer ${bundle.token}` } } : {}),
-          ...(bundle.service ? { service: { client: new ServiceClient(bundle.service), resource: bundle.resource ?? '' } } : {}),
-        });
-  const gate = new ActivationGate({
-    ...(bundle.signing ? { verify: signatureVerifier(bundle.signing) } : {}),
-    // The candidate runs in its own instance: the active bundle keeps answering while it is tried.
-    evaluate: (b) =>
-      evaluateBeforeActivation(b, {
-        load: async (candidate) => {
-          const trial = new WasmPolicyEngine(decision);
-          await trial.activate(candidate);
-          return trial;
-        },
-        interpret: (result) => interpretResult(result, decision),
-        recorded: () => recordedInputs.inputs(),
-      }),
-    activate: (b) => engine.activate(b),
-    activated: (b) => {
-      metrics.bundleActivations.inc({ outcome: 'activated' });
-      metrics.setActiveRevision(b.revision);
-      health.setServing(true);
-    },
-    rejected: (reason) => {
-      metrics.bundleActivations.inc({ outcome: 'rejected' });
-      metrics.bundleRejections.inc({ reason });
-    },
-    log,
-  });
-  await source.start(gate.activate, gate.unreadable);
+  const { engine, source, recordedInputs } = await startEmbeddedPolicy(config, { metrics, health, log, ...(shipping ? { alsoActivate: (b) => shipping.mask.activate(b) } : {}) });
   return { engine, source, stopProbe: () => undefined, recordedInputs };
 }
 
-function signatureVerifier(signing: SigningConfig): (bundle: PolicyBundle) => Promise<void> {
-  const config: VerificationConfig = {
-    keys: Object.fromEntries(Object.entries(signing.keys).map(([id, k]) => [id, { key: k.key ?? '', algorithm: k.algorithm, ...(k.scope !== undefined ? { scope: k.scope } : {}) }])),
-    ...(signing.keyid ? { keyId: signing.keyid } : {}),
-    ...(signing.scope !== undefined ? { scope: signing.scope } : {}),
-    ...(signing.exclude_files ? { excludeFiles: signing.exclude_files } : {}),
-  };
-  return async (bundle) => {
-    await verifyBundleSignature(bundle, config);
+/** What runs after each answer has left: recording inputs for pre-activation checks, shipping decision logs. */
+function observersOf(recordedInputs: RecordedInputs | undefined, shipping: DecisionLogShipping | undefined): { onDecided?: DecisionObserver } {
+  const observers: DecisionObserver[] = [];
+  if (recordedInputs) {
+    // Inputs the active bundle decided: each candidate bundle must decide them too before activation.
+    observers.push((record, input) => {
+      if (input && record.result !== 'error') recordedInputs.record(record.tool, record.allowed, input);
+    });
+  }
+  if (shipping) observers.push(shipping.observe);
+  if (observers.length === 0) return {};
+  if (observers.length === 1) return { onDecided: observers[0] as DecisionObserver };
+  return {
+    onDecided: (record, input, result) => {
+      for (const o of observers) o(record, input, result);
+    },
   };
 }

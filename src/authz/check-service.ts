@@ -33,8 +33,11 @@ export interface CheckServiceOptions {
   onDecided?: DecisionObserver;
 }
 
-/** Runs after the answer was sent; `input` is the policy input (undefined when the call was refused before). */
-export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined) => void;
+/**
+ * Runs after the answer was sent; `input` is the policy input (undefined when the call was refused before it
+ * was evaluated), `result` the raw value at the decision path.
+ */
+export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown) => void;
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
 interface Outcome {
@@ -78,7 +81,7 @@ export class CheckService {
       : undefined;
     let mapped: MappedRequest | undefined;
     let outcome: Outcome;
-    const evaluated: { revision?: string } = {};
+    const evaluated: { revision?: string; result?: unknown } = {};
     try {
       mapped = mapCheckRequest(req, this.opts.mapper);
       outcome = await this.decide(mapped, decisionId, span, bodyBytes(http), evaluated);
@@ -115,12 +118,12 @@ export class CheckService {
       this.record(record, durationMs / 1000);
       if (!record.allowed) this.audit(record, mapped);
       if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
-      this.opts.onDecided?.(record, mapped?.input);
+      this.opts.onDecided?.(record, mapped?.input, evaluated.result);
     });
     return outcome.response;
   }
 
-  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array, evaluated: { revision?: string }): Promise<Outcome> {
+  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array, evaluated: { revision?: string; result?: unknown }): Promise<Outcome> {
     const { engine, metrics } = this.opts;
     const t0 = performance.now();
     const evalSpan = span
@@ -137,6 +140,7 @@ export class CheckService {
       evalSpan?.end();
     }
     evaluated.revision = evaluation.revision;
+    evaluated.result = evaluation.result;
     const evaluationSeconds = (performance.now() - t0) / 1000;
     metrics.evaluationDuration.observe({ engine: engine.kind }, evaluationSeconds);
     const decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);

@@ -14,6 +14,8 @@ export interface AuthzConfig {
   policy: {
     engine: 'embedded' | 'remote';
     decision: string;
+    /** The bundle's name in decision log events (`bundles.<name>.revision`): the OPA configuration's bundle name. */
+    bundle_name?: string;
     bundle?: BundleConfig;
     remote?: { url: string; timeout_ms: number; token?: string; token_file?: string };
   };
@@ -228,6 +230,7 @@ function applyOpaConfig(config: AuthzConfig, opa: OpaSettings, raw: Record<strin
   if (opa.bundle) {
     if (config.policy.bundle) throw new ConfigError(`${origin}: policy.bundle and the OPA configuration's bundles both name a bundle; keep one`);
     const service = opa.services.get(opa.bundle.service) as ServiceConfig;
+    config.policy.bundle_name = opa.bundle.name;
     config.policy.bundle = {
       url: new ServiceClient(service).urlOf(opa.bundle.resource),
       service,

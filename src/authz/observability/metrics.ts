@@ -51,6 +51,24 @@ export class AuthzMetrics {
     registers: [this.registry],
   });
 
+  readonly decisionLogEvents = new Counter({
+    name: 'toolgate_decision_logs_events_total',
+    help: 'Decision log events (OPA format) by outcome: shipped, or dropped because the buffer was full, the event was larger than an upload, or the drop policy said so.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly decisionLogUploads = new Counter({
+    name: 'toolgate_decision_logs_uploads_total',
+    help: 'Uploads of decision log batches to the decision_logs service, by outcome (ok | failed).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly decisionLogBuffered = new Gauge({
+    name: 'toolgate_decision_logs_buffered_events',
+    help: 'Decision log events waiting for upload.',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
