@@ -8,7 +8,9 @@ import { AuditTrail } from '../audit/audit-trail.js';
 import { startOpsServer, type OpsServer } from '../shared/http-endpoints.js';
 import { CheckService } from './check-service.js';
 import type { AuthzConfig } from './config.js';
-import { startEmbeddedPolicy } from './embedded-policy.js';
+import { bundleSourceFor, signatureVerifier, startEmbeddedPolicy } from './embedded-policy.js';
+import { ShadowPolicy } from './shadow/shadow-policy.js';
+import { WasmPolicyEngine } from './policy/wasm-engine.js';
 import { startDecisionLogShipping, type DecisionLogShipping } from './observability/decision-log-shipping.js';
 import type { RecordedInputs } from './bundle/pre-activation.js';
 import type { DecisionObserver } from './check-service.js';
@@ -33,6 +35,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   // Decision logs in OPA's format follow the active bundle (its mask rule), so they start first.
   const shipping = config.decision_logs ? startDecisionLogShipping(config, metrics, log) : undefined;
   const { engine, source, stopProbe, recordedInputs } = await startEngine(config, metrics, health, log, shipping);
+  const shadow = config.policy.shadow ? startShadow(config, metrics, log) : undefined;
   if (!config.decision_key_file) {
     // Fine in front of another upstream; in front of toolgate's executor every allowed call would be refused.
     log.warn('no decision_key_file: allowed tool calls carry no attestation, and toolgate\'s executor refuses such calls');
@@ -51,7 +54,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     metrics,
     log,
     decisionLog: log.child('decision'),
-    ...observersOf(recordedInputs, shipping),
+    ...observersOf(recordedInputs, shipping, shadow),
     ...(tracing ? { tracing } : {}),
     ...(config.audit ? { audit: await AuditTrail.open(config.audit.path) } : {}),
     ...(config.decision_key_file ? { attestationKey: await loadAttestationKey(config.decision_key_file) } : {}),
@@ -65,11 +68,12 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       address: config.http.address,
       registry: metrics.registry,
       ready: () => engine.ready(),
-      status: () => ({ engine: engine.kind, decision: engine.decisionPath, bundle: source?.status() }),
+      status: () => ({ engine: engine.kind, decision: engine.decisionPath, bundle: source?.status(), ...(shadow ? { shadow: shadow.status() } : {}) }),
     });
   } catch (err) {
     await grpcServer?.shutdown(0);
     await source?.stop();
+    await shadow?.stop();
     stopProbe();
     throw err;
   }
@@ -87,6 +91,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       await source?.stop();
       await g.shutdown();
       await shipping?.stop();
+      await shadow?.stop();
       await o.close();
       await engine.close();
     },
@@ -120,7 +125,7 @@ async function startEngine(
 }
 
 /** What runs after each answer has left: recording inputs for pre-activation checks, shipping decision logs. */
-function observersOf(recordedInputs: RecordedInputs | undefined, shipping: DecisionLogShipping | undefined): { onDecided?: DecisionObserver } {
+function observersOf(recordedInputs: RecordedInputs | undefined, shipping: DecisionLogShipping | undefined, shadow: ShadowPolicy | undefined): { onDecided?: DecisionObserver } {
   const observers: DecisionObserver[] = [];
   if (recordedInputs) {
     // Inputs the active bundle decided: each candidate bundle must decide them too before activation.
@@ -129,11 +134,21 @@ function observersOf(recordedInputs: RecordedInputs | undefined, shipping: Decis
     });
   }
   if (shipping) observers.push(shipping.observe);
+  if (shadow) observers.push(shadow.observe);
   if (observers.length === 0) return {};
   if (observers.length === 1) return { onDecided: observers[0] as DecisionObserver };
   return {
-    onDecided: (record, input, result) => {
-      for (const o of observers) o(record, input, result);
+    onDecided: (record, input, result, json) => {
+      for (const o of observers) o(record, input, result, json);
     },
   };
+}
+
+/** The candidate bundle beside the active one: its own source and engine instance, never deciding. */
+function startShadow(config: AuthzConfig, metrics: AuthzMetrics, log: Logger): ShadowPolicy {
+  const bundle = config.policy.shadow as NonNullable<AuthzConfig['policy']['shadow']>;
+  const shadowLog = log.child('shadow');
+  const shadow = new ShadowPolicy(new WasmPolicyEngine(config.policy.decision), bundleSourceFor(bundle, shadowLog), { evaluations: metrics.shadowEvaluations, divergences: metrics.shadowDivergences }, shadowLog);
+  shadow.start(bundle.signing ? signatureVerifier(bundle.signing) : undefined);
+  return shadow;
 }

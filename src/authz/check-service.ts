@@ -35,9 +35,9 @@ export interface CheckServiceOptions {
 
 /**
  * Runs after the answer was sent; `input` is the policy input (undefined when the call was refused before it
- * was evaluated), `result` the raw value at the decision path.
+ * was evaluated), `result` the raw value at the decision path, `inputJson` the input as the engine got it.
  */
-export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown) => void;
+export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: Buffer | undefined) => void;
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
 interface Outcome {
@@ -81,7 +81,7 @@ export class CheckService {
       : undefined;
     let mapped: MappedRequest | undefined;
     let outcome: Outcome;
-    const evaluated: { revision?: string; result?: unknown } = {};
+    const evaluated: { revision?: string; result?: unknown; json?: Buffer } = {};
     try {
       mapped = mapCheckRequest(req, this.opts.mapper);
       outcome = await this.decide(mapped, decisionId, span, bodyBytes(http), evaluated);
@@ -118,12 +118,12 @@ export class CheckService {
       this.record(record, durationMs / 1000);
       if (!record.allowed) this.audit(record, mapped);
       if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
-      this.opts.onDecided?.(record, mapped?.input, evaluated.result);
+      this.opts.onDecided?.(record, mapped?.input, evaluated.result, evaluated.json);
     });
     return outcome.response;
   }
 
-  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array, evaluated: { revision?: string; result?: unknown }): Promise<Outcome> {
+  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array, evaluated: { revision?: string; result?: unknown; json?: Buffer }): Promise<Outcome> {
     const { engine, metrics } = this.opts;
     const t0 = performance.now();
     const evalSpan = span
@@ -131,7 +131,8 @@ export class CheckService {
       : undefined;
     let evaluation;
     try {
-      evaluation = await engine.evaluate(mapped.input, encodeInputJson(mapped.input, mapped.rawArguments));
+      evaluated.json = encodeInputJson(mapped.input, mapped.rawArguments);
+      evaluation = await engine.evaluate(mapped.input, evaluated.json);
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
     } catch (err) {
       evalSpan?.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });

@@ -17,6 +17,8 @@ export interface AuthzConfig {
     /** The bundle's name in decision log events (`bundles.<name>.revision`): the OPA configuration's bundle name. */
     bundle_name?: string;
     bundle?: BundleConfig;
+    /** Shadow policy: a candidate bundle evaluated on live traffic beside the active one; it never decides. */
+    shadow?: BundleConfig;
     remote?: { url: string; timeout_ms: number; token?: string; token_file?: string };
   };
   identity: { jwt_metadata_namespace: string; jwt_payload_keys: string[]; agent_id_claim: string };
@@ -83,6 +85,32 @@ const SIGNING_SCHEMA = {
   },
 } as const;
 
+const BUNDLE_SCHEMA = {
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['file'],
+      properties: { file: { type: 'string', minLength: 1 }, poll_interval_ms: { type: 'integer', minimum: 100 }, signing: SIGNING_SCHEMA },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url', 'cache_dir'],
+      properties: {
+        url: { type: 'string', pattern: '^https?://' },
+        poll_min_seconds: { type: 'number', exclusiveMinimum: 0 },
+        poll_max_seconds: { type: 'number', exclusiveMinimum: 0 },
+        cache_dir: { type: 'string', minLength: 1 },
+        timeout_ms: { type: 'integer', minimum: 1 },
+        token: { type: 'string' },
+        token_file: { type: 'string', minLength: 1 },
+        signing: SIGNING_SCHEMA,
+      },
+    },
+  ],
+} as const;
+
 const SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -98,31 +126,9 @@ const SCHEMA = {
       properties: {
         engine: { enum: ['embedded', 'remote'] },
         decision: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$' },
-        bundle: {
-          oneOf: [
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['file'],
-              properties: { file: { type: 'string', minLength: 1 }, poll_interval_ms: { type: 'integer', minimum: 100 }, signing: SIGNING_SCHEMA },
-            },
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['url', 'cache_dir'],
-              properties: {
-                url: { type: 'string', pattern: '^https?://' },
-                poll_min_seconds: { type: 'number', exclusiveMinimum: 0 },
-                poll_max_seconds: { type: 'number', exclusiveMinimum: 0 },
-                cache_dir: { type: 'string', minLength: 1 },
-                timeout_ms: { type: 'integer', minimum: 1 },
-                token: { type: 'string' },
-                token_file: { type: 'string', minLength: 1 },
-                signing: SIGNING_SCHEMA,
-              },
-            },
-          ],
-        },
+        bundle: BUNDLE_SCHEMA,
+        /** A candidate bundle evaluated beside the active one, never deciding (shadow policy). */
+        shadow: BUNDLE_SCHEMA,
         remote: {
           type: 'object',
           additionalProperties: false,
@@ -179,23 +185,9 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
   };
   const b = c.policy.bundle;
-  if (b && typeof b.file === 'string') {
-    config.policy.bundle = { file: rel(b.file), poll_interval_ms: (b.poll_interval_ms as number | undefined) ?? 1000 };
-  } else if (b && typeof b.url === 'string') {
-    const min = (b.poll_min_seconds as number | undefined) ?? 10;
-    const max = (b.poll_max_seconds as number | undefined) ?? Math.max(min, 20);
-    if (max < min) throw new ConfigError(`${origin}: policy.bundle.poll_max_seconds (${max}) is below poll_min_seconds (${min})`);
-    config.policy.bundle = {
-      url: b.url,
-      poll_min_seconds: min,
-      poll_max_seconds: max,
-      cache_dir: rel(b.cache_dir as string),
-      timeout_ms: (b.timeout_ms as number | undefined) ?? 5000,
-      ...(typeof b.token === 'string' ? { token: b.token } : {}),
-      ...(typeof b.token_file === 'string' ? { token_file: rel(b.token_file) } : {}),
-    };
-  }
-  if (b && config.policy.bundle && b.signing) config.policy.bundle.signing = signingConfig(b.signing as unknown as SigningConfig, rel, origin);
+  if (b) config.policy.bundle = bundleConfigOf(b, rel, origin, 'policy.bundle');
+  const shadow = (c.policy as { shadow?: Record<string, unknown> }).shadow;
+  if (shadow) config.policy.shadow = bundleConfigOf(shadow, rel, origin, 'policy.shadow');
   if (c.policy.remote) {
     const r = c.policy.remote;
     config.policy.remote = { url: r.url, timeout_ms: r.timeout_ms ?? 500, ...(r.token ? { token: r.token } : {}), ...(r.token_file ? { token_file: rel(r.token_file) } : {}) };
@@ -260,6 +252,28 @@ function applyOpaConfig(config: AuthzConfig, opa: OpaSettings, raw: Record<strin
   }
 }
 
+function bundleConfigOf(b: Record<string, unknown>, rel: (p: string) => string, origin: string, key: string): BundleConfig {
+  let config: BundleConfig;
+  if (typeof b.file === 'string') {
+    config = { file: rel(b.file), poll_interval_ms: (b.poll_interval_ms as number | undefined) ?? 1000 };
+  } else {
+    const min = (b.poll_min_seconds as number | undefined) ?? 10;
+    const max = (b.poll_max_seconds as number | undefined) ?? Math.max(min, 20);
+    if (max < min) throw new ConfigError(`${origin}: ${key}.poll_max_seconds (${max}) is below poll_min_seconds (${min})`);
+    config = {
+      url: b.url as string,
+      poll_min_seconds: min,
+      poll_max_seconds: max,
+      cache_dir: rel(b.cache_dir as string),
+      timeout_ms: (b.timeout_ms as number | undefined) ?? 5000,
+      ...(typeof b.token === 'string' ? { token: b.token } : {}),
+      ...(typeof b.token_file === 'string' ? { token_file: rel(b.token_file) } : {}),
+    };
+  }
+  if (b.signing) config.signing = signingConfig(b.signing as unknown as SigningConfig, rel, origin);
+  return config;
+}
+
 function signingConfig(s: SigningConfig, rel: (p: string) => string, origin: string): SigningConfig {
   const keys: SigningConfig['keys'] = {};
   for (const [id, k] of Object.entries(s.keys)) {
@@ -279,7 +293,7 @@ export async function loadAuthzConfig(path: string): Promise<AuthzConfig> {
   }
   const config = parseAuthzConfig(text, path);
   // Bearer tokens from files (a mounted Secret), so they never sit in a ConfigMap.
-  for (const target of [config.policy.bundle, config.policy.remote]) {
+  for (const target of [config.policy.bundle, config.policy.shadow, config.policy.remote]) {
     if (target && 'token_file' in target && target.token_file) {
       try {
         target.token = (await readFile(target.token_file, 'utf8')).trim();
@@ -289,7 +303,7 @@ export async function loadAuthzConfig(path: string): Promise<AuthzConfig> {
     }
   }
   // Verification keys from files (PEM public keys, or HMAC secrets from a mounted Secret).
-  for (const [id, k] of Object.entries(config.policy.bundle?.signing?.keys ?? {})) {
+  for (const [id, k] of [config.policy.bundle, config.policy.shadow].flatMap((b) => Object.entries(b?.signing?.keys ?? {}))) {
     if (k.key_file) {
       try {
         k.key = await readFile(k.key_file, 'utf8');

@@ -5,7 +5,7 @@ import { FileBundleSource } from './bundle/file-source.js';
 import { HttpBundleSource } from './bundle/http-source.js';
 import { evaluateBeforeActivation, RecordedInputs } from './bundle/pre-activation.js';
 import { verifyBundleSignature, type VerificationConfig } from './bundle/signature-verification.js';
-import type { AuthzConfig, SigningConfig } from './config.js';
+import type { AuthzConfig, BundleConfig, SigningConfig } from './config.js';
 import type { HealthService } from './grpc/health-service.js';
 import type { AuthzMetrics } from './observability/metrics.js';
 import { ServiceClient } from './opa-config/service-client.js';
@@ -32,19 +32,8 @@ export async function startEmbeddedPolicy(
   const decision = config.policy.decision;
   const engine = new WasmPolicyEngine(decision);
   const recordedInputs = new RecordedInputs();
-  const bundle = config.policy.bundle as NonNullable<AuthzConfig['policy']['bundle']>;
-  const source: BundleSource =
-    'file' in bundle
-      ? new FileBundleSource(bundle.file, { pollIntervalMs: bundle.poll_interval_ms })
-      : new HttpBundleSource({
-          url: bundle.url,
-          pollMinSeconds: bundle.poll_min_seconds,
-          pollMaxSeconds: bundle.poll_max_seconds,
-          cacheDir: bundle.cache_dir,
-          timeoutMs: bundle.timeout_ms,
-          ...(bundle.token ? { headers: { authorization: `Bearer ${bundle.token}` } } : {}),
-          ...(bundle.service ? { service: { client: new ServiceClient(bundle.service), resource: bundle.resource ?? '' } } : {}),
-        });
+  const bundle = config.policy.bundle as BundleConfig;
+  const source = bundleSourceFor(bundle);
   const gate = new ActivationGate({
     ...(bundle.signing ? { verify: signatureVerifier(bundle.signing) } : {}),
     // The candidate runs in its own instance: the active bundle keeps answering while it is tried.
@@ -78,7 +67,25 @@ export async function startEmbeddedPolicy(
   return { engine, source, recordedInputs };
 }
 
-function signatureVerifier(signing: SigningConfig): (bundle: PolicyBundle) => Promise<void> {
+/** Where a bundle comes from: a file or directory, or HTTP(S) (an OPA service with its credentials and TLS). */
+export function bundleSourceFor(bundle: BundleConfig, log?: Logger): BundleSource {
+  return 'file' in bundle
+    ? new FileBundleSource(bundle.file, { pollIntervalMs: bundle.poll_interval_ms }, log)
+    : new HttpBundleSource(
+        {
+          url: bundle.url,
+          pollMinSeconds: bundle.poll_min_seconds,
+          pollMaxSeconds: bundle.poll_max_seconds,
+          cacheDir: bundle.cache_dir,
+          timeoutMs: bundle.timeout_ms,
+          ...(bundle.token ? { headers: { authorization: `Bearer ${bundle.token}` } } : {}),
+          ...(bundle.service ? { service: { client: new ServiceClient(bundle.service), resource: bundle.resource ?? '' } } : {}),
+        },
+        log,
+      );
+}
+
+export function signatureVerifier(signing: SigningConfig): (bundle: PolicyBundle) => Promise<void> {
   const config: VerificationConfig = {
     keys: Object.fromEntries(Object.entries(signing.keys).map(([id, k]) => [id, { key: k.key ?? '', algorithm: k.algorithm, ...(k.scope !== undefined ? { scope: k.scope } : {}) }])),
     ...(signing.keyid ? { keyId: signing.keyid } : {}),

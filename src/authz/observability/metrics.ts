@@ -69,6 +69,19 @@ export class AuthzMetrics {
     registers: [this.registry],
   });
 
+  readonly shadowEvaluations = new Counter({
+    name: 'toolgate_shadow_evaluations_total',
+    help: 'Decisions the shadow (candidate) bundle evaluated beside the active one, by outcome (agreed | diverged).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowDivergences = new Counter({
+    name: 'toolgate_shadow_divergences_total',
+    help: 'Decisions where the shadow bundle differs from the active one, by tool and direction (allow_to_deny | deny_to_allow | reasons_changed | candidate_error | candidate_fixes_error).',
+    labelNames: ['tool', 'direction'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
