@@ -28,6 +28,20 @@ conflict := "a" if input.tool_call.arguments.name == "boom"
 conflict := "b" if input.tool_call.arguments.name == "boom"
 `;
 
+/** The candidate a security team wants to roll out: scaling above 5 replicas is no longer allowed. */
+export const CAP_AT_5 = `package agent.authz
+
+deny if {
+    input.tool_call.tool == "k8s_scale_deployment"
+    input.desired_replicas > 5
+}
+
+reasons contains "scaling above 5 replicas needs a change request" if {
+    input.tool_call.tool == "k8s_scale_deployment"
+    input.desired_replicas > 5
+}
+`;
+
 export async function waitFor(cond: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

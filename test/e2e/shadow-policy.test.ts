@@ -2,22 +2,8 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricValue, policiesWith, waitFor } from './policy-bundles.js';
+import { CAP_AT_5, metricValue, policiesWith, waitFor } from './policy-bundles.js';
 import { buildSeedBundle, SEED_REVISION, startStack, type Stack } from './stack.js';
-
-/** The candidate a security team wants to roll out: scaling above 5 replicas is no longer allowed. */
-export const CAP_AT_5 = `package agent.authz
-
-deny if {
-    input.tool_call.tool == "k8s_scale_deployment"
-    input.desired_replicas > 5
-}
-
-reasons contains "scaling above 5 replicas needs a change request" if {
-    input.tool_call.tool == "k8s_scale_deployment"
-    input.desired_replicas > 5
-}
-`;
 
 /**
  * Shadow policy under live traffic: the candidate is evaluated beside the active bundle on every decision,

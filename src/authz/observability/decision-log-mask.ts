@@ -35,6 +35,11 @@ export class DecisionLogMask {
   async activate(bundle: PolicyBundle): Promise<void> {
     const module = bundle.wasm.find((m) => m.entrypoints.includes(this.maskPath) || m.entrypoints.includes(this.dropPath));
     if (!module) {
+      // Rego for the mask without its wasm entrypoint would log everything it means to hide: refuse the bundle.
+      const pkg = this.maskPath.slice(0, this.maskPath.lastIndexOf('/')).replaceAll('/', '.');
+      if (bundle.rego.some((r) => new RegExp(`^\\s*package\\s+${pkg.replaceAll('.', '\\.')}\\s*$`, 'm').test(r.source))) {
+        throw new Error(`bundle ${bundle.revision || '(no revision)'} has Rego in package ${pkg} but no wasm entrypoint ${this.maskPath}: build it with -e ${this.maskPath} so decision logs are masked`);
+      }
       this.loaded = undefined;
       return;
     }

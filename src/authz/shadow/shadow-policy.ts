@@ -6,8 +6,7 @@ import type { DecisionObserver } from '../check-service.js';
 import type { DecisionRecord } from '../observability/decision-log.js';
 import { interpretResult } from '../policy/decision.js';
 import type { WasmPolicyEngine } from '../policy/wasm-engine.js';
-
-export type Direction = 'allow_to_deny' | 'deny_to_allow' | 'reasons_changed' | 'candidate_error' | 'candidate_fixes_error';
+import { directionOf, type Outcome } from './divergence.js';
 
 /**
  * Shadow policy: a candidate bundle (its own source) evaluated on live traffic beside the active one, after
@@ -55,7 +54,8 @@ export class ShadowPolicy {
     } catch (err) {
       candidate = { error: errorMessage(err), revision: this.engine.revision() };
     }
-    const direction = directionOf(record, candidate);
+    const active: Outcome = record.result === 'error' ? { error: record.cause ?? record.reasons[0] ?? 'error' } : { allowed: record.allowed, reasons: record.reasons };
+    const direction = directionOf(active, candidate);
     this.metrics.evaluations.inc({ outcome: direction ? 'diverged' : 'agreed' });
     if (!direction) return;
     this.metrics.divergences.inc({ tool: record.tool ?? '', direction });
@@ -77,19 +77,4 @@ export class ShadowPolicy {
   status(): { revision: string | undefined; error: string | undefined } {
     return { revision: this.engine.revision(), error: this.startFailed ?? this.source.status().lastError };
   }
-}
-
-function directionOf(active: DecisionRecord, candidate: { allowed: boolean; reasons: string[] } | { error: string }): Direction | undefined {
-  if ('error' in candidate) return active.result === 'error' ? undefined : 'candidate_error';
-  if (active.result === 'error') return 'candidate_fixes_error';
-  if (active.allowed && !candidate.allowed) return 'allow_to_deny';
-  if (!active.allowed && candidate.allowed) return 'deny_to_allow';
-  if (!active.allowed && !sameSet(active.reasons, candidate.reasons)) return 'reasons_changed';
-  return undefined;
-}
-
-function sameSet(a: string[], b: string[]): boolean {
-  if (a.length !== b.length) return false;
-  const s = new Set(a);
-  return b.every((x) => s.has(x));
 }
