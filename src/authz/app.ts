@@ -149,6 +149,6 @@ function startShadow(config: AuthzConfig, metrics: AuthzMetrics, log: Logger): S
   const bundle = config.policy.shadow as NonNullable<AuthzConfig['policy']['shadow']>;
   const shadowLog = log.child('shadow');
   const shadow = new ShadowPolicy(new WasmPolicyEngine(config.policy.decision), bundleSourceFor(bundle, shadowLog), { evaluations: metrics.shadowEvaluations, divergences: metrics.shadowDivergences }, shadowLog);
-  shadow.start(bundle.signing ? signatureVerifier(bundle.signing) : undefined);
+  shadow.start(signatureVerifier(bundle.signing));
   return shadow;
 }

@@ -4,7 +4,7 @@ import type { BundleSource } from './bundle/bundle-source.js';
 import { FileBundleSource } from './bundle/file-source.js';
 import { HttpBundleSource } from './bundle/http-source.js';
 import { evaluateBeforeActivation, RecordedInputs } from './bundle/pre-activation.js';
-import { verifyBundleSignature, type VerificationConfig } from './bundle/signature-verification.js';
+import { BundleSignatureError, SIGNATURES_FILE, verifyBundleSignature, type VerificationConfig } from './bundle/signature-verification.js';
 import type { AuthzConfig, BundleConfig, SigningConfig } from './config.js';
 import type { HealthService } from './grpc/health-service.js';
 import type { AuthzMetrics } from './observability/metrics.js';
@@ -35,7 +35,7 @@ export async function startEmbeddedPolicy(
   const bundle = config.policy.bundle as BundleConfig;
   const source = bundleSourceFor(bundle);
   const gate = new ActivationGate({
-    ...(bundle.signing ? { verify: signatureVerifier(bundle.signing) } : {}),
+    verify: signatureVerifier(bundle.signing),
     // The candidate runs in its own instance: the active bundle keeps answering while it is tried.
     evaluate: (b) =>
       evaluateBeforeActivation(b, {
@@ -85,7 +85,16 @@ export function bundleSourceFor(bundle: BundleConfig, log?: Logger): BundleSourc
       );
 }
 
-export function signatureVerifier(signing: SigningConfig): (bundle: PolicyBundle) => Promise<void> {
+/**
+ * With keys: the bundle must be signed by one of them. Without: a signed bundle is refused as OPA refuses it
+ * ("verification key not provided"), so a team that signs never runs a bundle nobody verified.
+ */
+export function signatureVerifier(signing: SigningConfig | undefined): (bundle: PolicyBundle) => Promise<void> {
+  if (!signing) {
+    return async (bundle) => {
+      if (bundle.files.has(SIGNATURES_FILE)) throw new BundleSignatureError('the bundle is signed but no verification keys are configured (policy.bundle.signing, or keys and bundles.<name>.signing in the OPA configuration)');
+    };
+  }
   const config: VerificationConfig = {
     keys: Object.fromEntries(Object.entries(signing.keys).map(([id, k]) => [id, { key: k.key ?? '', algorithm: k.algorithm, ...(k.scope !== undefined ? { scope: k.scope } : {}) }])),
     ...(signing.keyid ? { keyId: signing.keyid } : {}),

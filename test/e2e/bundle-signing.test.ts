@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { stringify as toYaml } from 'yaml';
 import { extract, pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
@@ -11,6 +14,8 @@ import { ensureOpa } from '../../src/toolchain/install.js';
 import { startBundleServer, type TestBundleServer } from './bundle-server.js';
 import { metricValue, waitFor } from './policy-bundles.js';
 import { buildSeedBundle, startStack, type Stack } from './stack.js';
+
+const run = promisify(execFile);
 
 /**
  * Bundles signed by a real `opa build --bundle --signing-key` (RSA and ECDSA), verified with the configured
@@ -96,6 +101,24 @@ describe('signed bundles', () => {
       expect(refusals.at(-1)?.cause).toMatch(cause);
     });
   }
+
+  it('without verification keys, a signed bundle is refused as OPA refuses it', async () => {
+    const other = await startBundleServer();
+    other.setBundle(bundles.rsa as Buffer);
+    try {
+      const work = await mkdtemp(join(tmpdir(), 'toolgate-signing-nokeys-'));
+      const configPath = join(work, 'authz.yaml');
+      await writeFile(configPath, toYaml({ grpc: { address: '127.0.0.1:0' }, http: { address: '127.0.0.1:0' }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), policy: { engine: 'embedded', bundle: { url: other.url, cache_dir: join(work, 'cache') } } }));
+      const failure = await run(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', configPath], { timeout: 20_000 }).then(
+        () => undefined,
+        (err: { code?: number; stderr?: string }) => err,
+      );
+      expect(failure?.code).toBe(1);
+      expect(failure?.stderr).toMatch(/signed but no verification keys are configured/);
+    } finally {
+      await other.close();
+    }
+  });
 
   it('a restart with the bundle server down starts from the last good (signed and verified) bundle', async () => {
     server.setFailing(503);
