@@ -124,13 +124,16 @@ async function startEngine(
   return { engine, source, stopProbe: () => undefined, recordedInputs };
 }
 
+const MAX_RECORDED_INPUT_BYTES = 64 * 1024;
+
 /** What runs after each answer has left: recording inputs for pre-activation checks, shipping decision logs. */
 function observersOf(recordedInputs: RecordedInputs | undefined, shipping: DecisionLogShipping | undefined, shadow: ShadowPolicy | undefined): { onDecided?: DecisionObserver } {
   const observers: DecisionObserver[] = [];
   if (recordedInputs) {
     // Inputs the active bundle decided: each candidate bundle must decide them too before activation.
-    observers.push((record, input) => {
-      if (input && record.result !== 'error') recordedInputs.record(record.tool, record.allowed, input);
+    observers.push((record, input, _result, json) => {
+      // Bounded in count (one per tool and outcome) and in size: a 2 MiB body is not kept for later.
+      if (input && record.result !== 'error' && (json?.length ?? 0) <= MAX_RECORDED_INPUT_BYTES) recordedInputs.record(record.tool, record.allowed, input);
     });
   }
   if (shipping) observers.push(shipping.observe);

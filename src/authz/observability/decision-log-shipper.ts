@@ -50,6 +50,9 @@ export interface ShipperOptions {
  */
 export class DecisionLogShipper {
   private buffer: OpaDecisionEvent[] = [];
+  /** Approximate bytes of each buffered event (parallel to `buffer`) and their sum. */
+  private sizes: number[] = [];
+  private bufferedBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
   private uploading: Promise<void> | undefined;
@@ -65,7 +68,7 @@ export class DecisionLogShipper {
   }
 
   /** One decision, after its answer was sent. */
-  add(record: DecisionRecord, input: JsonObject | undefined, result: unknown, requestedBy: string): void {
+  add(record: DecisionRecord, input: JsonObject | undefined, result: unknown, requestedBy: string, inputBytes = 0): void {
     const event: OpaDecisionEvent = {
       labels: this.labels,
       decision_id: record.decision_id,
@@ -93,7 +96,7 @@ export class DecisionLogShipper {
     }
     if (this.opts.config.console) this.opts.console.info('Decision Log', { ...event });
     if (!this.opts.client) return;
-    this.buffer.push(event);
+    this.push([event], [inputBytes + 512], false);
     this.trim();
   }
 
@@ -114,11 +117,28 @@ export class DecisionLogShipper {
     this.opts.client.close();
   }
 
+  private push(events: OpaDecisionEvent[], sizes: number[], front: boolean): void {
+    if (front) {
+      this.buffer = [...events, ...this.buffer];
+      this.sizes = [...sizes, ...this.sizes];
+    } else {
+      this.buffer.push(...events);
+      this.sizes.push(...sizes);
+    }
+    for (const n of sizes) this.bufferedBytes += n;
+  }
+
+  /** Drops the oldest events while the buffer is over either bound (count or bytes), counting each. */
   private trim(): void {
-    const over = this.buffer.length - this.opts.config.bufferSizeLimitEvents;
-    if (over > 0) {
-      this.buffer.splice(0, over);
-      this.opts.metrics.events.inc({ outcome: 'dropped_buffer_full' }, over);
+    const { bufferSizeLimitEvents: maxEvents, bufferSizeLimitBytes: maxBytes } = this.opts.config;
+    let drop = 0;
+    let bytes = this.bufferedBytes;
+    while (drop < this.buffer.length && (this.buffer.length - drop > maxEvents || bytes > maxBytes)) bytes -= this.sizes[drop++] as number;
+    if (drop > 0) {
+      this.buffer.splice(0, drop);
+      this.sizes.splice(0, drop);
+      this.bufferedBytes = bytes;
+      this.opts.metrics.events.inc({ outcome: 'dropped_buffer_full' }, drop);
     }
     this.opts.metrics.buffered.set(this.buffer.length);
   }
@@ -141,8 +161,12 @@ export class DecisionLogShipper {
     const client = this.opts.client;
     if (!client || this.buffer.length === 0) return;
     const events = this.buffer;
+    const sizes = this.sizes;
     this.buffer = [];
+    this.sizes = [];
+    this.bufferedBytes = 0;
     this.opts.metrics.buffered.set(0);
+    const sizeOf = new Map(events.map((e, i) => [e, sizes[i] as number]));
     const chunks = await this.chunk(events);
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i] as { events: OpaDecisionEvent[]; body: Buffer };
@@ -159,8 +183,9 @@ export class DecisionLogShipper {
         this.failures++;
         this.opts.metrics.uploads.inc({ outcome: 'failed' });
         this.opts.log.warn('decision log upload failed; retrying with backoff', { cause: errorMessage(err), events: events.length, failures: this.failures });
-        // Back in front of what arrived meanwhile; the bound applies to the whole (oldest dropped first).
-        this.buffer = [...chunks.slice(i).flatMap((c) => c.events), ...this.buffer];
+        // Back in front of what arrived meanwhile; the bounds apply to the whole (oldest dropped first).
+        const back = chunks.slice(i).flatMap((c) => c.events);
+        this.push(back, back.map((e) => sizeOf.get(e) ?? 512), true);
         this.trim();
         return;
       }

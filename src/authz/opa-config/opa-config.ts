@@ -36,6 +36,8 @@ export interface OpaDecisionLogs {
   maskDecision: string;
   dropDecision?: string;
   bufferSizeLimitEvents: number;
+  /** Bytes of buffered events (their input as encoded), so large bodies cannot grow the buffer without bound. */
+  bufferSizeLimitBytes: number;
   uploadSizeLimitBytes: number;
   minDelaySeconds: number;
   maxDelaySeconds: number;
@@ -116,7 +118,7 @@ const SCHEMA = {
         reporting: {
           type: 'object',
           additionalProperties: false,
-          properties: { buffer_size_limit_events: { type: 'integer', minimum: 1 }, upload_size_limit_bytes: { type: 'integer', minimum: 1024 }, min_delay_seconds: num, max_delay_seconds: num },
+          properties: { buffer_size_limit_events: { type: 'integer', minimum: 1 }, buffer_size_limit_bytes: { type: 'integer', minimum: 1024 }, upload_size_limit_bytes: { type: 'integer', minimum: 1024 }, min_delay_seconds: num, max_delay_seconds: num },
         },
       },
     },
@@ -199,6 +201,7 @@ export function parseOpaConfig(text: string, origin: string, env: NodeJS.Process
       maskDecision: d.mask_decision ?? 'system/log/mask',
       ...(d.drop_decision ? { dropDecision: d.drop_decision } : {}),
       bufferSizeLimitEvents: d.reporting?.buffer_size_limit_events ?? 10_000,
+      bufferSizeLimitBytes: d.reporting?.buffer_size_limit_bytes ?? 64 * 1024 * 1024,
       uploadSizeLimitBytes: d.reporting?.upload_size_limit_bytes ?? 32_768,
       minDelaySeconds: min,
       maxDelaySeconds: max,
@@ -230,7 +233,7 @@ interface OpaFile {
     console?: boolean;
     mask_decision?: string;
     drop_decision?: string;
-    reporting?: { buffer_size_limit_events?: number; upload_size_limit_bytes?: number; min_delay_seconds?: number; max_delay_seconds?: number };
+    reporting?: { buffer_size_limit_events?: number; buffer_size_limit_bytes?: number; upload_size_limit_bytes?: number; min_delay_seconds?: number; max_delay_seconds?: number };
   };
   persistence_directory?: string;
   plugins?: { envoy_ext_authz_grpc?: { addr?: string; path?: string } };
