@@ -177,14 +177,14 @@ async function startOpaEnvoyPlugin(dir: string, binary: string, bundle: string, 
 }
 
 /** Starts one configuration with the given bundles (a fresh authorization backend and its Envoy). */
-export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[]; envoyWorkers?: EnvoyWorkers }): Promise<RunningConfig> {
+export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[]; envoyWorkers?: EnvoyWorkers; toolgatePolicy?: Record<string, unknown> }): Promise<RunningConfig> {
   const dir = join(o.dir, `${name}-${o.tag}`);
   await mkdir(dir, { recursive: true });
   const procs: ManagedProcess[] = [];
   let authzPort = 1;
   let authzPids: number[] = [];
   if (name === 'b') {
-    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm } }, o.toolgateEnv, o.toolgateNodeArgs);
+    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm }, ...o.toolgatePolicy }, o.toolgateEnv, o.toolgateNodeArgs);
     procs.push(t.proc);
     [authzPort, authzPids] = [t.grpcPort, [t.proc.pid]];
   } else if (name === 'c') {

@@ -29,7 +29,15 @@ export interface CheckServiceOptions {
   audit?: AuditTrail;
   /** Shared with the executor: each allowed tool call carries an attestation it verifies. */
   attestationKey?: Buffer;
+  /** Told of every decision after its answer has left (recorded inputs, shadow policy, log shipping). */
+  onDecided?: DecisionObserver;
 }
+
+/**
+ * Runs after the answer was sent; `input` is the policy input (undefined when the call was refused before it
+ * was evaluated), `result` the raw value at the decision path, `inputJson` the input as the engine got it.
+ */
+export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: Buffer | undefined) => void;
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
 interface Outcome {
@@ -73,11 +81,12 @@ export class CheckService {
       : undefined;
     let mapped: MappedRequest | undefined;
     let outcome: Outcome;
+    const evaluated: { revision?: string; result?: unknown; json?: Buffer } = {};
     try {
       mapped = mapCheckRequest(req, this.opts.mapper);
-      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http));
+      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http), evaluated);
     } catch (err) {
-      outcome = this.refuse(err, decisionId, mapped);
+      outcome = this.refuse(err, decisionId, mapped, evaluated.revision);
     }
 
     const durationMs = performance.now() - started;
@@ -109,11 +118,12 @@ export class CheckService {
       this.record(record, durationMs / 1000);
       if (!record.allowed) this.audit(record, mapped);
       if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
+      this.opts.onDecided?.(record, mapped?.input, evaluated.result, evaluated.json);
     });
     return outcome.response;
   }
 
-  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array): Promise<Outcome> {
+  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array, evaluated: { revision?: string; result?: unknown; json?: Buffer }): Promise<Outcome> {
     const { engine, metrics } = this.opts;
     const t0 = performance.now();
     const evalSpan = span
@@ -121,7 +131,8 @@ export class CheckService {
       : undefined;
     let evaluation;
     try {
-      evaluation = await engine.evaluate(mapped.input, encodeInputJson(mapped.input, mapped.rawArguments));
+      evaluated.json = encodeInputJson(mapped.input, mapped.rawArguments);
+      evaluation = await engine.evaluate(mapped.input, evaluated.json);
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
     } catch (err) {
       evalSpan?.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
@@ -129,6 +140,8 @@ export class CheckService {
     } finally {
       evalSpan?.end();
     }
+    evaluated.revision = evaluation.revision;
+    evaluated.result = evaluation.result;
     const evaluationSeconds = (performance.now() - t0) / 1000;
     metrics.evaluationDuration.observe({ engine: engine.kind }, evaluationSeconds);
     const decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
@@ -184,9 +197,9 @@ export class CheckService {
   }
 
   /** Turns any failure into a structured deny. Rejections are the agent's input; anything else is ours. */
-  private refuse(err: unknown, decisionId: string, mapped: MappedRequest | undefined): Outcome {
-    const revision = undefined;
+  private refuse(err: unknown, decisionId: string, mapped: MappedRequest | undefined, evaluatedRevision: string | undefined): Outcome {
     if (err instanceof Rejection) {
+      const revision = undefined;
       const body = denyBody(err.code, err.message, [err.message], decisionId, revision, err.tool ?? mapped?.toolCall?.tool, err.details);
       const meta = this.metadata(decisionId, revision, mapped, false, err.code);
       if (err.agentId) meta.agent_id = err.agentId;
@@ -207,8 +220,11 @@ export class CheckService {
     }
     const isPolicy = err instanceof PolicyError;
     const cause = errorMessage(err);
+    // The revision that failed (a policy_error is the policy's fault: name which one).
+    const revision = evaluatedRevision ?? this.opts.engine.revision?.();
     if (!isPolicy) this.opts.log.error('check failed unexpectedly', { decision_id: decisionId, cause, stack: err instanceof Error ? err.stack : undefined });
-    const message = isPolicy ? `authorization failed: ${cause}` : 'authorization failed: internal error (see the gateway log for this decision id)';
+    // The cause as logged may name files on this server (Rego source paths): agents see it without them.
+    const message = isPolicy ? `authorization failed: ${withoutFilePaths(cause)}` : 'authorization failed: internal error (see the gateway log for this decision id)';
     const body = denyBody('policy_error', message, [message], decisionId, revision, mapped?.toolCall?.tool);
     return {
       response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: this.metadata(decisionId, revision, mapped, false, 'policy_error') }),
@@ -309,6 +325,12 @@ export function denyBody(
   if (tool) error.tool = tool;
   if (details !== undefined) error.details = details;
   return { error };
+}
+
+/** "/tmp/build/policies/agent/authz/policy.rego:12: ..." -> "policy.rego:12: ...". URLs are left alone. */
+export function withoutFilePaths(message: string): string {
+  return message.replace(/(^|[\s('"=\[,])((?:[A-Za-z]:)?(?:[\\/][^\s\\/:'"()\],]+)+)/g, (_m, lead: string, path: string) => lead + path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1))
+    .replace(/(?:[\w.-]+\/)+([\w.-]+\.rego)\b/g, '$1');
 }
 
 function str(v: unknown): string | undefined {

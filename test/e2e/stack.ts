@@ -55,6 +55,8 @@ export interface StackOptions {
   executorEnv?: NodeJS.ProcessEnv;
   /** Envoy's overload and request limits, when a test needs other than the defaults. */
   envoyLimits?: Pick<EnvoyTemplateValues, 'MAX_HEAP_BYTES' | 'MAX_DOWNSTREAM_CONNECTIONS' | 'REQUEST_HEADERS_TIMEOUT' | 'REQUEST_TIMEOUT'>;
+  /** Policy lifecycle: extra keys merged into the authz config (e.g. policy.bundle.signing, decision_logs). */
+  editAuthzConfig?: (config: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
 }
 
 /** One executor process of the stack. */
@@ -171,6 +173,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
   const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
   if (authzAuditPath) Object.assign(authzConfig, { audit: { path: authzAuditPath } });
+  opts.editAuthzConfig?.(authzConfig);
   const tracingEnv = opts.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.otlpEndpoint } : {};
   const authzConfigPath = join(dir, 'authz.yaml');
   await writeFile(authzConfigPath, toYaml(authzConfig));
