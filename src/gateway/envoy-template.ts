@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { McpServerDefinition } from '../catalog/mcp-servers.js';
 import { REPO_ROOT } from '../shared/repo-paths.js';
+import { insertMcpServers } from './mcp-envoy-config.js';
 
 /** The values envoy/toolgate.yaml needs. Everything else in that file is plain Envoy config. */
 export interface EnvoyTemplateValues {
@@ -25,6 +27,8 @@ export interface EnvoyTemplateValues {
   TRACING?: boolean;
   OTEL_COLLECTOR_HOST?: string;
   OTEL_COLLECTOR_PORT?: number;
+  /** Upstream MCP servers (src/catalog/mcp-servers.yaml): a route and a cluster each. */
+  MCP_SERVERS?: readonly McpServerDefinition[];
 }
 
 export const ENVOY_TEMPLATE_PATH = join(REPO_ROOT, 'envoy', 'toolgate.yaml');
@@ -58,5 +62,7 @@ export function renderTemplate(template: string, values: Record<string, string |
 }
 
 export async function renderEnvoyConfig(values: EnvoyTemplateValues, templatePath = ENVOY_TEMPLATE_PATH): Promise<string> {
-  return renderTemplate(await readFile(templatePath, 'utf8'), values as unknown as Record<string, string | number | boolean>);
+  const { MCP_SERVERS, ...scalars } = values;
+  const rendered = renderTemplate(await readFile(templatePath, 'utf8'), scalars as unknown as Record<string, string | number | boolean>);
+  return insertMcpServers(rendered, MCP_SERVERS ?? []);
 }
