@@ -75,6 +75,10 @@ async function main(): Promise<void> {
   const token = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 24 * 3600 });
   const tokenPath = join(STATE, 'dev', 'ops-bot.jwt');
   await writeFile(tokenPath, token, { mode: 0o600 });
+  // MCP clients need a token for this gateway's MCP resource (its audience), not the REST one.
+  const mcpResource = `http://127.0.0.1:${PORTS.http}/mcp`;
+  const mcpTokenPath = join(STATE, 'dev', 'ops-bot.mcp.jwt');
+  await writeFile(mcpTokenPath, await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 24 * 3600, audience: mcpResource }), { mode: 0o600 });
 
   const catalog = join(REPO_ROOT, 'src', 'catalog', 'tools.yaml');
   // Upstream MCP servers: TOOLGATE_MCP_SERVERS names another registry than the one in the repository.
@@ -133,6 +137,7 @@ async function main(): Promise<void> {
       ACCESS_LOG_PATH: join(STATE, 'logs', 'access.log'),
       ...(collector ? { TRACING: true, OTEL_COLLECTOR_HOST: collector.host, OTEL_COLLECTOR_PORT: collector.port } : {}),
       MCP_SERVERS: mcpRegistry.all(),
+      MCP_RESOURCE_URL: mcpResource,
     }),
   );
   const envoy: ChildProcess = spawn(envoyBin, ['-c', envoyConfigPath, '--use-dynamic-base-id', '-l', 'warning', '--file-flush-interval-msec', '1000'], { stdio: ['ignore', 'inherit', 'inherit'] });

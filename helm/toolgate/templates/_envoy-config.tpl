@@ -25,7 +25,10 @@
   "JWT_ISSUER" .Values.envoy.jwt.issuer
   "JWT_AUDIENCE" .Values.envoy.jwt.audience
   "ACCESS_LOG_PATH" "/dev/stdout"
+  "MCP_RESOURCE_URL" .Values.envoy.mcp.resourceUrl
 -}}
+{{- $mcpUrl := urlParse .Values.envoy.mcp.resourceUrl -}}
+{{- $_ := set $values "MCP_RESOURCE_METADATA_URL" (printf "%s://%s/.well-known/oauth-protected-resource%s" $mcpUrl.scheme $mcpUrl.host (trimSuffix "/" $mcpUrl.path)) -}}
 {{- if $otlp -}}
 {{- $hostPort := regexReplaceAll "^[a-z]+://" $otlp "" | trimSuffix "/" -}}
 {{- $_ := set $values "OTEL_COLLECTOR_HOST" (regexReplaceAll ":[0-9]+$" $hostPort "") -}}
