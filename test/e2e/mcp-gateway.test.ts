@@ -11,6 +11,9 @@ import { stringify as toYaml } from 'yaml';
 import { loadAttestationKey, mcpArgumentsBytes, verifyAttestation } from '../../src/shared/decision-attestation.js';
 import { signAgentJwt } from '../../src/gateway/dev-credentials.js';
 import { startControlPlane, type ControlPlane } from '../support/kube/control-plane.js';
+import { startCollector, type Collector } from '../support/otel-collector.js';
+import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { freePort } from '../support/managed-process.js';
 import { runPythonMcpClient } from '../support/mcp-python.js';
 import { startGarbageUpstream, startHangingUpstream, startKubernetesMcpServer, startRecordingUpstream, startServerEverything } from '../support/mcp-upstreams.js';
@@ -23,6 +26,7 @@ import { buildSeedBundle, policiesWithData, startStack, type Stack } from './sta
  */
 describe('MCP through the gateway', () => {
   let plane: ControlPlane;
+  let collector: Collector;
   let stack: Stack;
   let dir: string;
   const closers: (() => Promise<void>)[] = [];
@@ -54,7 +58,7 @@ describe('MCP through the gateway', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'toolgate-mcp-e2e-'));
-    plane = await startControlPlane();
+    [plane, collector] = await Promise.all([startControlPlane(), startCollector()]);
     const admin = plane.admin();
     const core = admin.makeApiClient(CoreV1Api);
     const apps = admin.makeApiClient(AppsV1Api);
@@ -113,7 +117,7 @@ describe('MCP through the gateway', () => {
     const bundle = await buildSeedBundle(dir, 'mcp-e2e', policies);
     const registryPath = join(dir, 'mcp-servers.yaml');
     await writeFile(registryPath, toYaml(registry));
-    stack = await startStack({ engine: 'embedded', bundle: { file: bundle }, mcpServersPath: registryPath, authzEnv: { E2E_UPSTREAM_TOKEN: 'Bearer upstream-secret' }, audit: true });
+    stack = await startStack({ engine: 'embedded', bundle: { file: bundle }, mcpServersPath: registryPath, authzEnv: { E2E_UPSTREAM_TOKEN: 'Bearer upstream-secret' }, audit: true, otlpEndpoint: collector.endpoint });
     resource = `http://127.0.0.1:${stack.envoyHttpPort}/mcp`;
   }, 600_000);
 
@@ -121,6 +125,7 @@ describe('MCP through the gateway', () => {
     for (const close of closers.reverse()) await close().catch(() => {});
     await stack?.stop();
     await plane?.stop();
+    await collector?.stop();
   });
 
   it('seed scenario over MCP (TypeScript SDK -> kubernetes-mcp-server): list in staging allowed, delete and scale in production refused with the reasons, the session goes on', async () => {
@@ -214,6 +219,33 @@ describe('MCP through the gateway', () => {
     expect(kube.calls?.[1]?.error?.message).toContain('no rule allows action delete');
     expect(kube.calls?.[2]?.text).toContain('web-staging');
   }, 300_000);
+
+  it('observes every MCP decision: decision log, agent_tool_calls_total, audit trail, and a span with the MCP conventions in the agent\'s trace (params._meta.traceparent)', async () => {
+    const client = await connect('kubernetes', 'ops-bot');
+    await refusal(client.callTool({ name: 'pods_delete', arguments: { namespace: 'production', name: 'web-production' } }));
+    const metrics = await (await fetch(`http://127.0.0.1:${stack.authzHttpPort}/metrics`)).text();
+    expect(metrics).toMatch(/agent_tool_calls_total\{agent_id="ops-bot",action="delete",resource="pod",result="denied"\} [1-9]/);
+    expect(metrics).toMatch(/agent_tool_calls_total\{agent_id="ops-bot",action="list",resource="pod",result="allowed"\} [1-9]/);
+    expect(metrics).not.toMatch(/agent_tool_calls_total\{agent_id="ops-bot",action="",resource="",result="allowed"\}/);
+
+    const log = await readFile(stack.authz.logPath, 'utf8');
+    const decisions = log.split('\n').filter((l) => l.includes('"msg":"decision"')).map((l) => JSON.parse(l) as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const del = decisions.find((d) => d.tool === 'pods_delete' && d.mcp?.server === 'kubernetes');
+    expect(del).toMatchObject({ allowed: false, action: 'delete', resource: 'pod', namespace: 'production', mcp: { method: 'tools/call', server: 'kubernetes' } });
+    expect(del?.mcp.session_id).toBeTruthy();
+
+    const audit = (await readFile(stack.authzAuditPath ?? '', 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(audit.some((a) => a.kind === 'refused_call' && a.tool === 'pods_delete' && a.mcp_server === 'kubernetes')).toBe(true);
+    expect(audit.some((a) => a.kind === 'upstream_call_allowed' && a.tool === 'pods_list_in_namespace')).toBe(true);
+
+    // An agent that carries its trace in params._meta (no traceparent header): the check joins that trace.
+    const traceId = randomBytes(16).toString('hex');
+    const res = await rpc('everything', { jsonrpc: '2.0', id: 'traced-1', method: 'tools/call', params: { name: 'get-sum', arguments: { a: 1, b: 2 }, _meta: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } } }, await token('ops-bot'));
+    expect(res.json.error.code).toBe(-32003);
+    const spans = await collector.waitForTrace(traceId, (t) => t.some((s) => s.name === 'toolgate.authz.check'), 30_000);
+    const check = spans.find((s) => s.name === 'toolgate.authz.check');
+    expect(check?.attributes).toMatchObject({ 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'get-sum', 'gen_ai.operation.name': 'execute_tool', 'jsonrpc.request.id': 'traced-1', 'toolgate.decision.allowed': false });
+  }, 90_000);
 
   describe('bad input and faults get their specific answers', () => {
     it('duplicate keys in params: 400 parse error naming the key', async () => {
