@@ -20,6 +20,7 @@ import { Rejection } from './response/rejection.js';
 import { McpRejection } from './input/mcp-rejection.js';
 import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
 import { catalogListedTools, visibleTools } from './policy/visible-tools.js';
+import { ListingGate } from './policy/listing-gate.js';
 import { jsonRpcDenyResponse, policyDenyMessage } from './response/jsonrpc-deny.js';
 import { mcpTrustedHeaders } from './response/mcp-trusted-headers.js';
 import type { UpstreamCredentialValues } from './upstream-credentials.js';
@@ -61,7 +62,11 @@ interface Outcome {
  * becomes a deny with a specific reason (fail closed), is logged with its cause, and is counted.
  */
 export class CheckService {
-  constructor(private readonly opts: CheckServiceOptions) {}
+  private readonly listingGate: ListingGate;
+
+  constructor(private readonly opts: CheckServiceOptions) {
+    this.listingGate = new ListingGate(opts.engine, opts.mapper.catalog, opts.mapper.servers);
+  }
 
   async check(req: CheckRequest, traceparent: string | undefined): Promise<CheckResponse> {
     const started = performance.now();
@@ -155,8 +160,14 @@ export class CheckService {
     }
     const evaluationSeconds = (performance.now() - t0) / 1000;
     metrics.evaluationDuration.observe({ engine: engine.kind }, evaluationSeconds);
-    const decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
+    let decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
     const revision = evaluation.revision;
+    if (decision.allowed && mapped.mcp?.method === 'tools/call' && mapped.toolCall) {
+      const { server, tool } = { server: mapped.mcp.server, tool: mapped.toolCall.tool };
+      if (!(await this.listingGate.listed(callListingQuestion(mapped.input), server, tool, revision))) {
+        decision = { ...decision, allowed: false, reasons: [`tool "${tool}" is not in this agent's tools/list (the policy does not list it), so it cannot be called`] };
+      }
+    }
     const meta = this.metadata(decisionId, revision, mapped, decision.allowed, decision.allowed ? undefined : 'policy_denied');
     Object.assign(meta, decision.dynamicMetadata);
     const evaluationMs = round(evaluationSeconds * 1000);
@@ -416,6 +427,12 @@ function mcpMetaTraceparent(mapped: MappedRequest | undefined): string | undefin
 function linksTo(traceparent: string): Link[] {
   const ctx = trace.getSpanContext(contextFrom(traceparent));
   return ctx ? [{ context: ctx }] : [];
+}
+
+/** The listing question behind a tools/call: the same agent, as if it had asked tools/list on this server. */
+function callListingQuestion(input: JsonObject): JsonObject {
+  const { method: _method, id: _id, params: _params, ...session } = input.mcp as JsonObject;
+  return listingQuestion({ ...input, mcp: { ...session, method: 'tools/list' } });
 }
 
 /** MCP refusals that the client must see at the HTTP level even when the request had an id. */
