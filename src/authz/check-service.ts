@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AuditTrail } from '../audit/audit-trail.js';
@@ -18,13 +18,10 @@ import { PolicyError, type PolicyEngine } from './policy/policy-engine.js';
 import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
 import { Rejection } from './response/rejection.js';
 import { McpRejection } from './input/mcp-rejection.js';
-import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
-import { catalogListedTools, visibleTools } from './policy/visible-tools.js';
-import { ListingGate } from './policy/listing-gate.js';
-import { jsonRpcDenyResponse, policyDenyMessage } from './response/jsonrpc-deny.js';
-import { mcpTrustedHeaders } from './response/mcp-trusted-headers.js';
 import type { UpstreamCredentialValues } from './upstream-credentials.js';
 import { MCP_LISTING_METADATA_KEY } from './mcp-lists/listing-metadata.js';
+import { linksTo, McpCheck, mcpMetadata, mcpMetaTraceparent, mcpPolicyDeny, mcpPolicyError, mcpRecord, mcpRefusalSubject, mcpRejectionDeny, setMcpSpanAttributes } from './mcp-check.js';
+import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
 
 export interface CheckServiceOptions {
   mapper: InputMapperOptions;
@@ -62,10 +59,10 @@ interface Outcome {
  * becomes a deny with a specific reason (fail closed), is logged with its cause, and is counted.
  */
 export class CheckService {
-  private readonly listingGate: ListingGate;
+  private readonly mcp: McpCheck;
 
   constructor(private readonly opts: CheckServiceOptions) {
-    this.listingGate = new ListingGate(opts.engine, opts.mapper.catalog, opts.mapper.servers);
+    this.mcp = new McpCheck({ engine: opts.engine, catalog: opts.mapper.catalog, servers: opts.mapper.servers, upstreamCredentials: opts.upstreamCredentials, attestationKey: opts.attestationKey });
   }
 
   async check(req: CheckRequest, traceparent: string | undefined): Promise<CheckResponse> {
@@ -162,18 +159,13 @@ export class CheckService {
     metrics.evaluationDuration.observe({ engine: engine.kind }, evaluationSeconds);
     let decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
     const revision = evaluation.revision;
-    if (decision.allowed && mapped.mcp?.method === 'tools/call' && mapped.toolCall) {
-      const { server, tool } = { server: mapped.mcp.server, tool: mapped.toolCall.tool };
-      if (!(await this.listingGate.listed(callListingQuestion(mapped.input), server, tool, revision))) {
-        decision = { ...decision, allowed: false, reasons: [`tool "${tool}" is not in this agent's tools/list (the policy does not list it), so it cannot be called`] };
-      }
-    }
+    if (mapped.mcp) decision = await this.mcp.gateCall(mapped, decision, revision);
     const meta = this.metadata(decisionId, revision, mapped, decision.allowed, decision.allowed ? undefined : 'policy_denied');
     Object.assign(meta, decision.dynamicMetadata);
     const evaluationMs = round(evaluationSeconds * 1000);
 
     if (decision.allowed && mapped.mcp) {
-      const { trusted, remove, listing } = await this.mcpAllowHeaders(mapped, decisionId, revision, requestBody);
+      const { trusted, remove, listing } = await this.mcp.allowHeaders(mapped, decisionId, revision, requestBody);
       if (listing) meta[MCP_LISTING_METADATA_KEY] = listing;
       const withRemovals = { ...decision, requestHeadersToRemove: [...decision.requestHeadersToRemove, ...remove] };
       return {
@@ -219,22 +211,13 @@ export class CheckService {
 
     const httpStatus = decision.httpStatus ?? 403;
     if (mapped.mcp) {
-      const m = mapped.mcp;
-      const what = m.method === 'tools/call' ? `the policy does not allow calling tool "${mapped.toolCall?.tool ?? ''}"` : `the policy does not allow MCP ${m.method}`;
+      const what = mcpRefusalSubject(mapped);
       const data = denyBody('policy_denied', what, decision.reasons, decisionId, revision, mapped.toolCall?.tool).error;
+      const answer = mcpPolicyDeny({ message: mapped.mcp, what, decision, httpStatus, data, decisionId, meta });
       return {
-        response: jsonRpcDenyResponse({
-          id: m.kind === 'request' ? m.id : undefined,
-          httpStatus,
-          rpcCode: -32003,
-          message: policyDenyMessage(what, decision.reasons),
-          data,
-          headers: decision.headers,
-          decisionId,
-          dynamicMetadata: meta,
-        }),
+        response: answer.response,
         result: 'denied',
-        httpStatus: m.kind === 'request' ? 200 : httpStatus,
+        httpStatus: answer.httpStatus,
         code: 'policy_denied',
         reasons: decision.reasons,
         revision,
@@ -263,15 +246,10 @@ export class CheckService {
       const meta = this.metadata(decisionId, revision, mapped, false, err.code);
       if (err.agentId) meta.agent_id = err.agentId;
       if (err.tool) meta.tool = err.tool;
-      let response: CheckResponse;
-      let httpStatus = err.httpStatus;
-      if (err instanceof McpRejection) {
-        const forceHttpStatus = HTTP_LEVEL_MCP_REFUSALS.has(err.code);
-        if (err.jsonRpcId !== undefined && !forceHttpStatus) httpStatus = 200;
-        response = jsonRpcDenyResponse({ id: err.jsonRpcId, httpStatus: err.httpStatus, forceHttpStatus, rpcCode: err.rpcCode, message: err.message, data: body.error, decisionId, dynamicMetadata: meta });
-      } else {
-        response = denyResponse({ httpStatus: err.httpStatus, body, decisionId, dynamicMetadata: meta });
-      }
+      const { response, httpStatus } =
+        err instanceof McpRejection
+          ? mcpRejectionDeny(err, body.error, decisionId, meta)
+          : { response: denyResponse({ httpStatus: err.httpStatus, body, decisionId, dynamicMetadata: meta }), httpStatus: err.httpStatus };
       const outcome: Outcome = {
         response,
         result: 'denied',
@@ -292,13 +270,11 @@ export class CheckService {
     const message = isPolicy ? `authorization failed: ${cause}` : 'authorization failed: internal error (see the gateway log for this decision id)';
     const body = denyBody('policy_error', message, [message], decisionId, revision, mapped?.toolCall?.tool);
     const meta = this.metadata(decisionId, revision, mapped, false, 'policy_error');
-    const mcpId = mapped?.mcp?.kind === 'request' ? mapped.mcp.id : undefined;
+    const answer = mapped?.mcp ? mcpPolicyError(mapped.mcp, message, body.error, decisionId, meta) : { response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: meta }), httpStatus: 500 };
     return {
-      response: mapped?.mcp
-        ? jsonRpcDenyResponse({ id: mcpId, httpStatus: 500, rpcCode: -32603, message, data: body.error, decisionId, dynamicMetadata: meta })
-        : denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: meta }),
+      response: answer.response,
       result: 'error',
-      httpStatus: mcpId !== undefined ? 200 : 500,
+      httpStatus: answer.httpStatus,
       code: 'policy_error',
       reasons: [message],
       revision,
@@ -307,55 +283,13 @@ export class CheckService {
     };
   }
 
-  /**
-   * An allowed MCP message. To toolgate's own server (the executor): the trusted headers and attestation of
-   * the MCP contract, with the visible tools for tools/list. To an upstream: only the decision id and the
-   * credentials toolgate presents there; the agent's Authorization header is removed either way.
-   */
-  private async mcpAllowHeaders(
-    mapped: MappedRequest,
-    decisionId: string,
-    revision: string,
-    requestBody: Uint8Array,
-  ): Promise<{ trusted: Record<string, string>; remove: string[]; listing?: JsonObject }> {
-    const message = mapped.mcp as NonNullable<MappedRequest['mcp']>;
-    const agent = mapped.agent as NonNullable<MappedRequest['agent']>;
-    const trusted: Record<string, string> = { [TRUSTED_HEADERS.decisionId]: decisionId, [TRUSTED_HEADERS.policyRevision]: revision };
-    if (message.server !== TOOLGATE_MCP_SERVER) {
-      // The method header selects Envoy's route (tools/list responses go through the list filter); the route
-      // removes it before the upstream. The listing question travels to that filter in dynamic metadata.
-      trusted[TRUSTED_HEADERS.mcpMethod] = message.method;
-      const cred = this.opts.upstreamCredentials?.get(message.server);
-      if (cred) trusted[cred.header] = cred.value;
-      const remove = cred?.header === 'authorization' ? [] : ['authorization'];
-      if (message.method !== 'tools/list') return { trusted, remove };
-      return { trusted, remove, listing: listingQuestion(mapped.input) };
-    }
-    trusted[TRUSTED_HEADERS.agentId] = agent.id;
-    trusted[TRUSTED_HEADERS.agentMethod] = agent.method;
-    const listed = message.method === 'tools/list' ? await visibleTools(this.opts.engine, mapped.input, TOOLGATE_MCP_SERVER, catalogListedTools(this.opts.mapper.catalog)) : undefined;
-    Object.assign(
-      trusted,
-      mcpTrustedHeaders(
-        { message, tool: mapped.toolCall?.tool, arguments: mapped.toolCall?.arguments, visibleTools: listed, requestBody },
-        { decisionId, agentId: agent.id, agentMethod: agent.method, policyRevision: revision },
-        this.opts.attestationKey,
-      ),
-    );
-    return { trusted, remove: ['authorization'] };
-  }
-
   private metadata(decisionId: string, revision: string | undefined, mapped: MappedRequest | undefined, allowed: boolean, code: string | undefined): JsonObject {
     const meta: JsonObject = { decision_id: decisionId, allowed };
     if (revision !== undefined) meta.policy_revision = revision;
     if (mapped?.agent) meta.agent_id = mapped.agent.id;
     if (mapped?.toolCall) meta.tool = mapped.toolCall.tool;
     if (code) meta.code = code;
-    if (mapped?.mcp) {
-      meta.mcp_method = mapped.mcp.method;
-      meta.mcp_server = mapped.mcp.server;
-      if (mapped.mcp.kind === 'request' && mapped.mcp.id !== undefined) meta.jsonrpc_id = mapped.mcp.id;
-    }
+    if (mapped?.mcp) Object.assign(meta, mcpMetadata(mapped.mcp));
     return meta;
   }
 
@@ -400,44 +334,6 @@ export class CheckService {
   }
 }
 
-/** What the tools/list filter needs to ask the policy per upstream tool (see src/authz/mcp-lists). */
-function listingQuestion(input: JsonObject): JsonObject {
-  const q: JsonObject = { mcp: input.mcp };
-  if (input.agent !== undefined) q.agent = input.agent;
-  if (input.agent_id !== undefined) q.agent_id = input.agent_id;
-  if (input.source_principal !== undefined) q.source_principal = input.source_principal;
-  return q;
-}
-
-function mcpRecord(m: NonNullable<MappedRequest['mcp']>): NonNullable<DecisionRecord['mcp']> {
-  const out: NonNullable<DecisionRecord['mcp']> = { method: m.method, server: m.server };
-  if (m.id !== undefined) out.jsonrpc_id = m.id;
-  if (m.sessionId) out.session_id = m.sessionId;
-  if (m.protocolVersion) out.protocol_version = m.protocolVersion;
-  return out;
-}
-
-/** MCP carries trace context in params._meta (the SDKs' convention for `traceparent`). */
-function mcpMetaTraceparent(mapped: MappedRequest | undefined): string | undefined {
-  const meta = mapped?.mcp?.params?._meta;
-  const tp = meta && typeof meta === 'object' ? (meta as Record<string, unknown>).traceparent : undefined;
-  return typeof tp === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp) ? tp : undefined;
-}
-
-function linksTo(traceparent: string): Link[] {
-  const ctx = trace.getSpanContext(contextFrom(traceparent));
-  return ctx ? [{ context: ctx }] : [];
-}
-
-/** The listing question behind a tools/call: the same agent, as if it had asked tools/list on this server. */
-function callListingQuestion(input: JsonObject): JsonObject {
-  const { method: _method, id: _id, params: _params, ...session } = input.mcp as JsonObject;
-  return listingQuestion({ ...input, mcp: { ...session, method: 'tools/list' } });
-}
-
-/** MCP refusals that the client must see at the HTTP level even when the request had an id. */
-const HTTP_LEVEL_MCP_REFUSALS = new Set<string>(['unauthenticated', 'header_mismatch', 'body_too_large']);
-
 /** The decision on the span: what was asked, who asked, what the policy said and why. Never argument values. */
 function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | undefined, decisionPath: string, endedAt: number): void {
   span.setAttributes({
@@ -461,15 +357,7 @@ function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | und
   if (r.resource) span.setAttribute('toolgate.resource', r.resource);
   if (r.namespace) span.setAttribute('k8s.namespace.name', r.namespace);
   if (mapped?.toolCall) span.setAttribute('toolgate.tool.arguments_digest', argumentsDigest(mapped.toolCall.arguments));
-  if (r.mcp) {
-    // OpenTelemetry semantic conventions for MCP.
-    span.setAttribute('mcp.method.name', r.mcp.method);
-    span.setAttribute('toolgate.mcp.server', r.mcp.server);
-    if (r.mcp.jsonrpc_id !== undefined) span.setAttribute('jsonrpc.request.id', String(r.mcp.jsonrpc_id));
-    if (r.mcp.session_id) span.setAttribute('mcp.session.id', r.mcp.session_id);
-    if (r.mcp.protocol_version) span.setAttribute('mcp.protocol.version', r.mcp.protocol_version);
-    if (r.mcp.method !== 'tools/call') span.setAttribute('gen_ai.operation.name', r.mcp.method);
-  }
+  if (r.mcp) setMcpSpanAttributes(span, r.mcp);
   span.setAttribute('http.response.status_code', r.http_status);
   if (r.result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r.reasons[0] ?? 'authorization failed' });
   span.end(endedAt);
