@@ -1,6 +1,9 @@
 import type { BundleSource } from './bundle/bundle-source.js';
 import type { PolicyBundle } from './bundle/bundle.js';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
+import { EMPTY_MCP_SERVERS, loadMcpServersFile } from '../catalog/mcp-servers.js';
+import { loadUpstreamCredentials } from './upstream-credentials.js';
+import { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import type { Tracing } from '../shared/tracing.js';
 import { loadAttestationKey } from '../shared/decision-attestation.js';
@@ -31,6 +34,8 @@ export interface RunningAuthz {
 export async function startAuthz(config: AuthzConfig, log: Logger = createLogger('authz'), tracing?: Tracing): Promise<RunningAuthz> {
   const metrics = new AuthzMetrics();
   const catalog = await loadToolCatalogFile(config.catalog);
+  const servers = config.mcp_servers ? await loadMcpServersFile(config.mcp_servers) : EMPTY_MCP_SERVERS;
+  const upstreamCredentials = await loadUpstreamCredentials(servers);
   const health = new HealthService();
   // Decision logs in OPA's format follow the active bundle (its mask rule), so they start first.
   const shipping = config.decision_logs ? startDecisionLogShipping(config, metrics, log) : undefined;
@@ -44,6 +49,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   const checkService = new CheckService({
     mapper: {
       catalog,
+      servers,
       identity: {
         jwtMetadataNamespace: config.identity.jwt_metadata_namespace,
         jwtPayloadKeys: config.identity.jwt_payload_keys,
@@ -51,6 +57,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       },
     },
     engine,
+    upstreamCredentials,
     metrics,
     log,
     decisionLog: log.child('decision'),
@@ -63,7 +70,8 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   let grpcServer: AuthzGrpcServer | undefined;
   let ops: OpsServer | undefined;
   try {
-    grpcServer = await startGrpcServer({ address: config.grpc.address, checkService, health, log });
+    const toolsListFilter = new ToolsListFilter({ engine, servers, log: log.child('mcp-lists') });
+    grpcServer = await startGrpcServer({ address: config.grpc.address, checkService, health, log, toolsListFilter });
     ops = await startOpsServer({
       address: config.http.address,
       registry: metrics.registry,
