@@ -58,6 +58,9 @@ export interface RunningConfig {
 
 export const DECISION = 'bench/authz/allow';
 
+/** The MCP resource (JWT audience for /mcp) of every benchmark Envoy. */
+export const BENCH_MCP_RESOURCE = 'http://toolgate.bench/mcp';
+
 /**
  * Worker threads of every Envoy in the benchmark. Envoy's default (one per hardware thread) is how
  * `npm run gateway`, docker-compose and the Helm chart run it; a number pins it (`--envoy-concurrency`).
@@ -125,6 +128,8 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
     JWT_AUDIENCE: opts.creds.jwtAudience,
     ACCESS_LOG_PATH: accessLogPath,
     ...(opts.tls ? envoyAuthzTlsValues(opts.tls) : {}),
+    // One MCP resource name for every configuration, so one MCP token serves all (bench/mcp-check-path.ts).
+    MCP_RESOURCE_URL: BENCH_MCP_RESOURCE,
   });
   let config = rendered;
   if (!opts.withExtAuthz) {
@@ -179,7 +184,7 @@ async function startOpaEnvoyPlugin(dir: string, binary: string, bundle: string, 
 }
 
 /** Starts one configuration with the given bundles (a fresh authorization backend and its Envoy). */
-export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[]; envoyWorkers?: EnvoyWorkers }): Promise<RunningConfig> {
+export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[]; envoyWorkers?: EnvoyWorkers; toolgatePolicy?: Record<string, unknown> }): Promise<RunningConfig> {
   const dir = join(o.dir, `${name}-${o.tag}`);
   await mkdir(dir, { recursive: true });
   const procs: ManagedProcess[] = [];
@@ -189,7 +194,7 @@ export async function startConfig(name: ConfigName, o: { dir: string; tag: strin
   // (the plugin and the floor stay plaintext, so the ratio then includes what TLS costs toolgate).
   const tls = process.env.TOOLGATE_BENCH_AUTHZ_TLS === '1' && (name === 'b' || name === 'c') ? await ensureInternalCredentials(join(o.dir, 'internal')) : undefined;
   if (name === 'b') {
-    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm } }, o.toolgateEnv, o.toolgateNodeArgs, tls);
+    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm }, ...o.toolgatePolicy }, o.toolgateEnv, o.toolgateNodeArgs, tls);
     procs.push(t.proc);
     [authzPort, authzPids] = [t.grpcPort, [t.proc.pid]];
   } else if (name === 'c') {

@@ -28,6 +28,8 @@ export interface PolicyEngine {
    * engine that waits (remote) stops waiting at `bounds`; one that computes in process may ignore them.
    */
   evaluate(input: JsonObject, json?: Buffer, bounds?: EvaluationBounds): Promise<PolicyEvaluation>;
+  /** The active bundle's revision, when the engine holds one (names the policy in a policy_error). */
+  revision?(): string | undefined;
   /** True once the engine can decide (a bundle is active / the server answered). */
   ready(): boolean;
   close(): Promise<void>;
