@@ -43,6 +43,8 @@ export interface StackOptions {
   otlpEndpoint?: string;
   /** Hash-chained audit trails (authz: refusals; executor: calls run) under the stack's directory. */
   audit?: boolean;
+  /** Local runner: its sandbox pool (the executor config's runner.pool); default none. */
+  sandboxPool?: { size?: number; tools?: Record<string, number>; max_total?: number };
 }
 
 export interface Response {
@@ -195,7 +197,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
                 kubeconfig: opts.kube.kubeconfig,
                 ...(opts.otlpEndpoint ? { otel_exporter_otlp_endpoint: opts.otlpEndpoint } : {}),
               }
-            : { kind: 'local' },
+            : { kind: 'local', ...(opts.sandboxPool ? { pool: opts.sandboxPool } : {}) },
       }),
     );
     // As the downward API would set it in a cluster: the name its Jobs are labelled with.

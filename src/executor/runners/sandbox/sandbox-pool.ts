@@ -64,7 +64,7 @@ export class SandboxPool<T extends PoolTool> {
 
   /** Starts filling the pools of these tools (the executor's catalog, at start). */
   warm(tools: T[]): void {
-    for (const tool of tools) this.fill(tool);
+    for (const tool of tools) if (this.opts.sizeFor(tool) > 0) this.fill(tool);
   }
 
   /**
@@ -74,7 +74,7 @@ export class SandboxPool<T extends PoolTool> {
    * long call: not at once, so it does not compete for the CPU with the call that just took its sandbox.
    */
   take(tool: T): StartedSandbox | undefined {
-    if (this.closed) return undefined;
+    if (this.closed || (this.opts.sizeFor(tool) === 0 && !this.pools.has(tool.name))) return undefined;
     const pool = this.poolFor(tool);
     if (pool.tool.settingsKey !== tool.settingsKey) this.replaceSettings(pool, tool);
     pool.waiting = pool.waiting.filter((w) => !w.sandbox.hasEnded);
@@ -96,7 +96,7 @@ export class SandboxPool<T extends PoolTool> {
   /** Sandboxes waiting for a call (ready or starting) per tool, and how many of them are ready. */
   stats(): Record<string, { waiting: number; ready: number }> {
     const out: Record<string, { waiting: number; ready: number }> = {};
-    for (const [name, p] of this.pools) out[name] = { waiting: p.waiting.length, ready: p.waiting.filter((w) => w.isReady).length };
+    for (const [name, p] of this.pools) if (this.opts.sizeFor(p.tool) > 0 || p.waiting.length > 0) out[name] = { waiting: p.waiting.length, ready: p.waiting.filter((w) => w.isReady).length };
     return out;
   }
 
