@@ -1,5 +1,5 @@
 import { closeSync, readFileSync, writeSync } from 'node:fs';
-import { isSandboxCall, READY_FD_ENV, READY_LINE } from '../shared/sandbox-call.js';
+import { CALL_RECEIVED_LINE, isSandboxCall, READY_FD_ENV, READY_LINE } from '../shared/sandbox-call.js';
 import { MAX_RESULT_BYTES, ToolError, type ResultEnvelope } from './envelope.js';
 import { prepareRunnerTelemetry } from './telemetry.js';
 import { TOOL_REGISTRY } from './tools/registry.js';
@@ -39,7 +39,7 @@ async function main(): Promise<number> {
   tool.catch(() => undefined);
   const startTelemetry = await prepareRunnerTelemetry(process.env.OTEL_EXPORTER_OTLP_ENDPOINT);
   await tool.catch(() => undefined);
-  signalReady();
+  const readyFd = signal(readyFdFromEnv(), READY_LINE);
 
   let callId = process.env.CALL_ID ?? '';
   let traceparent = process.env.TRACEPARENT;
@@ -71,6 +71,8 @@ async function main(): Promise<number> {
     }
   }
 
+  signal(readyFd, CALL_RECEIVED_LINE);
+  closeFd(readyFd);
   const telemetry = startTelemetry({ tool: toolName, callId, traceparent });
   let envelope: ResultEnvelope;
   try {
@@ -102,15 +104,28 @@ function flag(name: string): boolean {
   return true;
 }
 
-/** One line on TOOL_READY_FD (the local pool's sign that this sandbox can take its call), then closed. */
-function signalReady(): void {
+/** TOOL_READY_FD: where the local runner listens for "ready" and "call received" (src/shared/sandbox-call.ts). */
+function readyFdFromEnv(): number | undefined {
   const fd = Number(process.env[READY_FD_ENV]);
-  if (!Number.isInteger(fd) || fd < 3) return;
+  return Number.isInteger(fd) && fd >= 3 ? fd : undefined;
+}
+
+function signal(fd: number | undefined, line: string): number | undefined {
+  if (fd === undefined) return undefined;
   try {
-    writeSync(fd, READY_LINE);
-    closeSync(fd);
+    writeSync(fd, line);
+    return fd;
   } catch {
     // Nobody listens (the executor stopped caring): the call on stdin decides what happens next.
+    return undefined;
+  }
+}
+
+function closeFd(fd: number | undefined): void {
+  try {
+    if (fd !== undefined) closeSync(fd);
+  } catch {
+    // already closed
   }
 }
 

@@ -1,5 +1,5 @@
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { contextFrom, startTracing } from '../shared/tracing.js';
+import { contextFrom, startRunnerTracing } from './runner-tracing.js';
 import type { RunnerTelemetry, StartCallTelemetry } from './telemetry.js';
 
 /**
@@ -7,7 +7,7 @@ import type { RunnerTelemetry, StartCallTelemetry } from './telemetry.js';
  * call's span can be opened; spans are flushed before the process exits (a Job's pod has no second chance).
  */
 export function startTracedTelemetry(endpoint: string): StartCallTelemetry {
-  const { shutdown } = startTracing('toolgate-runner', endpoint);
+  const { shutdown } = startRunnerTracing(endpoint);
   const tracer = trace.getTracer('toolgate');
   return (call): RunnerTelemetry => {
     const parent = contextFrom(call.traceparent);

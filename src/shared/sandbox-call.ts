@@ -18,6 +18,12 @@ export const READY_FD_ENV = 'TOOL_READY_FD';
 /** What a waiting runner writes on its ready descriptor once everything before the call is done. */
 export const READY_LINE = 'ready\n';
 
+/**
+ * What the runner writes on the same descriptor once it has read its call, before the tool runs: a sandbox
+ * that dies without having said so never ran its call (so the call may be given to another sandbox).
+ */
+export const CALL_RECEIVED_LINE = 'call\n';
+
 export function isSandboxCall(v: unknown): v is SandboxCall {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
   const c = v as Record<string, unknown>;

@@ -81,3 +81,9 @@ export function toolgateCgroupsOf(pid: number): string[] {
   }
   return dirs;
 }
+
+/** For a failure message: what a process is and where (its command line, its parent, its cgroups). */
+export function describeProcess(pid: number): string {
+  const p = processes().find((q) => q.pid === pid);
+  return p ? `${pid} (parent ${p.ppid}, ${p.state}): ${p.argv.join(' ').slice(0, 160)} in ${toolgateCgroupsOf(pid).join(',') || 'no toolgate cgroup'}` : `${pid} (gone)`;
+}

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../../shared/repo-paths.js';
 import type { ToolDefinition } from '../../catalog/tool-catalog.js';
@@ -7,11 +9,11 @@ import type { SandboxCall } from '../../shared/sandbox-call.js';
 import type { Runner, ToolInvocation, ToolOutcome } from './runner.js';
 import { cpuMillis, memoryBytes } from './sandbox/resource-quantity.js';
 import { SandboxPool, type PoolTool } from './sandbox/sandbox-pool.js';
-import { startSandbox, type SandboxResult, type SandboxStart } from './sandbox/sandbox-process.js';
+import { startSandbox, type SandboxResult, type SandboxStart, type StartedSandbox } from './sandbox/sandbox-process.js';
 
 export interface LocalSandboxRunnerOptions {
   nodePath?: string;
-  /** The tool runner's entry (compiled JS). */
+  /** The tool runner's entry: default the bundle `npm run build` makes, else tsc's output (see runnerEntry). */
   runnerEntry?: string;
   bwrapPath?: string;
   /** The executor's span relay (see span-relay.ts): when set, the runner's spans join the call's trace. */
@@ -60,7 +62,7 @@ export class LocalSandboxRunner implements Runner {
 
   constructor(private readonly opts: LocalSandboxRunnerOptions = {}) {
     this.nodePath = opts.nodePath ?? process.execPath;
-    this.runnerEntry = opts.runnerEntry ?? join(REPO_ROOT, 'dist', 'src', 'runner', 'main.js');
+    this.runnerEntry = opts.runnerEntry ?? defaultRunnerEntry();
     const pool = opts.pool;
     if (pool && (pool.size > 0 || Object.values(pool.tools ?? {}).some((n) => n > 0))) {
       this.pool = new SandboxPool<PooledTool>({
@@ -85,16 +87,14 @@ export class LocalSandboxRunner implements Runner {
   async run(inv: ToolInvocation): Promise<ToolOutcome> {
     const exec = inv.tool.execution;
     const tool = pooled(inv.tool);
-    const sandbox = this.pool?.take(tool) ?? (await startSandbox(this.sandboxFor(tool, `${inv.callId}-${randomBytes(4).toString('hex')}`)));
     const call: SandboxCall = { call_id: inv.callId, ...(inv.traceparent ? { traceparent: inv.traceparent } : {}), arguments: inv.arguments };
-    let r: SandboxResult;
-    try {
-      r = await sandbox.use({ stdin: JSON.stringify(call), timeoutMs: exec.timeout_seconds * 1000, signal: inv.signal });
-    } finally {
-      // The cgroup's removal can lag the exit a little: not on the call's path, but waited for by close().
-      const cleanup = sandbox.cleanedUp.finally(() => this.cleanups.delete(cleanup));
-      this.cleanups.add(cleanup);
-      this.pool?.refill(tool);
+    const deadline = performance.now() + exec.timeout_seconds * 1000;
+    const pooledSandbox = this.pool?.take(tool);
+    let r = await this.serve(tool, pooledSandbox ?? (await this.startCold(tool, inv.callId)), call, deadline, inv.signal);
+    if (pooledSandbox && !r.inputReceived && !r.cancelled && !r.timedOut) {
+      // The pre-started sandbox died before it read the call (killed while waiting, just as it was taken):
+      // the call never ran, so it runs once in a sandbox of its own, within what is left of its deadline.
+      r = await this.serve(tool, await this.startCold(tool, inv.callId), call, deadline, inv.signal);
     }
 
     const durationMs = r.durationMs;
@@ -113,6 +113,22 @@ export class LocalSandboxRunner implements Runner {
     if (envelope?.status === 'error') return { status: 'failed', exitCode: r.exitCode, error: envelope.error.message, durationMs };
     const cause = r.memoryLimitHit ? `memory limit of ${exec.resources.memory} exceeded` : lastLine(r.stderr) || 'no result reported';
     return { status: 'failed', exitCode: r.exitCode, error: `tool exited with status ${r.exitCode ?? r.signal}: ${cause}`, durationMs };
+  }
+
+  private startCold(tool: PooledTool, callId: string): Promise<StartedSandbox> {
+    return startSandbox(this.sandboxFor(tool, `${callId}-${randomBytes(4).toString('hex')}`));
+  }
+
+  /** Gives the sandbox its call; once it has exited, its cleanup is tracked and the pool topped up. */
+  private async serve(tool: PooledTool, sandbox: StartedSandbox, call: SandboxCall, deadline: number, signal: AbortSignal): Promise<SandboxResult> {
+    try {
+      return await sandbox.use({ stdin: JSON.stringify(call), timeoutMs: Math.max(0, deadline - performance.now()), signal });
+    } finally {
+      // The cgroup's removal can lag the exit a little: not on the call's path, but waited for by close().
+      const cleanup = sandbox.cleanedUp.finally(() => this.cleanups.delete(cleanup));
+      this.cleanups.add(cleanup);
+      this.pool?.refill(tool);
+    }
   }
 
   /** Kills the sandboxes still waiting in the pool and waits until every sandbox's cgroup is gone. */
@@ -146,6 +162,15 @@ export class LocalSandboxRunner implements Runner {
       ...(this.opts.bwrapPath ? { bwrapPath: this.opts.bwrapPath } : {}),
     };
   }
+}
+
+/**
+ * The runner bundle (build/bundle-runner.ts: a few files instead of hundreds, which is most of a traced
+ * runner's start-up), or the modules tsc compiled when only tsc ran (`npx tsc`, not `npm run build`).
+ */
+function defaultRunnerEntry(): string {
+  const bundle = join(REPO_ROOT, 'dist', 'runner-bundle', 'main.js');
+  return existsSync(bundle) ? bundle : join(REPO_ROOT, 'dist', 'src', 'runner', 'main.js');
 }
 
 /** The pool's view of a tool: a sandbox started for one set of settings serves only calls with the same. */

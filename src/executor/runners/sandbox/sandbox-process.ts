@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { READY_FD_ENV } from '../../../shared/sandbox-call.js';
+import { CALL_RECEIVED_LINE, READY_FD_ENV, READY_LINE } from '../../../shared/sandbox-call.js';
 import { createCallCgroup, type CallCgroup, type CallLimits } from './call-cgroup.js';
 
 /**
@@ -65,6 +65,8 @@ export interface SandboxResult {
   memoryLimitHit: boolean;
   /** From the input given to the exit. */
   durationMs: number;
+  /** The process said it had read its input (readyFd sandboxes only): without it, it never ran it. */
+  inputReceived: boolean;
 }
 
 const STDERR_KEEP = 64 * 1024;
@@ -145,6 +147,7 @@ export class StartedSandbox {
   private stderrText = '';
   private outputExceeded = false;
   private hasExited = false;
+  private inputReceived = false;
   private used = false;
 
   constructor(
@@ -186,13 +189,22 @@ export class StartedSandbox {
         resolve({ exitCode: null, signal: null });
       });
     });
+    // 'exit' comes before 'close' (which waits for the pipes): the pool stops offering a dead sandbox sooner.
+    this.child.once('exit', () => {
+      this.hasExited = true;
+    });
     void this.exited.then(() => {
       this.hasExited = true;
     });
     const readyPipe = spec.readyFd ? (this.child.stdio[3] as Readable | null) : null;
     this.ready = readyPipe
       ? new Promise<boolean>((resolve) => {
-          readyPipe.once('data', () => resolve(true));
+          let said = '';
+          readyPipe.on('data', (chunk: Buffer) => {
+            said = (said + chunk.toString('utf8')).slice(-64);
+            if (said.includes(READY_LINE)) resolve(true);
+            if (said.includes(CALL_RECEIVED_LINE)) this.inputReceived = true;
+          });
           readyPipe.on('error', () => resolve(false));
           readyPipe.once('close', () => resolve(false));
           void this.exited.then(() => resolve(false));
@@ -214,13 +226,17 @@ export class StartedSandbox {
     return this.stderrText;
   }
 
-  /** Kills the whole sandbox (its process group: sh's exec'd bwrap and everything under it). */
+  /**
+   * Kills the whole sandbox: its process group (sh's exec'd bwrap) and everything in its cgroup (bwrap's
+   * child runs in a session of its own; it would also die with bwrap, but a moment later).
+   */
   kill(): void {
     try {
       if (this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
     } catch {
       // already gone
     }
+    void this.cgroup?.killAll();
   }
 
   /** Gives the sandbox its one input and waits for it to exit. A second use is refused. */
@@ -255,6 +271,7 @@ export class StartedSandbox {
       outputExceeded: this.outputExceeded,
       memoryLimitHit,
       durationMs: Math.round(performance.now() - started),
+      inputReceived: this.inputReceived,
     };
   }
 }
