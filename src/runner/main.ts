@@ -1,5 +1,5 @@
 import { closeSync, readFileSync, writeSync } from 'node:fs';
-import { CALL_RECEIVED_LINE, isSandboxCall, READY_FD_ENV, READY_LINE } from '../shared/sandbox-call.js';
+import { CALL_RECEIVED_LINE, isSandboxCall, READY_FD_ENV, READY_LINE, REPORTED_LINE } from '../shared/sandbox-call.js';
 import { MAX_RESULT_BYTES, ToolError, type ResultEnvelope } from './envelope.js';
 import { prepareRunnerTelemetry } from './telemetry.js';
 import { TOOL_REGISTRY } from './tools/registry.js';
@@ -72,7 +72,6 @@ async function main(): Promise<number> {
   }
 
   signal(readyFd, CALL_RECEIVED_LINE);
-  closeFd(readyFd);
   const telemetry = startTelemetry({ tool: toolName, callId, traceparent });
   let envelope: ResultEnvelope;
   try {
@@ -94,6 +93,8 @@ async function main(): Promise<number> {
   const bytes = Buffer.byteLength(JSON.stringify(envelope));
   await telemetry.end(envelope.status === 'ok' ? { status: 'ok' } : { status: 'error', code: envelope.error.code ?? 'tool_error', message: envelope.error.message }, bytes);
   await report(envelope, token);
+  signal(readyFd, REPORTED_LINE);
+  closeFd(readyFd);
   return envelope.status === 'ok' ? 0 : 1;
 }
 

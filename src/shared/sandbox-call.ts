@@ -24,6 +24,13 @@ export const READY_LINE = 'ready\n';
  */
 export const CALL_RECEIVED_LINE = 'call\n';
 
+/**
+ * What the runner writes on it once its result envelope is entirely on stdout: the call is over, and its
+ * result need not wait for the process's exit (through bwrap's two processes, the slowest part of a
+ * pooled call on a busy machine).
+ */
+export const REPORTED_LINE = 'reported\n';
+
 export function isSandboxCall(v: unknown): v is SandboxCall {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
   const c = v as Record<string, unknown>;

@@ -59,7 +59,9 @@ describe('the sandbox pool (runner)', () => {
       const waiting = sandboxesOf(process.pid, 'echo');
       const out = await runner.run(invocation(echo, { message: `call ${i}` }));
       expect(out).toMatchObject({ status: 'succeeded', result: { message: `call ${i}` } });
-      // Exactly one of the sandboxes that were waiting is gone: the one this call took.
+      // Exactly one of the sandboxes that were waiting is gone: the one this call took (killed once it has
+      // reported, so the answer does not wait for its exit; gone a moment later).
+      await waitUntil('the taken sandbox is gone', () => waiting.some((pid) => !isAlive(pid)), 2000, 10);
       const gone = waiting.filter((pid) => !isAlive(pid));
       expect(gone).toHaveLength(1);
       consumed.add(gone[0] as number);
@@ -76,7 +78,8 @@ describe('the sandbox pool (runner)', () => {
     const calls = [0, 1, 2, 3].map((i) => invocation(echo, { message: `concurrent ${i}` }));
     const outs = await Promise.all(calls.map((c) => runner.run(c)));
     outs.forEach((out, i) => expect(out).toMatchObject({ status: 'succeeded', result: { message: `concurrent ${i}` } }));
-    // Both waiting sandboxes were used (and exited); the two calls beyond the pool's size started their own.
+    // Both waiting sandboxes were used (and are gone); the two calls beyond the pool's size started their own.
+    await waitUntil('both taken sandboxes are gone', () => waiting.every((pid) => !isAlive(pid)), 2000, 10).catch(() => undefined);
     expect(waiting.filter(isAlive)).toEqual([]);
   });
 
@@ -188,6 +191,7 @@ describe('the sandbox pool through Envoy', () => {
       const res = await stack.call('/v1/tools/echo', { message: `through envoy ${i}` }, { jwt });
       expect(res.status).toBe(200);
       expect(res.json.result).toEqual({ message: `through envoy ${i}`, length: `through envoy ${i}`.length });
+      await waitUntil('the taken sandbox is gone', () => waiting.some((pid) => !isAlive(pid)), 2000, 10);
       const gone = waiting.filter((pid) => !isAlive(pid));
       expect(gone).toHaveLength(1);
       consumed.push(gone[0] as number);

@@ -102,6 +102,9 @@ export class LocalSandboxRunner implements Runner {
     if (r.cancelled) return { status: 'cancelled', durationMs };
     if (r.timedOut) return { status: 'timeout', durationMs };
     if (r.outputExceeded) return { status: 'failed', exitCode: null, error: `tool output exceeds ${exec.max_output_bytes} bytes`, durationMs };
+    // The runner reported success and said so: its exit (status 0: the runner exits so after an ok report)
+    // is not waited for (isSuccessFor decided it).
+    if (r.reported) return { status: 'succeeded', result: (lastEnvelope(r.stdout) as { result: unknown }).result, durationMs };
     if (r.exitCode === 125 || (r.exitCode === null && r.signal === null)) {
       return { status: 'unavailable', error: `the local sandbox could not start: ${lastLine(r.stderr)}` };
     }
@@ -122,7 +125,7 @@ export class LocalSandboxRunner implements Runner {
   /** Gives the sandbox its call; once it has exited, its cleanup is tracked and the pool topped up. */
   private async serve(tool: PooledTool, sandbox: StartedSandbox, call: SandboxCall, deadline: number, signal: AbortSignal): Promise<SandboxResult> {
     try {
-      return await sandbox.use({ stdin: JSON.stringify(call), timeoutMs: Math.max(0, deadline - performance.now()), signal });
+      return await sandbox.use({ stdin: JSON.stringify(call), timeoutMs: Math.max(0, deadline - performance.now()), signal, isFinal: (stdout) => isSuccessFor(stdout, call.call_id) });
     } finally {
       // The cgroup's removal can lag the exit a little: not on the call's path, but waited for by close().
       const cleanup = sandbox.cleanedUp.finally(() => this.cleanups.delete(cleanup));
@@ -188,6 +191,12 @@ function lastEnvelope(stdout: string): ResultEnvelope | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The last line of the runner's output is an ok envelope for this call (see runSandboxed's isFinal). */
+function isSuccessFor(stdout: string, callId: string): boolean {
+  const envelope = lastEnvelope(stdout);
+  return envelope?.status === 'ok' && envelope.call_id === callId;
 }
 
 function lastLine(text: string): string {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { CALL_RECEIVED_LINE, READY_FD_ENV, READY_LINE } from '../../../shared/sandbox-call.js';
+import { CALL_RECEIVED_LINE, READY_FD_ENV, READY_LINE, REPORTED_LINE } from '../../../shared/sandbox-call.js';
 import { createCallCgroup, type CallCgroup, type CallLimits } from './call-cgroup.js';
 
 /**
@@ -49,6 +49,12 @@ export interface SandboxInput {
   /** From the moment the input is given, not from the sandbox's start. */
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * readyFd sandboxes: once the process says it has reported (REPORTED_LINE) and its stdout ends in a
+   * complete line, this decides whether that output is final. If so, the sandbox is done: it is killed
+   * (whatever is left of it) and `use` resolves without waiting for its exit (`reported`, no exit status).
+   */
+  isFinal?: (stdout: string) => boolean;
 }
 
 /** A sandbox started and used at once (the cold path, and the isolation tests). */
@@ -67,6 +73,8 @@ export interface SandboxResult {
   durationMs: number;
   /** The process said it had read its input (readyFd sandboxes only): without it, it never ran it. */
   inputReceived: boolean;
+  /** Ended at the process's report (see SandboxInput.isFinal), not at its exit: exitCode and signal are null. */
+  reported: boolean;
 }
 
 const STDERR_KEEP = 64 * 1024;
@@ -148,6 +156,9 @@ export class StartedSandbox {
   private outputExceeded = false;
   private hasExited = false;
   private inputReceived = false;
+  private saidReported = false;
+  /** Called when the process's output may have become final (a report, a line of output). */
+  private onProgress: (() => void) | undefined;
   private used = false;
 
   constructor(
@@ -172,6 +183,7 @@ export class StartedSandbox {
         return;
       }
       this.stdout = Buffer.concat([this.stdout, chunk]);
+      this.onProgress?.();
     });
     stderr.on('data', (chunk: Buffer) => {
       this.stderrText = (this.stderrText + chunk.toString('utf8')).slice(-STDERR_KEEP);
@@ -204,6 +216,10 @@ export class StartedSandbox {
             said = (said + chunk.toString('utf8')).slice(-64);
             if (said.includes(READY_LINE)) resolve(true);
             if (said.includes(CALL_RECEIVED_LINE)) this.inputReceived = true;
+            if (said.includes(REPORTED_LINE)) {
+              this.saidReported = true;
+              this.onProgress?.();
+            }
           });
           readyPipe.on('error', () => resolve(false));
           readyPipe.once('close', () => resolve(false));
@@ -257,9 +273,39 @@ export class StartedSandbox {
     };
     if (input.signal?.aborted) onAbort();
     input.signal?.addEventListener('abort', onAbort, { once: true });
-    const { exitCode, signal } = await this.exited;
+    const isFinal = input.isFinal;
+    const reported = isFinal
+      ? new Promise<'reported'>((resolve) => {
+          this.onProgress = () => {
+            if (!this.saidReported || timedOut || cancelled || this.outputExceeded) return;
+            const out = this.stdout;
+            if (out.length > 0 && out[out.length - 1] === 0x0a && isFinal(out.toString('utf8'))) resolve('reported');
+          };
+          this.onProgress();
+        })
+      : new Promise<never>(() => undefined);
+    const ended = await Promise.race([this.exited, reported]);
+    this.onProgress = undefined;
     clearTimeout(timer);
     input.signal?.removeEventListener('abort', onAbort);
+    if (ended === 'reported') {
+      // The call is over: nothing of the sandbox may outlive it.
+      this.kill();
+      return {
+        exitCode: null,
+        signal: null,
+        stdout: this.stdout.toString('utf8'),
+        stderr: this.stderrText,
+        timedOut: false,
+        cancelled: false,
+        outputExceeded: false,
+        memoryLimitHit: false,
+        durationMs: Math.round(performance.now() - started),
+        inputReceived: this.inputReceived,
+        reported: true,
+      };
+    }
+    const { exitCode, signal } = ended;
     const memoryLimitHit = this.cgroup && exitCode !== 0 ? await this.cgroup.memoryLimitHit() : false;
     return {
       exitCode,
@@ -272,6 +318,7 @@ export class StartedSandbox {
       memoryLimitHit,
       durationMs: Math.round(performance.now() - started),
       inputReceived: this.inputReceived,
+      reported: false,
     };
   }
 }
