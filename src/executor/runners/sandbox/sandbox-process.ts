@@ -162,7 +162,7 @@ export class StartedSandbox {
   private used = false;
 
   constructor(
-    private readonly spec: SandboxStart,
+    spec: SandboxStart,
     private readonly cgroup: CallCgroup | undefined,
   ) {
     this.name = spec.name;
