@@ -189,8 +189,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
                 kind: 'kubernetes',
                 namespace: opts.kube.namespace,
                 image: 'toolgate/runner:dev',
-                // The node stand-in runs the container command on this machine.
-                command: [process.execPath, join(REPO_ROOT, 'dist', 'src', 'runner', 'main.js')],
+                // The node stand-in runs the container command on this machine: the runner bundle, as the image does.
+                command: [process.execPath, join(REPO_ROOT, 'dist', 'runner-bundle', 'main.js')],
                 callback_url: `http://127.0.0.1:${executorPort}`,
                 ttl_seconds_after_finished: 30,
                 default_service_account: 'toolgate-tool-default',
