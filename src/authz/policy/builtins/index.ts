@@ -1,0 +1,56 @@
+import type { BuiltinTable } from './builtin.js';
+import { cryptoBuiltins } from './crypto.js';
+import { encodingBuiltins } from './encoding.js';
+import { jsonSchemaBuiltins } from './json-schema.js';
+import { jwtBuiltins } from './jwt.js';
+import { netBuiltins } from './net.js';
+import { sdkBuiltins } from './sdk-builtins.js';
+import { semverBuiltins } from './semver.js';
+import { timeBuiltins } from './time.js';
+import { unitsBuiltins } from './units.js';
+import { uuidBuiltins } from './uuid.js';
+
+/** Every builtin the embedded engine provides to a policy compiled to WebAssembly (beyond those compiled in). */
+export const HOST_BUILTINS: Readonly<BuiltinTable> = Object.freeze({
+  ...sdkBuiltins,
+  ...encodingBuiltins,
+  ...cryptoBuiltins,
+  ...jwtBuiltins,
+  ...timeBuiltins,
+  ...semverBuiltins,
+  ...unitsBuiltins,
+  ...uuidBuiltins,
+  ...netBuiltins,
+  ...jsonSchemaBuiltins,
+});
+
+/** Why a builtin OPA's wasm target leaves to the host is not provided; a bundle needing one is refused at load. */
+export const UNSUPPORTED_REASONS: Readonly<Record<string, string>> = Object.freeze({
+  'http.send': 'a decision that calls the network belongs to the remote engine (OPA), which has its caching, timeouts and TLS settings; the embedded engine decides from the request and the bundle alone',
+  'net.lookup_ip_addr': 'a DNS lookup is network I/O from inside a decision; use the remote engine',
+  'opa.runtime': 'the embedded engine is not an OPA runtime (no config, env or version to report)',
+  'providers.aws.sign_req': 'signs requests for http.send, which the embedded engine does not provide',
+  'strings.render_template': "needs Go's text/template semantics; no faithful JavaScript implementation",
+  'crypto.x509.parse_certificates': "returns Go's x509.Certificate structure field for field; not reproduced",
+  'crypto.x509.parse_and_verify_certificates': "returns Go's x509.Certificate structure field for field; not reproduced",
+  'crypto.x509.parse_and_verify_certificates_with_options': "returns Go's x509.Certificate structure field for field; not reproduced",
+  'crypto.x509.parse_certificate_request': "returns Go's x509.CertificateRequest structure; not reproduced",
+  'crypto.x509.parse_keypair': "returns Go's tls.Certificate structure; not reproduced",
+  'crypto.x509.parse_rsa_private_key': 'not implemented yet in the embedded engine',
+  'crypto.parse_private_keys': 'not implemented yet in the embedded engine',
+  'graphql.is_valid': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
+  'graphql.parse': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
+  'graphql.parse_and_verify': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
+  'graphql.parse_query': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
+  'graphql.parse_schema': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
+  'graphql.schema_is_valid': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
+  'rego.parse_module': 'needs the Rego parser (OPA itself)',
+  'trace': 'evaluation tracing is an OPA runtime feature',
+});
+
+export function reasonUnsupported(name: string): string {
+  return UNSUPPORTED_REASONS[name] ?? 'not implemented in the embedded engine; use the remote engine';
+}
+
+export { BuiltinError, type BuiltinImpl, type EvaluationContext } from './builtin.js';
+export { SET_AWARE } from './net.js';
