@@ -56,11 +56,11 @@ export class WasmPolicyEngine implements PolicyEngine {
         policy.setData(bundle.data);
       }
     } catch (err) {
-      throw new PolicyError(`bundle ${bundle.revision}: cannot load ${module.path}: ${describeThrown(err)}`);
+      throw new PolicyError(`bundle ${bundle.revision || '(no revision)'}: cannot load ${module.path}: ${describeThrown(err)}`);
     }
     if (missing.length > 0 || !policy) {
       throw new PolicyError(
-        `bundle ${bundle.revision}: ${module.path} needs ${missing.length === 1 ? 'a builtin' : 'builtins'} the embedded engine does not provide: ` +
+        `bundle ${bundle.revision || '(no revision)'}: ${module.path} needs ${missing.length === 1 ? 'a builtin' : 'builtins'} the embedded engine does not provide: ` +
           missing.map((m) => `${m.name} (${m.reason})`).join('; '),
       );
     }
