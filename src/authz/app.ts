@@ -97,7 +97,13 @@ async function startEngine(
   const decision = config.policy.decision;
   if (config.policy.engine === 'remote') {
     const remote = config.policy.remote as NonNullable<AuthzConfig['policy']['remote']>;
-    const engine = new RemoteOpaEngine({ url: remote.url, decisionPath: decision, timeoutMs: remote.timeout_ms, ...(remote.token ? { token: remote.token } : {}) });
+    const engine = new RemoteOpaEngine({
+      url: remote.url,
+      decisionPath: decision,
+      timeoutMs: remote.timeout_ms,
+      strictBuiltinErrors: config.policy.strict_builtin_errors,
+      ...(remote.token ? { token: remote.token } : {}),
+    });
     // OPA may still be loading its bundles: probe until ready, then keep probing for health.
     const probe = async (): Promise<void> => {
       health.setServing(await engine.probe());
@@ -109,7 +115,7 @@ async function startEngine(
     return { engine, source: undefined, stopProbe: () => clearInterval(timer) };
   }
 
-  const engine = new WasmPolicyEngine(decision);
+  const engine = new WasmPolicyEngine(decision, { strictBuiltinErrors: config.policy.strict_builtin_errors });
   const bundle = config.policy.bundle as NonNullable<AuthzConfig['policy']['bundle']>;
   const source: BundleSource =
     'file' in bundle

@@ -11,6 +11,8 @@ export interface AuthzConfig {
   policy: {
     engine: 'embedded' | 'remote';
     decision: string;
+    /** OPA's --strict-builtin-errors, for either engine: a builtin error fails the decision (deny) instead of being undefined. */
+    strict_builtin_errors: boolean;
     bundle?: BundleConfig;
     remote?: { url: string; timeout_ms: number; token?: string; token_file?: string };
   };
@@ -40,6 +42,7 @@ const SCHEMA = {
       properties: {
         engine: { enum: ['embedded', 'remote'] },
         decision: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$' },
+        strict_builtin_errors: { type: 'boolean' },
         bundle: {
           oneOf: [
             {
@@ -109,7 +112,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     grpc: { address: c.grpc?.address ?? '127.0.0.1:9191' },
     http: { address: c.http?.address ?? '127.0.0.1:9464' },
     catalog: rel(c.catalog),
-    policy: { engine, decision: c.policy.decision ?? 'agent/authz' },
+    policy: { engine, decision: c.policy.decision ?? 'agent/authz', strict_builtin_errors: c.policy.strict_builtin_errors ?? false },
     identity: {
       jwt_metadata_namespace: c.identity?.jwt_metadata_namespace ?? 'envoy.filters.http.jwt_authn',
       jwt_payload_keys: c.identity?.jwt_payload_keys ?? ['jwt_payload'],

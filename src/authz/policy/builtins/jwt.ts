@@ -240,11 +240,16 @@ function decodeVerify(args: Value[], ctx: EvaluationContext): Value {
     const parsed = parseHeader(header);
     if (!parsed.valid) return UNVERIFIED;
     if (constraints.alg !== '' && constraints.alg !== parsed.alg) return UNVERIFIED;
-    const signature = decodeSignature(token);
-    const input = signingInput(token);
-    const ok = constraints.keys !== undefined
-      ? verifyWithKeys(constraints.keys, parsed.kid, parsed.alg, input, signature)
-      : verifySignature(secretKey(constraints.secret), parsed.alg, input, signature);
+    const verified = verifiedTokens(constraints.keys ?? constraints.secret);
+    let ok = verified.get(jwt);
+    if (ok === undefined) {
+      const signature = decodeSignature(token);
+      const input = signingInput(token);
+      ok = constraints.keys !== undefined
+        ? verifyWithKeys(constraints.keys, parsed.kid, parsed.alg, input, signature)
+        : verifySignature(secretKey(constraints.secret), parsed.alg, input, signature);
+      remember(verified, jwt, ok);
+    }
     if (!ok) return UNVERIFIED;
     try {
       payloadText = base64UrlDecode(token.payload).toString('utf8');
@@ -271,6 +276,31 @@ function decodeVerify(args: Value[], ctx: EvaluationContext): Value {
     if (nowSeconds < Number(nbf)) return UNVERIFIED;
   }
   return [true, header, payload];
+}
+
+/*
+ * Signature results by token, per key set (a parsed certificate/JWKS, or a secret), as OPA's io_jwt cache
+ * keys them by token and keys: a token's signature under given keys never changes, and agents send the same
+ * token on many requests. Claims (iss, aud, exp, nbf) are still checked on every call. Bounded: at most
+ * 16 key sets of 1024 tokens each, the oldest dropped first.
+ */
+const verifiedByKeys = new Map<VerificationKey[] | string, Map<string, boolean>>();
+const TOKENS_PER_KEY_SET = 1024;
+const KEY_SETS = 16;
+
+function verifiedTokens(keys: VerificationKey[] | string): Map<string, boolean> {
+  let m = verifiedByKeys.get(keys);
+  if (!m) {
+    if (verifiedByKeys.size >= KEY_SETS) verifiedByKeys.delete(verifiedByKeys.keys().next().value as VerificationKey[] | string);
+    m = new Map();
+    verifiedByKeys.set(keys, m);
+  }
+  return m;
+}
+
+function remember(m: Map<string, boolean>, token: string, ok: boolean): void {
+  if (m.size >= TOKENS_PER_KEY_SET) m.delete(m.keys().next().value as string);
+  m.set(token, ok);
 }
 
 const secrets = new Map<string, KeyObject>();
