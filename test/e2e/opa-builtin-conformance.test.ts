@@ -95,12 +95,19 @@ function show(o: Outcome): string {
 }
 
 function familyTable(reports: CaseReport[]): string {
-  const rows = ['| builtin family | OPA cases | embedded passes | real OPA passes | engines agree | refused at load (unsupported builtin) |', '|---|---|---|---|---|---|'];
+  const rows = [
+    '| builtin family | OPA cases | embedded passes | real OPA passes | engines agree | refused at load (unsupported builtin) | embedded passes of the cases it loads |',
+    '|---|---|---|---|---|---|---|',
+  ];
   const families = [...new Set(reports.map((r) => r.family))];
   for (const f of families) {
     const rs = reports.filter((r) => r.family === f && r.embedded.kind !== 'skipped');
     const pct = (k: number): string => `${k}/${rs.length} (${rs.length ? Math.round((100 * k) / rs.length) : 0}%)`;
-    rows.push(`| ${f} | ${rs.length} | ${pct(rs.filter((r) => r.embeddedMeets).length)} | ${pct(rs.filter((r) => r.opaMeets).length)} | ${pct(rs.filter((r) => r.agree).length)} | ${rs.filter((r) => r.embedded.kind === 'refused').length} |`);
+    const loaded = rs.filter((r) => r.embedded.kind !== 'refused');
+    const loadedPasses = loaded.filter((r) => r.embeddedMeets).length;
+    rows.push(
+      `| ${f} | ${rs.length} | ${pct(rs.filter((r) => r.embeddedMeets).length)} | ${pct(rs.filter((r) => r.opaMeets).length)} | ${pct(rs.filter((r) => r.agree).length)} | ${rs.length - loaded.length} | ${loaded.length ? `${loadedPasses}/${loaded.length} (${Math.round((100 * loadedPasses) / loaded.length)}%)` : '-'} |`,
+    );
   }
   return rows.join('\n');
 }
