@@ -20,7 +20,9 @@ function exactNumber(text: string): number | bigint {
 
 /** JSON text -> Value; the fast native parser unless the text may hold an integer too large for a double. */
 export function decodeValue(text: string): Value {
-  return (LONG_DIGIT_RUN.test(text) ? parse(text, null, exactNumber) : JSON.parse(text)) as Value;
+  // A string argument (a token, a layout) holds no number: skip the scan
+  if (text.charCodeAt(0) === 0x22 || !LONG_DIGIT_RUN.test(text)) return JSON.parse(text) as Value;
+  return parse(text, null, exactNumber) as Value;
 }
 
 /** Value -> the text `opa_value_parse` reads: JSON, plus `{a,b}` / `set()` for sets and exact bigints. */

@@ -282,7 +282,7 @@ function decodeVerify(args: Value[], ctx: EvaluationContext): Value {
  * Signature results by token, per key set (a parsed certificate/JWKS, or a secret), as OPA's io_jwt cache
  * keys them by token and keys: a token's signature under given keys never changes, and agents send the same
  * token on many requests. Claims (iss, aud, exp, nbf) are still checked on every call. Bounded: at most
- * 16 key sets of 1024 tokens each, the oldest dropped first.
+ * 16 key sets (the oldest dropped first) of 1024 tokens each (a full set is emptied).
  */
 const verifiedByKeys = new Map<VerificationKey[] | string, Map<string, boolean>>();
 const TOKENS_PER_KEY_SET = 1024;
@@ -299,7 +299,8 @@ function verifiedTokens(keys: VerificationKey[] | string): Map<string, boolean> 
 }
 
 function remember(m: Map<string, boolean>, token: string, ok: boolean): void {
-  if (m.size >= TOKENS_PER_KEY_SET) m.delete(m.keys().next().value as string);
+  // Emptied when full: evicting one entry at a time from a Map walks the holes earlier deletions left
+  if (m.size >= TOKENS_PER_KEY_SET) m.clear();
   m.set(token, ok);
 }
 
