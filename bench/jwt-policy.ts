@@ -74,11 +74,11 @@ async function policyBundles(dir: string, opa: string, policyDir: string, name: 
 function inputWith(token: string): Buffer {
   const input = {
     attributes: {
-      request: { http: { method: 'POST', path: '/v1/tools/echo', host: 'toolgate', headers: { 'content-type': 'application/json', 'x-user-token': token, 'x-request-id': 'f0e1d2c3' } } },
+      request: { http: { method: 'POST', path: `/v1/tools/echo?token=${token}`, host: 'toolgate', headers: { 'content-type': 'application/json', 'x-request-id': 'f0e1d2c3' } } },
       metadataContext: { filterMetadata: { 'envoy.filters.http.jwt_authn': { jwt_payload: { sub: 'ops-bot', iss: 'toolgate-dev', aud: 'toolgate' } } } },
     },
     parsed_path: ['v1', 'tools', 'echo'],
-    parsed_query: {},
+    parsed_query: { token: [token] },
     parsed_body: { message: 'restart the api deployment in staging' },
   };
   return Buffer.from(JSON.stringify(input));
@@ -116,9 +116,11 @@ async function inProcess(p0: Bundles, p1: Bundles): Promise<Record<string, { us_
   for (const name of Object.keys(variants)) out[name] = { us_per_decision: 0, rounds: [] };
   for (let round = 0; round < ROUNDS + 1; round++) {
     for (const [name, v] of Object.entries(variants)) {
-      const start = process.hrtime.bigint();
+      // CPU time, not wall time: on a shared machine the wall clock mostly measures waiting for a core
+      const start = process.cpuUsage();
       for (let i = 0; i < DECISIONS; i++) await v.engine.evaluate(empty, v.input(i));
-      const us = Number(process.hrtime.bigint() - start) / 1000 / DECISIONS;
+      const used = process.cpuUsage(start);
+      const us = (used.user + used.system) / DECISIONS;
       if (round > 0) out[name]?.rounds.push(round3(us)); // round 0 warms the JIT
     }
   }
@@ -143,37 +145,51 @@ async function throughEnvoy(dir: string, opa: string, plugin: string | undefined
   await writeFile(body, JSON.stringify({ message: 'restart the api deployment in staging' }));
   const bins = { opa, opaEnvoyPlugin: plugin ?? '' };
   const ctx = { dir, creds, upstreamPort: upstream.port, bins };
-  const setups: { key: string; label: string; name: ConfigName; bundles: Bundles }[] = [
-    { key: 'b-p0', label: 'toolgate embedded, P0', name: 'b', bundles: p0 },
-    { key: 'b-p1', label: 'toolgate embedded, P1 (io.jwt.decode_verify)', name: 'b', bundles: p1 },
+  // Distinct tokens, more than the engine's signature cache holds (1024), requested in turn: every check verifies.
+  const freshUris = join(dir, 'uris-fresh.txt');
+  const sameUris = join(dir, 'uris-same.txt');
+  const target = (c: RunningConfig, token: string): string => `${c.url}?token=${token}`;
+  const configs: { key: string; name: ConfigName; bundles: Bundles }[] = [
+    { key: 'b-p0', name: 'b', bundles: p0 },
+    { key: 'b-p1', name: 'b', bundles: p1 },
+    ...(plugin ? [{ key: 'd-p0', name: 'd' as ConfigName, bundles: p0 }, { key: 'd-p1', name: 'd' as ConfigName, bundles: p1 }] : []),
+  ];
+  const running = new Map<string, RunningConfig>();
+  for (const c of configs) running.set(c.key, await startConfig(c.name, { ...ctx, tag: c.key, bundles: c.bundles }));
+  const tokens = Array.from({ length: 5000 }, (_, i) => userToken(i));
+  const setups: { key: string; label: string; config: string; fresh: boolean }[] = [
+    { key: 'b-p0', label: 'toolgate embedded, P0', config: 'b-p0', fresh: true },
+    { key: 'b-p1', label: 'toolgate embedded, P1, a new token each request', config: 'b-p1', fresh: true },
+    { key: 'b-p1-same', label: 'toolgate embedded, P1, the same token', config: 'b-p1', fresh: false },
     ...(plugin
       ? [
-          { key: 'd-p0', label: 'OPA Envoy plugin, P0', name: 'd' as ConfigName, bundles: p0 },
-          { key: 'd-p1', label: 'OPA Envoy plugin, P1 (io.jwt.decode_verify)', name: 'd' as ConfigName, bundles: p1 },
+          { key: 'd-p0', label: 'OPA Envoy plugin, P0', config: 'd-p0', fresh: true },
+          { key: 'd-p1', label: 'OPA Envoy plugin, P1, a new token each request', config: 'd-p1', fresh: true },
         ]
       : []),
   ];
-  const running = new Map<string, RunningConfig>();
-  for (const s of setups) running.set(s.key, await startConfig(s.name, { ...ctx, tag: s.key, bundles: s.bundles }));
-  const tokens = Array.from({ length: 1 }, (_, i) => userToken(i));
-  const headers = { authorization: `Bearer ${agentJwt}`, 'content-type': 'application/json', 'x-user-token': tokens[0] as string };
-  const run = (c: RunningConfig, how: { requests: number } | { rate: number; seconds: number }, tag: string): Promise<LoadResult> =>
-    h2load({ url: c.url, headers, bodyFile: body, clients: 'rate' in how ? 1 : CLIENTS, ...how, logFile: join(dir, `h2load-${tag}.log`) });
+  const headers = { authorization: `Bearer ${agentJwt}`, 'content-type': 'application/json' };
+  const run = async (s: (typeof setups)[number], how: { requests: number } | { rate: number; seconds: number }, tag: string): Promise<LoadResult> => {
+    const c = running.get(s.config) as RunningConfig;
+    const uris = s.fresh ? freshUris : sameUris;
+    await writeFile(uris, `${(s.fresh ? tokens : tokens.slice(0, 1)).map((t) => target(c, t)).join('\n')}\n`);
+    return h2load({ url: c.url, urisFile: uris, headers, bodyFile: body, clients: 'rate' in how ? 1 : CLIENTS, ...how, logFile: join(dir, `h2load-${tag}.log`) });
+  };
   const acc = new Map<string, { rps: number[]; cpu: number[]; lat: number[]; non2xx: number }>(setups.map((s) => [s.key, { rps: [], cpu: [], lat: [], non2xx: 0 }]));
   for (const s of setups) {
-    const w = await run(running.get(s.key) as RunningConfig, { requests: 2000 }, `${s.key}-warm`);
+    const w = await run(s, { requests: 2000 }, `${s.key}-warm`);
     if (w.status2xx !== w.requests) throw new Error(`${s.label} answers non-200 during warm-up (${w.status2xx}/${w.requests})`);
   }
   for (let round = 0; round < ROUNDS; round++) {
     const order = setups.map((_, i) => setups[(i + round) % setups.length] as (typeof setups)[number]);
     for (const s of order) {
-      const c = running.get(s.key) as RunningConfig;
+      const c = running.get(s.config) as RunningConfig;
       const a = acc.get(s.key) as { rps: number[]; cpu: number[]; lat: number[]; non2xx: number };
       const before = usageOf(c.authzPids).cpuSeconds;
-      const sat = await run(c, { requests: SAT_REQUESTS }, `${s.key}-sat-${round}`);
+      const sat = await run(s, { requests: SAT_REQUESTS }, `${s.key}-sat-${round}`);
       a.cpu.push(((usageOf(c.authzPids).cpuSeconds - before) / sat.requests) * 1000);
       a.rps.push(sat.rps);
-      const fixed = await run(c, { rate: RATE, seconds: SECONDS }, `${s.key}-rate-${round}`);
+      const fixed = await run(s, { rate: RATE, seconds: SECONDS }, `${s.key}-rate-${round}`);
       a.lat.push(...fixed.latenciesMs);
       a.non2xx += sat.requests - sat.status2xx + fixed.requests - fixed.status2xx;
       log(`round ${round + 1}/${ROUNDS} ${s.label}: ${sat.rps.toFixed(0)} req/s, ${(a.cpu.at(-1) ?? 0).toFixed(3)} CPU s/1000 checks, p50 ${summarize(fixed.latenciesMs).p50} ms`);
@@ -223,9 +239,9 @@ function markdown(r: { machine: { cpus: number; model: string | undefined }; in_
     '',
     `P0 = bench/policy; P1 = bench/policy-jwt (P0 + an HS256 token verified with io.jwt.decode_verify). ${ROUNDS} rounds, medians.`,
     '',
-    '## Policy evaluation in process (WasmPolicyEngine.evaluate, pre-encoded input)',
+    '## Policy evaluation in process (WasmPolicyEngine.evaluate, pre-encoded input; CPU time)',
     '',
-    '| policy | µs per decision | rounds |',
+    '| policy | CPU µs per decision | rounds |',
     '|---|---|---|',
     ...Object.entries(r.in_process).map(([k, v]) => `| ${k} | ${v.us_per_decision} | ${v.rounds.join(', ')} |`),
     '',
@@ -245,7 +261,8 @@ function markdown(r: { machine: { cpus: number; model: string | undefined }; in_
     const b0 = c['b-p0'];
     const b1 = c['b-p1'];
     const d1 = c['d-p1'];
-    if (b0 && b1) lines.push(`Embedded, P1 / P0 per check: CPU **${round3(b1.cpu_seconds_per_1000_checks / b0.cpu_seconds_per_1000_checks)}**, req/s **${round3(b1.rps / b0.rps)}**.`);
+    const b1same = c['b-p1-same'];
+    if (b0 && b1) lines.push(`Embedded, P1 / P0 per check: CPU **${round3(b1.cpu_seconds_per_1000_checks / b0.cpu_seconds_per_1000_checks)}** (a new token each request), **${b1same ? round3(b1same.cpu_seconds_per_1000_checks / b0.cpu_seconds_per_1000_checks) : '-'}** (the same token); req/s **${round3(b1.rps / b0.rps)}**.`);
     if (b1 && d1) lines.push(`P1, toolgate embedded / OPA Envoy plugin: CPU per check **${round3(b1.cpu_seconds_per_1000_checks / d1.cpu_seconds_per_1000_checks)}** (< 1 is cheaper), req/s **${round3(b1.rps / d1.rps)}**, p50 **${round3(b1.latency_ms.p50 / d1.latency_ms.p50)}**.`);
     lines.push('');
   }

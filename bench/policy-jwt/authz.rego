@@ -1,6 +1,7 @@
-# bench/policy plus what the OPA Envoy plugin's quick start does: an HS256 user token (here in x-user-token,
-# next to the agent's JWT that Envoy verifies) checked with io.jwt.decode_verify, its exp/nbf against the
-# evaluation's clock, and a claim from it in the decision. Same package and decision as bench/policy.
+# bench/policy plus what the OPA Envoy plugin's quick start does: an HS256 user token checked with
+# io.jwt.decode_verify, its exp/nbf against the evaluation's clock, and a claim from it in the decision. The
+# token travels in the query (?token=) so that the load generator can send a different one on every request
+# (it sends one set of headers). Same package and decision as bench/policy.
 package bench.authz
 
 import rego.v1
@@ -10,7 +11,7 @@ default allow := false
 claims := input.attributes.metadataContext.filterMetadata["envoy.filters.http.jwt_authn"].jwt_payload
 
 user := payload if {
-	[valid, _, payload] := io.jwt.decode_verify(input.attributes.request.http.headers["x-user-token"], {"secret": "secret"})
+	[valid, _, payload] := io.jwt.decode_verify(input.parsed_query.token[0], {"secret": "secret"})
 	valid
 }
 

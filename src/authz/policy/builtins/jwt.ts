@@ -229,28 +229,48 @@ function validAudience(aud: Value, want: string): boolean {
 
 const UNVERIFIED: Value = [false, {}, {}];
 
+/** A token checked under a key set: its signature(s) failed, or the algs of each nesting level and what it holds. */
+type Verified = { ok: false } | { ok: true; algs: string[]; header: JsonObject; payload: JsonObject };
+
 function decodeVerify(args: Value[], ctx: EvaluationContext): Value {
-  let jwt = stringArg(args, 0);
+  const outer = stringArg(args, 0);
   const constraints = parseConstraints(objectArg(args, 1), ctx);
+  const verified = verifiedTokens(constraints.keys ?? constraints.secret);
+  let entry = verified.get(outer);
+  if (entry === undefined) {
+    entry = verifyToken(outer, constraints);
+    if (entry === undefined) return UNVERIFIED;
+    remember(verified, outer, entry);
+  }
+  if (!entry.ok) return UNVERIFIED;
+  if (constraints.alg !== '' && entry.algs.some((alg) => alg !== constraints.alg)) return UNVERIFIED;
+  const { header, payload } = entry;
+  return checkClaims(header, payload, constraints);
+}
+
+/**
+ * RFC 7519 7.2 as OPA's decode_verify: split, decode and check the header, verify the signature, decode the
+ * payload, and go round again for a nested token. Undefined when the answer is "unverified" for reasons that
+ * depend on the call's constraints (a header alg other than the constraint's), so nothing is remembered.
+ */
+function verifyToken(outer: string, constraints: Constraints): Verified | undefined {
+  let jwt = outer;
+  const algs: string[] = [];
   let header: JsonObject;
   let payloadText: string;
   for (;;) {
     const token = splitToken(jwt);
     header = decodeHeader(token);
     const parsed = parseHeader(header);
-    if (!parsed.valid) return UNVERIFIED;
-    if (constraints.alg !== '' && constraints.alg !== parsed.alg) return UNVERIFIED;
-    const verified = verifiedTokens(constraints.keys ?? constraints.secret);
-    let ok = verified.get(jwt);
-    if (ok === undefined) {
-      const signature = decodeSignature(token);
-      const input = signingInput(token);
-      ok = constraints.keys !== undefined
-        ? verifyWithKeys(constraints.keys, parsed.kid, parsed.alg, input, signature)
-        : verifySignature(secretKey(constraints.secret), parsed.alg, input, signature);
-      remember(verified, jwt, ok);
-    }
-    if (!ok) return UNVERIFIED;
+    if (!parsed.valid) return { ok: false };
+    if (constraints.alg !== '' && constraints.alg !== parsed.alg) return undefined;
+    algs.push(parsed.alg);
+    const signature = decodeSignature(token);
+    const input = signingInput(token);
+    const ok = constraints.keys !== undefined
+      ? verifyWithKeys(constraints.keys, parsed.kid, parsed.alg, input, signature)
+      : verifySignature(secretKey(constraints.secret), parsed.alg, input, signature);
+    if (!ok) return { ok: false };
     try {
       payloadText = base64UrlDecode(token.payload).toString('utf8');
     } catch (err) {
@@ -259,7 +279,11 @@ function decodeVerify(args: Value[], ctx: EvaluationContext): Value {
     if (parsed.cty.toLowerCase() !== 'jwt') break;
     jwt = payloadText; // nested JWT: verify the inner token with the same constraints
   }
-  const payload = jsonObject(payloadText);
+  return { ok: true, algs, header, payload: jsonObject(payloadText) };
+}
+
+/** The registered claims against the constraints and the evaluation's clock (never remembered). */
+function checkClaims(header: JsonObject, payload: JsonObject, constraints: Constraints): Value {
   if (constraints.iss !== '' && payload.iss !== constraints.iss) return UNVERIFIED;
   if ('aud' in payload) {
     if (!validAudience(payload.aud as Value, constraints.aud)) return UNVERIFIED;
@@ -279,16 +303,16 @@ function decodeVerify(args: Value[], ctx: EvaluationContext): Value {
 }
 
 /*
- * Signature results by token, per key set (a parsed certificate/JWKS, or a secret), as OPA's io_jwt cache
- * keys them by token and keys: a token's signature under given keys never changes, and agents send the same
- * token on many requests. Claims (iss, aud, exp, nbf) are still checked on every call. Bounded: at most
+ * Verified tokens (with their decoded header and payload) and failed signatures, by token, per key set (a
+ * parsed certificate/JWKS, or a secret), as OPA's io_jwt cache keys them by token and keys: a token's
+ * signature under given keys never changes, and agents send the same token on many requests. Claims (iss, aud, exp, nbf) are still checked on every call. Bounded: at most
  * 16 key sets (the oldest dropped first) of 1024 tokens each (a full set is emptied).
  */
-const verifiedByKeys = new Map<VerificationKey[] | string, Map<string, boolean>>();
+const verifiedByKeys = new Map<VerificationKey[] | string, Map<string, Verified>>();
 const TOKENS_PER_KEY_SET = 1024;
 const KEY_SETS = 16;
 
-function verifiedTokens(keys: VerificationKey[] | string): Map<string, boolean> {
+function verifiedTokens(keys: VerificationKey[] | string): Map<string, Verified> {
   let m = verifiedByKeys.get(keys);
   if (!m) {
     if (verifiedByKeys.size >= KEY_SETS) verifiedByKeys.delete(verifiedByKeys.keys().next().value as VerificationKey[] | string);
@@ -298,10 +322,10 @@ function verifiedTokens(keys: VerificationKey[] | string): Map<string, boolean> 
   return m;
 }
 
-function remember(m: Map<string, boolean>, token: string, ok: boolean): void {
+function remember(m: Map<string, Verified>, token: string, entry: Verified): void {
   // Emptied when full: evicting one entry at a time from a Map walks the holes earlier deletions left
   if (m.size >= TOKENS_PER_KEY_SET) m.clear();
-  m.set(token, ok);
+  m.set(token, entry);
 }
 
 const secrets = new Map<string, KeyObject>();
