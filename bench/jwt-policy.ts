@@ -84,8 +84,10 @@ function inputWith(token: string): Buffer {
   return Buffer.from(JSON.stringify(input));
 }
 
+/** As the engine hands pre-encoded input to opa-wasm. */
 function ownArrayBuffer(b: Buffer): ArrayBuffer {
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  const ab = b.buffer as ArrayBuffer;
+  return b.byteOffset === 0 && b.byteLength === ab.byteLength ? ab : ab.slice(b.byteOffset, b.byteOffset + b.byteLength);
 }
 
 async function inProcess(p0: Bundles, p1: Bundles): Promise<Record<string, { us_per_decision: number; rounds: number[] }>> {
@@ -100,7 +102,19 @@ async function inProcess(p0: Bundles, p1: Bundles): Promise<Record<string, { us_
   const sdkPolicy = await loadPolicy(p0Bundle.wasm[0]?.bytes as Uint8Array, { initial: 32, maximum: 4096 });
   sdkPolicy.setData(p0Bundle.data);
   const sdkEntrypoint = (sdkPolicy.entrypoints as Record<string, number>)[DECISION] as number;
-  const viaSdk = { evaluate: async (_i: JsonObject, json?: Buffer) => ({ result: (sdkPolicy.evaluate(ownArrayBuffer(json as Buffer), sdkEntrypoint) as { result: unknown }[])[0]?.result }) };
+  // The same wrapper as WasmPolicyEngine.evaluate (result set -> first result, revision), minus the host.
+  const viaSdk = {
+    evaluate: async (_i: JsonObject, json?: Buffer) => {
+      let resultSet: unknown;
+      try {
+        resultSet = sdkPolicy.evaluate(ownArrayBuffer(json as Buffer), sdkEntrypoint);
+      } catch (err) {
+        throw new Error(String(err));
+      }
+      const first = Array.isArray(resultSet) ? (resultSet[0] as { result?: unknown } | undefined) : undefined;
+      return { result: first?.result, revision: 'p0' };
+    },
+  };
   const variants: Record<string, { engine: Pick<WasmPolicyEngine, 'evaluate'> | typeof viaSdk; input: (i: number) => Buffer }> = {
     'P0 via opa-wasm loadPolicy (the engine without host builtins)': { engine: viaSdk, input: () => sameToken },
     'P0 bench/policy': { engine: engines.p0, input: () => sameToken },

@@ -83,6 +83,23 @@ function parseHeader(header: JsonObject): ParsedHeader {
   return { alg: out.alg, kid: out.kid, cty: out.cty, valid };
 }
 
+/**
+ * Decoded JOSE headers by their encoded segment: the tokens of one issuer share a header, so a token not seen
+ * before still skips decoding it. Bounded (emptied when full); only well-formed headers are kept.
+ */
+const headers = new Map<string, { header: JsonObject; parsed: ParsedHeader }>();
+
+function decodedHeader(token: Token): { header: JsonObject; parsed: ParsedHeader } {
+  let entry = headers.get(token.header);
+  if (!entry) {
+    const header = decodeHeader(token);
+    entry = { header, parsed: parseHeader(header) };
+    if (headers.size >= 64) headers.clear();
+    headers.set(token.header, entry);
+  }
+  return entry;
+}
+
 const HASH: Record<string, string> = { '256': 'sha256', '384': 'sha384', '512': 'sha512' };
 
 /** jwsbb.Verify: true when `signature` is `alg` over `signingInput` with `key`; any failure is false. */
@@ -260,8 +277,8 @@ function verifyToken(outer: string, constraints: Constraints): Verified | undefi
   let payloadText: string;
   for (;;) {
     const token = splitToken(jwt);
-    header = decodeHeader(token);
-    const parsed = parseHeader(header);
+    let parsed: ParsedHeader;
+    ({ header, parsed } = decodedHeader(token));
     if (!parsed.valid) return { ok: false };
     if (constraints.alg !== '' && constraints.alg !== parsed.alg) return undefined;
     algs.push(parsed.alg);
