@@ -1,6 +1,7 @@
 import { BuiltinError, intArg, operandError, stringArg, type BuiltinTable } from './builtin.js';
 import { parseExtendedDuration } from './go-duration.js';
-import { checkZone, civil, daysIn, formatTime, fromCivil, MAX_NS, MIN_NS, NAMED_LAYOUTS, parseTime, WEEKDAYS } from './go-time.js';
+import { checkZone, civil, daysIn, fromCivil, MAX_NS, MIN_NS, WEEKDAYS } from './go-time.js';
+import { formatTime, NAMED_LAYOUTS, parseTime } from './go-time-layout.js';
 import type { Value } from './json-values.js';
 
 /** time.* as OPA's topdown/time.go; instants are integer nanoseconds kept exact as bigint. */
