@@ -21,11 +21,28 @@ export interface EnvoyTemplateValues {
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
   ACCESS_LOG_PATH: string;
+  /** Overload and request limits (defaults: ENVOY_LIMIT_DEFAULTS). */
+  MAX_HEAP_BYTES?: number;
+  MAX_DOWNSTREAM_CONNECTIONS?: number;
+  REQUEST_HEADERS_TIMEOUT?: string;
+  REQUEST_TIMEOUT?: string;
   /** Envoy's OpenTelemetry tracer, exporting to the collector below (blocks marked `#if TRACING`). */
   TRACING?: boolean;
   OTEL_COLLECTOR_HOST?: string;
   OTEL_COLLECTOR_PORT?: number;
 }
+
+/**
+ * Envoy's own bounds, unless a deployment sets them: a heap budget for the overload manager (Helm derives it
+ * from the pod's memory limit), agent connections, and how long a client may take to send headers and its
+ * whole request (a 2 MiB body at a modest 100 KB/s takes 20 s).
+ */
+export const ENVOY_LIMIT_DEFAULTS = {
+  MAX_HEAP_BYTES: 1024 * 1024 * 1024,
+  MAX_DOWNSTREAM_CONNECTIONS: 10_000,
+  REQUEST_HEADERS_TIMEOUT: '10s',
+  REQUEST_TIMEOUT: '60s',
+} as const;
 
 export const ENVOY_TEMPLATE_PATH = join(REPO_ROOT, 'envoy', 'toolgate.yaml');
 
@@ -58,5 +75,5 @@ export function renderTemplate(template: string, values: Record<string, string |
 }
 
 export async function renderEnvoyConfig(values: EnvoyTemplateValues, templatePath = ENVOY_TEMPLATE_PATH): Promise<string> {
-  return renderTemplate(await readFile(templatePath, 'utf8'), values as unknown as Record<string, string | number | boolean>);
+  return renderTemplate(await readFile(templatePath, 'utf8'), { ...ENVOY_LIMIT_DEFAULTS, ...values } as unknown as Record<string, string | number | boolean>);
 }
