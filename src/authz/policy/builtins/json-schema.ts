@@ -23,10 +23,30 @@ function loadJson(v: Value | undefined): unknown {
   throw new BuiltinError('wrong type, expected string or object');
 }
 
+const PRIMITIVE_TYPES = ['array', 'boolean', 'integer', 'number', 'null', 'object', 'string'];
+const SCHEMA_MAPS = ['properties', 'patternProperties', 'definitions', '$defs', 'dependencies'];
+const SCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'items'];
+const SCHEMA_ONE = ['items', 'additionalItems', 'additionalProperties', 'not', 'if', 'then', 'else', 'contains', 'propertyNames'];
+
+/** gojsonschema's first check of a schema, with its message: every `type` names JSON Schema primitive types. */
+function checkTypes(schema: unknown): void {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return;
+  const s = schema as Record<string, unknown>;
+  for (const t of typeof s.type === 'string' ? [s.type] : Array.isArray(s.type) ? s.type : []) {
+    if (typeof t === 'string' && !PRIMITIVE_TYPES.includes(t)) {
+      throw new BuiltinError(`has a primitive type that is NOT VALID -- given: /${t}/ Expected valid values are:[${PRIMITIVE_TYPES.join(' ')}]`);
+    }
+  }
+  for (const k of SCHEMA_MAPS) if (s[k] && typeof s[k] === 'object') for (const sub of Object.values(s[k] as object)) checkTypes(sub);
+  for (const k of SCHEMA_LISTS) if (Array.isArray(s[k])) for (const sub of s[k] as unknown[]) checkTypes(sub);
+  for (const k of SCHEMA_ONE) checkTypes(s[k]);
+}
+
 function compile(schema: unknown): ValidateFunction {
   const key = JSON.stringify(schema);
   let fn = compiled.get(key);
   if (!fn) {
+    checkTypes(schema);
     try {
       fn = ajv.compile(schema as object);
     } catch (err) {
