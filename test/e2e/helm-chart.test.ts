@@ -243,7 +243,7 @@ describe('Helm chart', () => {
         .replace('/etc/envoy/tls/tls.crt', creds.serverCertPath)
         .replace('/etc/envoy/tls/tls.key', creds.serverKeyPath)
         .replace('/etc/envoy/tls/ca.crt', creds.caCertPath)
-        .replace('/etc/envoy/jwks/jwks.json', creds.jwksPath)
+        .replaceAll('/etc/envoy/jwks/jwks.json', creds.jwksPath)
         // The pod logs to its stdout; the test runner's stdout may be a socket Envoy cannot open.
         .replace('path: /dev/stdout', `path: ${join(dir, 'access.log')}`);
       const file = join(dir, `envoy-${k}.yaml`);

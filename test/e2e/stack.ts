@@ -8,6 +8,7 @@ import { stringify as toYaml } from 'yaml';
 import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt, type DevCredentials } from '../../src/gateway/dev-credentials.js';
 import { renderEnvoyConfig, type EnvoyTemplateValues } from '../../src/gateway/envoy-template.js';
+import { loadMcpServersFile } from '../../src/catalog/mcp-servers.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { ensureBubblewrap } from '../../src/toolchain/bubblewrap.js';
 import { ensureEnvoy, ensureOpa } from '../../src/toolchain/install.js';
@@ -55,6 +56,12 @@ export interface StackOptions {
   executorEnv?: NodeJS.ProcessEnv;
   /** Envoy's overload and request limits, when a test needs other than the defaults. */
   envoyLimits?: Pick<EnvoyTemplateValues, 'MAX_HEAP_BYTES' | 'MAX_DOWNSTREAM_CONNECTIONS' | 'REQUEST_HEADERS_TIMEOUT' | 'REQUEST_TIMEOUT'>;
+  /** Policy lifecycle: extra keys merged into the authz config (e.g. policy.bundle.signing, decision_logs). */
+  editAuthzConfig?: (config: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
+  /** MCP: the upstream MCP server registry (authz field mapping and credentials, Envoy routes and clusters). */
+  mcpServersPath?: string;
+  /** Extra environment of the authz server (e.g. upstream MCP credentials named by value_env). */
+  authzEnv?: Record<string, string>;
 }
 
 /** One executor process of the stack. */
@@ -167,10 +174,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...(opts.engine === 'remote' ? { remote: { url: remoteUrl, timeout_ms: 1000 } } : {}),
     },
     decision_key_file: creds.decisionKeyPath,
+    ...(opts.mcpServersPath ? { mcp_servers: opts.mcpServersPath } : {}),
   };
   const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
   const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
   if (authzAuditPath) Object.assign(authzConfig, { audit: { path: authzAuditPath } });
+  opts.editAuthzConfig?.(authzConfig);
   const tracingEnv = opts.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.otlpEndpoint } : {};
   const authzConfigPath = join(dir, 'authz.yaml');
   await writeFile(authzConfigPath, toYaml(authzConfig));
@@ -180,7 +189,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       name: 'authz',
       command: process.execPath,
       args: [join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', authzConfigPath],
-      env: tracingEnv,
+      env: { ...tracingEnv, ...opts.authzEnv },
       logDir,
     });
     // /healthz: the embedded engine listens only once its bundle is active; a remote OPA may be down on purpose.
@@ -272,6 +281,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ACCESS_LOG_PATH: accessLogPath,
       ...opts.envoyLimits,
       ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: '127.0.0.1', OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
+      ...(opts.mcpServersPath ? { MCP_SERVERS: (await loadMcpServersFile(opts.mcpServersPath)).all() } : {}),
     }),
   );
   if (executors.length > 1) await writeFile(envoyConfigPath, withExecutorEndpoints(await readFile(envoyConfigPath, 'utf8'), executorPort, executors.map((e) => e.port)));
