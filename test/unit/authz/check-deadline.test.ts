@@ -44,7 +44,7 @@ beforeAll(async () => {
     http: { address: '127.0.0.1:0' },
     catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
     // The configured timeout (2 s) is longer than any caller waits here: the deadline must win.
-    policy: { engine: 'remote', decision: 'agent/authz', remote: { url: `http://127.0.0.1:${opaPort}`, timeout_ms: 2000 } },
+    policy: { engine: 'remote', decision: 'agent/authz', strict_builtin_errors: false, remote: { url: `http://127.0.0.1:${opaPort}`, timeout_ms: 2000 } },
     identity: { jwt_metadata_namespace: 'envoy.filters.http.jwt_authn', jwt_payload_keys: ['jwt_payload'], agent_id_claim: 'sub' },
   };
   authz = await startAuthz(config, createLogger('authz', (l) => lines.push(l)));
