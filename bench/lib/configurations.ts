@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { DevCredentials } from '../../src/gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../../src/gateway/envoy-template.js';
+import { authzServerTls, ensureInternalCredentials, envoyAuthzTlsValues, type InternalCredentials } from '../../src/gateway/internal-credentials.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { startEnvoy } from '../../test/support/envoy-process.js';
 import { freePort, startProcess, waitForHttp, waitForTcp, type ManagedProcess } from '../../test/support/managed-process.js';
@@ -105,7 +106,7 @@ export async function startUpstream(dir: string, workers: EnvoyWorkers = 'defaul
   return { port, proc };
 }
 
-async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCredentials; authzPort: number; upstreamPort: number; withExtAuthz: boolean; workers: EnvoyWorkers }): Promise<{ url: string; proc: ManagedProcess; adminPort: number; accessLogPath: string }> {
+async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCredentials; authzPort: number; upstreamPort: number; withExtAuthz: boolean; workers: EnvoyWorkers; tls?: InternalCredentials }): Promise<{ url: string; proc: ManagedProcess; adminPort: number; accessLogPath: string }> {
   const [http, mtls, admin] = [await freePort(), await freePort(), await freePort()];
   const accessLogPath = join(opts.dir, `access-${opts.name}.log`);
   const rendered = await renderEnvoyConfig({
@@ -126,6 +127,7 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
     JWT_ISSUER: opts.creds.jwtIssuer,
     JWT_AUDIENCE: opts.creds.jwtAudience,
     ACCESS_LOG_PATH: accessLogPath,
+    ...(opts.tls ? envoyAuthzTlsValues(opts.tls) : {}),
     // One MCP resource name for every configuration, so one MCP token serves all (bench/mcp-check-path.ts).
     MCP_RESOURCE_URL: BENCH_MCP_RESOURCE,
   });
@@ -144,7 +146,7 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
   return { url: `http://127.0.0.1:${http}/v1/tools/echo`, proc, adminPort: admin, accessLogPath };
 }
 
-async function startToolgate(dir: string, name: string, policy: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Promise<{ grpcPort: number; proc: ManagedProcess }> {
+async function startToolgate(dir: string, name: string, policy: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], tls?: InternalCredentials): Promise<{ grpcPort: number; proc: ManagedProcess }> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const configPath = join(dir, `authz-${name}.yaml`);
   // As deployed: each allowed call is attested for the executor (an HMAC over the decision and the body).
@@ -152,7 +154,7 @@ async function startToolgate(dir: string, name: string, policy: Record<string, u
   await writeFile(keyPath, randomBytes(48).toString('base64'));
   await writeFile(
     configPath,
-    toYaml({ grpc: { address: `127.0.0.1:${grpcPort}` }, http: { address: `127.0.0.1:${httpPort}` }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), policy: { decision: DECISION, ...policy }, decision_key_file: keyPath }),
+    toYaml({ grpc: { address: `127.0.0.1:${grpcPort}`, ...(tls ? { tls: authzServerTls(tls) } : {}) }, http: { address: `127.0.0.1:${httpPort}` }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), policy: { decision: DECISION, ...policy }, decision_key_file: keyPath }),
   );
   // Decision log lines go to a file, as they would to a log shipper.
   const proc = startProcess({ name: `authz-${name}`, command: process.execPath, args: [...nodeArgs, join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', configPath], env, logDir: dir });
@@ -188,13 +190,16 @@ export async function startConfig(name: ConfigName, o: { dir: string; tag: strin
   const procs: ManagedProcess[] = [];
   let authzPort = 1;
   let authzPids: number[] = [];
+  // TOOLGATE_BENCH_AUTHZ_TLS=1: toolgate as the chart deploys it, the Envoy -> authz hop over mutual TLS
+  // (the plugin and the floor stay plaintext, so the ratio then includes what TLS costs toolgate).
+  const tls = process.env.TOOLGATE_BENCH_AUTHZ_TLS === '1' && (name === 'b' || name === 'c') ? await ensureInternalCredentials(join(o.dir, 'internal')) : undefined;
   if (name === 'b') {
-    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm }, ...o.toolgatePolicy }, o.toolgateEnv, o.toolgateNodeArgs);
+    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm }, ...o.toolgatePolicy }, o.toolgateEnv, o.toolgateNodeArgs, tls);
     procs.push(t.proc);
     [authzPort, authzPids] = [t.grpcPort, [t.proc.pid]];
   } else if (name === 'c') {
     const opa = await startOpaServer(dir, o.bins.opa, o.bundles.rego, 'opa-c');
-    const t = await startToolgate(dir, 'c', { engine: 'remote', remote: { url: opa.url, timeout_ms: 2000 } }, o.toolgateEnv, o.toolgateNodeArgs);
+    const t = await startToolgate(dir, 'c', { engine: 'remote', remote: { url: opa.url, timeout_ms: 2000 } }, o.toolgateEnv, o.toolgateNodeArgs, tls);
     procs.push(t.proc, opa.proc);
     [authzPort, authzPids] = [t.grpcPort, [t.proc.pid, opa.proc.pid]];
   } else if (name === 'd') {
@@ -208,7 +213,7 @@ export async function startConfig(name: ConfigName, o: { dir: string; tag: strin
     procs.push(proc);
     [authzPort, authzPids] = [port, [proc.pid]];
   }
-  const envoy = await startFrontEnvoy({ dir, name, creds: o.creds, authzPort, upstreamPort: o.upstreamPort, withExtAuthz: name !== 'a', workers: o.envoyWorkers ?? 'default' });
+  const envoy = await startFrontEnvoy({ dir, name, creds: o.creds, authzPort, upstreamPort: o.upstreamPort, withExtAuthz: name !== 'a', workers: o.envoyWorkers ?? 'default', ...(tls ? { tls } : {}) });
   procs.unshift(envoy.proc);
   return {
     name,

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { BundleSource } from './bundle/bundle-source.js';
 import type { PolicyBundle } from './bundle/bundle.js';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
@@ -7,7 +8,7 @@ import { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import type { Tracing } from '../shared/tracing.js';
 import { loadAttestationKey } from '../shared/decision-attestation.js';
-import { AuditTrail } from '../audit/audit-trail.js';
+import { openAuditTrail } from '../audit/audit-config.js';
 import { startOpsServer, type OpsServer } from '../shared/http-endpoints.js';
 import { CheckService } from './check-service.js';
 import type { AuthzConfig } from './config.js';
@@ -18,6 +19,7 @@ import { startDecisionLogShipping, type DecisionLogShipping } from './observabil
 import type { RecordedInputs } from './bundle/pre-activation.js';
 import type { DecisionObserver } from './check-service.js';
 import { HealthService } from './grpc/health-service.js';
+import type { ServerTls } from './grpc/http2-listener.js';
 import { AuthzMetrics } from './observability/metrics.js';
 import type { PolicyEngine } from './policy/policy-engine.js';
 import { RemoteOpaEngine } from './policy/remote-engine.js';
@@ -63,7 +65,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     decisionLog: log.child('decision'),
     ...observersOf(recordedInputs, shipping, shadow),
     ...(tracing ? { tracing } : {}),
-    ...(config.audit ? { audit: await AuditTrail.open(config.audit.path) } : {}),
+    ...(config.audit ? { audit: await openAuditTrail(config.audit, log) } : {}),
     ...(config.decision_key_file ? { attestationKey: await loadAttestationKey(config.decision_key_file) } : {}),
   });
 
@@ -71,7 +73,16 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   let ops: OpsServer | undefined;
   try {
     const toolsListFilter = new ToolsListFilter({ engine, servers, log: log.child('mcp-lists') });
-    grpcServer = await startGrpcServer({ address: config.grpc.address, checkService, health, log, toolsListFilter });
+    grpcServer = await startGrpcServer({
+      address: config.grpc.address,
+      checkService,
+      health,
+      log,
+      toolsListFilter,
+      maxConcurrentStreams: config.grpc.max_concurrent_streams,
+      keepalive: { intervalMs: config.grpc.keepalive.interval_ms, timeoutMs: config.grpc.keepalive.timeout_ms },
+      ...(config.grpc.tls ? { tls: await loadServerTls(config.grpc.tls) } : {}),
+    });
     ops = await startOpsServer({
       address: config.http.address,
       registry: metrics.registry,
@@ -94,16 +105,29 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     httpPort: o.port,
     metrics,
     stop: async () => {
-      health.setServing(false);
+      // Drain: NOT_SERVING first, and keep answering while Envoy's health checks move traffic to the other
+      // replicas; only then GOAWAY, so no check is refused for want of a server (only those in flight
+      // past the grace are cut).
+      // (The bundle source stops first: an activation would report SERVING again.)
       stopProbe();
       await source?.stop();
-      await g.shutdown();
+      health.setServing(false);
+      if (config.grpc.drain_delay_ms > 0) {
+        log.info('draining: NOT_SERVING, still answering', { drain_delay_ms: config.grpc.drain_delay_ms });
+        await new Promise((r) => setTimeout(r, config.grpc.drain_delay_ms));
+      }
+      await g.shutdown(config.grpc.shutdown_grace_ms);
       await shipping?.stop();
       await shadow?.stop();
       await o.close();
       await engine.close();
     },
   };
+}
+
+async function loadServerTls(tls: NonNullable<AuthzConfig['grpc']['tls']>): Promise<ServerTls> {
+  const [cert, key, clientCa] = await Promise.all([readFile(tls.cert_file), readFile(tls.key_file), readFile(tls.client_ca_file)]);
+  return { cert, key, clientCa, ...(tls.client_names ? { clientNames: tls.client_names } : {}) };
 }
 
 async function startEngine(

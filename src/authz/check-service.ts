@@ -14,7 +14,7 @@ import type { JsonObject } from './input/envoy-input.js';
 import { logDecision, traceIdOf, type DecisionRecord } from './observability/decision-log.js';
 import type { AuthzMetrics, CallResult } from './observability/metrics.js';
 import { interpretResult, type PolicyDecision } from './policy/decision.js';
-import { PolicyError, type PolicyEngine } from './policy/policy-engine.js';
+import { PolicyError, type EvaluationBounds, type PolicyEngine } from './policy/policy-engine.js';
 import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
 import { Rejection } from './response/rejection.js';
 import { McpRejection } from './input/mcp-rejection.js';
@@ -73,7 +73,8 @@ export class CheckService {
     this.mcp = new McpCheck({ engine: opts.engine, catalog: opts.mapper.catalog, servers: opts.mapper.servers, upstreamCredentials: opts.upstreamCredentials, attestationKey: opts.attestationKey });
   }
 
-  async check(req: CheckRequest, traceparent: string | undefined): Promise<CheckResponse> {
+  /** `bounds`: the caller's deadline and cancellation; past either, nothing is evaluated or counted as applied. */
+  async check(req: CheckRequest, traceparent: string | undefined, bounds: EvaluationBounds = {}): Promise<CheckResponse> {
     const started = performance.now();
     const decisionId = randomUUID();
     const http = req.attributes?.request?.http;
@@ -105,11 +106,14 @@ export class CheckService {
     let outcome: Outcome;
     const evaluated: { revision?: string; result?: unknown; json?: Buffer } = {};
     try {
+      if (expired(bounds)) throw new AbandonedCheck();
       if (!mapped) throw mapError;
-      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http), evaluated);
+      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http), evaluated, bounds);
     } catch (err) {
       outcome = this.refuse(err, decisionId, mapped, evaluated.revision);
     }
+    // Envoy has stopped waiting (deadline) or reset the call: whatever was decided is never applied.
+    if (expired(bounds)) outcome = abandoned(outcome, decisionId, bounds);
 
     const durationMs = performance.now() - started;
     const record: DecisionRecord = {
@@ -123,6 +127,7 @@ export class CheckService {
       resource: str(mapped?.fields.resource),
       namespace: str(mapped?.fields.namespace),
       allowed: outcome.result === 'allowed',
+      applied: outcome.result !== 'abandoned',
       result: outcome.result,
       code: outcome.code,
       reasons: outcome.reasons,
@@ -144,12 +149,20 @@ export class CheckService {
       const upstreamCall = record.mcp?.method === 'tools/call' && record.mcp.server !== TOOLGATE_MCP_SERVER;
       if (!record.allowed || upstreamCall) this.audit(record, mapped);
       if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
-      this.opts.onDecided?.(record, mapped?.input, evaluated.result, evaluated.json);
+      // A decision nobody waited for was never enforced: it is not shipped (nor compared by the shadow).
+      if (record.applied) this.opts.onDecided?.(record, mapped?.input, evaluated.result, evaluated.json);
     });
     return outcome.response;
   }
 
-  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array, evaluated: { revision?: string; result?: unknown; json?: Buffer }): Promise<Outcome> {
+  private async decide(
+    mapped: MappedRequest,
+    decisionId: string,
+    span: Span | undefined,
+    requestBody: Uint8Array,
+    evaluated: { revision?: string; result?: unknown; json?: Buffer },
+    bounds: EvaluationBounds,
+  ): Promise<Outcome> {
     const { engine, metrics } = this.opts;
     const t0 = performance.now();
     const evalSpan = span
@@ -157,8 +170,9 @@ export class CheckService {
       : undefined;
     let evaluation;
     try {
+      if (expired(bounds)) throw new AbandonedCheck();
       evaluated.json = encodeInputJson(mapped.input, mapped.rawArguments);
-      evaluation = await engine.evaluate(mapped.input, evaluated.json);
+      evaluation = await engine.evaluate(mapped.input, evaluated.json, bounds);
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
     } catch (err) {
       evalSpan?.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
@@ -253,6 +267,10 @@ export class CheckService {
 
   /** Turns any failure into a structured deny. Rejections are the agent's input; anything else is ours. */
   private refuse(err: unknown, decisionId: string, mapped: MappedRequest | undefined, evaluatedRevision: string | undefined): Outcome {
+    if (err instanceof AbandonedCheck) {
+      // Filled in by abandoned(): nothing was decided.
+      return { response: { status: { code: 7 } }, result: 'abandoned', httpStatus: 503, code: undefined, reasons: [], revision: undefined, evaluationMs: undefined, ...(mapped?.toolCall ? { tool: mapped.toolCall.tool } : {}) };
+    }
     if (err instanceof Rejection) {
       const revision = undefined;
       const body = denyBody(err.code, err.message, [err.message], decisionId, revision, err.tool ?? mapped?.toolCall?.tool, err.details);
@@ -339,11 +357,12 @@ export class CheckService {
     metrics.decisionsBy(record.result).inc();
     // An allowed call is counted by the executor once it has run (with its real outcome): once per call. MCP:
     // only tools/call messages are tool calls; an allowed one to an upstream server never meets the executor,
-    // so it is counted here, as allowed.
+    // so it is counted here, as allowed. An abandoned check ends in Envoy's fail-closed refusal: an error.
     const isCall = !record.mcp || record.mcp.method === 'tools/call';
     const countedElsewhere = record.result === 'allowed' && (!record.mcp || record.mcp.server === TOOLGATE_MCP_SERVER);
     if (isCall && !countedElsewhere) {
-      metrics.toolCalls.inc({ agent_id: record.agent_id ?? '', action: record.action ?? '', resource: record.resource ?? '', result: record.result });
+      const result = record.result === 'abandoned' ? 'error' : record.result;
+      metrics.toolCalls.inc({ agent_id: record.agent_id ?? '', action: record.action ?? '', resource: record.resource ?? '', result });
     }
     metrics.decisionDuration.observe({ result: record.result }, durationSeconds);
     logDecision(this.opts.decisionLog, record);
@@ -393,6 +412,29 @@ export function denyBody(
   if (tool) error.tool = tool;
   if (details !== undefined) error.details = details;
   return { error };
+}
+
+/** Raised when a check is abandoned before the policy ran; `abandoned` below turns it into the outcome. */
+class AbandonedCheck extends Error {}
+
+function expired(bounds: EvaluationBounds): boolean {
+  return bounds.signal?.aborted === true || (bounds.deadline !== undefined && performance.now() >= bounds.deadline);
+}
+
+/** The outcome of a check nobody waits for any more: not allowed, not applied, and said why. */
+function abandoned(outcome: Outcome, decisionId: string, bounds: EvaluationBounds): Outcome {
+  const cancelled = bounds.signal?.aborted === true && !(bounds.deadline !== undefined && performance.now() >= bounds.deadline);
+  const code = cancelled ? 'cancelled' : 'deadline_exceeded';
+  const message = cancelled ? 'the check was cancelled by its caller before it was answered' : 'the caller\'s deadline passed before the check was answered';
+  const body = denyBody(code, message, [message], decisionId, outcome.revision, outcome.tool);
+  return {
+    ...outcome,
+    response: denyResponse({ httpStatus: 503, body, decisionId, dynamicMetadata: { decision_id: decisionId, allowed: false, code } }),
+    result: 'abandoned',
+    httpStatus: 503,
+    code,
+    reasons: outcome.result === 'allowed' ? [message] : [message, ...outcome.reasons],
+  };
 }
 
 /** "/tmp/build/policies/agent/authz/policy.rego:12: ..." -> "policy.rego:12: ...". URLs are left alone. */

@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import { readFileSync } from 'node:fs';
+import { AUDIT_CONFIG_SCHEMA, resolveAuditConfig, type AuditConfig } from '../audit/audit-config.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -8,7 +9,7 @@ import { ServiceClient, type ServiceConfig } from './opa-config/service-client.j
 
 /** The authz server's configuration file (YAML). Relative paths are resolved against the file's directory. */
 export interface AuthzConfig {
-  grpc: { address: string };
+  grpc: GrpcListenerConfig;
   http: { address: string };
   catalog: string;
   /** Upstream MCP servers (src/catalog/mcp-servers.ts): field mapping of their tools, their credentials. */
@@ -27,11 +28,23 @@ export interface AuthzConfig {
   };
   identity: { jwt_metadata_namespace: string; jwt_payload_keys: string[]; agent_id_claim: string };
   /** Hash-chained audit trail of every refused call (allowed calls are recorded by the executor). */
-  audit?: { path: string };
+  audit?: AuditConfig;
   /** The key shared with the executor to attest each allowed tool call (see shared/decision-attestation.ts). */
   decision_key_file?: string;
   /** Decision log shipping in OPA's format, from an OPA configuration file's decision_logs (and labels). */
   decision_logs?: DecisionLogsConfig;
+}
+
+export interface GrpcListenerConfig {
+  address: string;
+  /** mTLS for the hop from Envoy: only a client with a certificate from client_ca_file (and one of client_names) gets a decision. */
+  tls?: { cert_file: string; key_file: string; client_ca_file: string; client_names?: string[] };
+  /** On SIGTERM: report NOT_SERVING and keep answering this long (Envoy's health checks move traffic away), then GOAWAY. */
+  drain_delay_ms: number;
+  /** After GOAWAY, how long calls in flight may take before they are cancelled. */
+  shutdown_grace_ms: number;
+  max_concurrent_streams: number;
+  keepalive: { interval_ms: number; timeout_ms: number };
 }
 
 export interface DecisionLogsConfig extends OpaDecisionLogs {
@@ -120,7 +133,32 @@ const SCHEMA = {
   additionalProperties: false,
   required: ['catalog', 'policy'],
   properties: {
-    grpc: { type: 'object', additionalProperties: false, properties: { address: { type: 'string', minLength: 3 } } },
+    grpc: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        address: { type: 'string', minLength: 3 },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['cert_file', 'key_file', 'client_ca_file'],
+          properties: {
+            cert_file: { type: 'string', minLength: 1 },
+            key_file: { type: 'string', minLength: 1 },
+            client_ca_file: { type: 'string', minLength: 1 },
+            client_names: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+          },
+        },
+        drain_delay_ms: { type: 'integer', minimum: 0 },
+        shutdown_grace_ms: { type: 'integer', minimum: 0 },
+        max_concurrent_streams: { type: 'integer', minimum: 1 },
+        keepalive: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { interval_ms: { type: 'integer', minimum: 1000 }, timeout_ms: { type: 'integer', minimum: 100 } },
+        },
+      },
+    },
     http: { type: 'object', additionalProperties: false, properties: { address: { type: 'string', minLength: 3 } } },
     catalog: { type: 'string', minLength: 1 },
     mcp_servers: { type: 'string', minLength: 1 },
@@ -143,7 +181,7 @@ const SCHEMA = {
         },
       },
     },
-    audit: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
+    audit: AUDIT_CONFIG_SCHEMA,
     decision_key_file: { type: 'string', minLength: 1 },
     opa_config: { type: 'string', minLength: 1 },
     identity: {
@@ -178,7 +216,16 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
   const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   const engine = c.policy.engine ?? 'embedded';
   const config: AuthzConfig = {
-    grpc: { address: c.grpc?.address ?? '127.0.0.1:9191' },
+    grpc: {
+      address: c.grpc?.address ?? '127.0.0.1:9191',
+      ...(c.grpc?.tls
+        ? { tls: { cert_file: rel(c.grpc.tls.cert_file), key_file: rel(c.grpc.tls.key_file), client_ca_file: rel(c.grpc.tls.client_ca_file), ...(c.grpc.tls.client_names ? { client_names: c.grpc.tls.client_names } : {}) } }
+        : {}),
+      drain_delay_ms: c.grpc?.drain_delay_ms ?? 0,
+      shutdown_grace_ms: c.grpc?.shutdown_grace_ms ?? 5000,
+      max_concurrent_streams: c.grpc?.max_concurrent_streams ?? 1024,
+      keepalive: { interval_ms: c.grpc?.keepalive?.interval_ms ?? 30_000, timeout_ms: c.grpc?.keepalive?.timeout_ms ?? 10_000 },
+    },
     http: { address: c.http?.address ?? '127.0.0.1:9464' },
     catalog: rel(c.catalog),
     ...(c.mcp_servers ? { mcp_servers: rel(c.mcp_servers) } : {}),
@@ -188,7 +235,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
       jwt_payload_keys: c.identity?.jwt_payload_keys ?? ['jwt_payload'],
       agent_id_claim: c.identity?.agent_id_claim ?? 'sub',
     },
-    ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
+    ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
   };
   const b = c.policy.bundle;

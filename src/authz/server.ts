@@ -4,7 +4,9 @@ import { encodeCheckResponse } from './grpc/check-response-encoder.js';
 import type { CheckRequest, CheckResponse } from './grpc/check-types.js';
 import type { HealthService } from './grpc/health-service.js';
 import { serverStream, startHttp2GrpcServer, unary, type GrpcCall, type RunningGrpcServer } from './grpc/http2-grpc-server.js';
+import type { ServerTls } from './grpc/http2-listener.js';
 import { loadServerCodecs } from './grpc/proto-loading.js';
+import type { KeepaliveOptions } from './grpc/session-keepalive.js';
 import { bidiStream } from './grpc/http2-grpc-server.js';
 import { loadExtProcCodec } from './mcp-lists/ext-proc-codec.js';
 import type { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
@@ -20,6 +22,9 @@ export async function startGrpcServer(opts: {
   checkService: CheckService;
   health: HealthService;
   log: Logger;
+  tls?: ServerTls;
+  maxConcurrentStreams?: number;
+  keepalive?: KeepaliveOptions;
   /** Envoy's ext_proc for upstream MCP tools/list responses, on the same port. */
   toolsListFilter?: ToolsListFilter;
 }): Promise<AuthzGrpcServer> {
@@ -30,11 +35,16 @@ export async function startGrpcServer(opts: {
     // dispatched first, then all are decided and their answers leave together. Measured on 2 cores
     // (bench/ab-node-flags.ts --env): 13% less CPU per check, 9% more checks/s at saturation.
     // CheckService.check never rejects; were it to, the server answers INTERNAL and Envoy denies.
-    return new Promise((resolve) => setImmediate(() => resolve(opts.checkService.check(call.request, typeof traceparent === 'string' ? traceparent : undefined))));
+    // The call's deadline (Envoy's ext_authz timeout, as grpc-timeout) and cancellation bound the check.
+    const bounds = { deadline: call.deadline, signal: call.signal };
+    return new Promise((resolve) => setImmediate(() => resolve(opts.checkService.check(call.request, typeof traceparent === 'string' ? traceparent : undefined, bounds))));
   };
   return startHttp2GrpcServer(opts.address, {
     maxMessageBytes: MAX_MESSAGE_BYTES,
     log: opts.log,
+    ...(opts.tls ? { tls: opts.tls } : {}),
+    ...(opts.maxConcurrentStreams ? { maxConcurrentStreams: opts.maxConcurrentStreams } : {}),
+    ...(opts.keepalive ? { keepalive: opts.keepalive } : {}),
     methods: {
       // Answers are encoded by hand (check-response-encoder.ts): every check pays for it.
       [codecs.check.path]: unary({ deserialize: codecs.check.deserialize, serialize: encodeCheckResponse }, check),

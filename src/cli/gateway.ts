@@ -9,6 +9,7 @@ import { parseExecutorConfig } from '../executor/config.js';
 import { startExecutor } from '../executor/app.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt } from '../gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../gateway/envoy-template.js';
+import { authzServerTls, ensureInternalCredentials, envoyAuthzTlsValues } from '../gateway/internal-credentials.js';
 import { loadMcpServersFile } from '../catalog/mcp-servers.js';
 import { createLogger, errorMessage } from '../shared/logger.js';
 import { REPO_ROOT } from '../shared/repo-paths.js';
@@ -71,6 +72,9 @@ async function main(): Promise<void> {
   await buildBundle({ opaPath: opaBin, sourceDir: policiesDir, outFile: bundlePath, revision });
 
   const creds = await ensureDevCredentials(join(STATE, 'dev'));
+  // The authz port answers only Envoy (mTLS, internal CA): a local process or a sandboxed tool with network
+  // cannot ask it for an attested allow.
+  const internal = await ensureInternalCredentials(join(STATE, 'dev', 'internal'));
   const agentCert = await issueAgentCertificate(creds, 'spiffe://toolgate.local/agent/ops-bot', 'ops-bot');
   const token = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 24 * 3600 });
   const tokenPath = join(STATE, 'dev', 'ops-bot.jwt');
@@ -87,7 +91,7 @@ async function main(): Promise<void> {
   const authz = await startAuthz(
     parseAuthzConfig(
       JSON.stringify({
-        grpc: { address: `127.0.0.1:${PORTS.authz}` },
+        grpc: { address: `127.0.0.1:${PORTS.authz}`, tls: authzServerTls(internal) },
         http: { address: `127.0.0.1:${PORTS.authzOps}` },
         catalog,
         mcp_servers: mcpServers,
@@ -137,6 +141,8 @@ async function main(): Promise<void> {
       JWT_ISSUER: creds.jwtIssuer,
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: join(STATE, 'logs', 'access.log'),
+      AUTHZ_HEALTH_CHECKS: true,
+      ...envoyAuthzTlsValues(internal),
       ...(collector ? { TRACING: true, OTEL_COLLECTOR_HOST: collector.host, OTEL_COLLECTOR_PORT: collector.port } : {}),
       MCP_SERVERS: mcpRegistry.all(),
       MCP_RESOURCE_URL: mcpResource,

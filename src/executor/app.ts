@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { loadToolCatalogFile, type ToolCatalog } from '../catalog/tool-catalog.js';
 import { startOpsServer, splitHostPort } from '../shared/http-endpoints.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
-import { AuditTrail } from '../audit/audit-trail.js';
+import { openAuditTrail } from '../audit/audit-config.js';
 import { ATTESTATION_ACCEPT_WINDOW_SECONDS, loadAttestationKey } from '../shared/decision-attestation.js';
 import type { Tracing } from '../shared/tracing.js';
 import { CallLedger } from './call/call-ledger.js';
@@ -44,7 +44,7 @@ export async function startExecutor(
   const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing, attestationKey, catalog);
   const runner = created.runner;
   const routes = [...created.routes, ...(opts.routes ?? [])];
-  const audit = config.audit ? await AuditTrail.open(config.audit.path) : undefined;
+  const audit = config.audit ? await openAuditTrail(config.audit, log) : undefined;
   const ledger = new CallLedger({
     maxInFlight: config.max_in_flight,
     maxInFlightPerAgent: (agent) => config.max_in_flight_by_agent[agent] ?? config.max_in_flight_per_agent,

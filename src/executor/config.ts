@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv';
+import { AUDIT_CONFIG_SCHEMA, resolveAuditConfig, type AuditConfig } from '../audit/audit-config.js';
 import { readFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -25,7 +26,7 @@ export interface ExecutorConfig {
   idempotency: { retain_seconds: number; max_entries: number; max_bytes: number };
   runner: LocalRunnerConfig | KubernetesRunnerConfig;
   /** Hash-chained audit trail of every call run (JSON lines). */
-  audit?: { path: string };
+  audit?: AuditConfig;
   /**
    * The key shared with the authz server (same file content): a call runs only with its attestation of the
    * decision and the body (see shared/decision-attestation.ts). Required: headers alone prove nothing.
@@ -90,7 +91,7 @@ const SCHEMA = {
     max_in_flight_per_agent: { type: 'integer', minimum: 1 },
     max_in_flight_by_agent: { type: 'object', additionalProperties: { type: 'integer', minimum: 1 } },
     max_body_bytes: { type: 'integer', minimum: 1024 },
-    audit: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
+    audit: AUDIT_CONFIG_SCHEMA,
     idempotency: {
       type: 'object',
       additionalProperties: false,
@@ -171,7 +172,7 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
       max_entries: c.idempotency?.max_entries ?? 10_000,
       max_bytes: c.idempotency?.max_bytes ?? 64 * 1024 * 1024,
     },
-    ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
+    ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     decision_key_file: rel(c.decision_key_file),
     runner:
       runner.kind === 'kubernetes'

@@ -31,7 +31,7 @@ const ISSUER = 'https://toolgate.local/dev-issuer';
 const AUDIENCE = 'toolgate';
 const KEY_ID = 'toolgate-dev-1';
 
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   return access(path).then(
     () => true,
     () => false,
@@ -63,13 +63,7 @@ export async function ensureDevCredentials(dir: string): Promise<DevCredentials>
     jwtKeyId: KEY_ID,
     decisionKeyPath: join(dir, 'decision.key'),
   };
-  if (!(await exists(creds.caCertPath)) || !(await exists(creds.caKeyPath))) {
-    await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', creds.caKeyPath], dir);
-    await openssl(
-      ['req', '-x509', '-new', '-key', creds.caKeyPath, '-sha256', '-days', '3650', '-subj', '/O=toolgate/CN=toolgate development CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', creds.caCertPath],
-      dir,
-    );
-  }
+  await ensureCa(creds.caCertPath, creds.caKeyPath, '/O=toolgate/CN=toolgate development CA', dir);
   if (!(await exists(creds.serverCertPath))) {
     await issue(creds, 'server', '/O=toolgate/CN=localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1', 'serverAuth', creds.serverCertPath, creds.serverKeyPath);
   }
@@ -84,12 +78,27 @@ export async function ensureDevCredentials(dir: string): Promise<DevCredentials>
 }
 
 async function issue(creds: DevCredentials, name: string, subject: string, san: string, eku: string, certPath: string, keyPath: string): Promise<void> {
-  const csr = join(creds.dir, `${name}.csr`);
-  const ext = join(creds.dir, `${name}.ext`);
-  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyPath], creds.dir);
-  await openssl(['req', '-new', '-key', keyPath, '-subj', subject, '-out', csr], creds.dir);
+  await issueCertificate({ certPath: creds.caCertPath, keyPath: creds.caKeyPath }, creds.dir, name, subject, san, eku, certPath, keyPath);
+}
+
+/** An EC key and a certificate for it, signed by `ca`; `name` names the scratch files (CSR, extensions) in `dir`. */
+export async function issueCertificate(ca: { certPath: string; keyPath: string }, dir: string, name: string, subject: string, san: string, eku: string, certPath: string, keyPath: string): Promise<void> {
+  const csr = join(dir, `${name}.csr`);
+  const ext = join(dir, `${name}.ext`);
+  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyPath], dir);
+  await openssl(['req', '-new', '-key', keyPath, '-subj', subject, '-out', csr], dir);
   await writeFile(ext, `${san}\nextendedKeyUsage=${eku}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
-  await openssl(['x509', '-req', '-in', csr, '-CA', creds.caCertPath, '-CAkey', creds.caKeyPath, '-CAcreateserial', '-days', '825', '-sha256', '-extfile', ext, '-out', certPath], creds.dir);
+  await openssl(['x509', '-req', '-in', csr, '-CA', ca.certPath, '-CAkey', ca.keyPath, '-CAcreateserial', '-days', '825', '-sha256', '-extfile', ext, '-out', certPath], dir);
+}
+
+/** A self-signed CA (EC P-256) for `subject`, unless one is already there. */
+export async function ensureCa(certPath: string, keyPath: string, subject: string, dir: string): Promise<void> {
+  if ((await exists(certPath)) && (await exists(keyPath))) return;
+  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyPath], dir);
+  await openssl(
+    ['req', '-x509', '-new', '-key', keyPath, '-sha256', '-days', '3650', '-subj', subject, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', certPath],
+    dir,
+  );
 }
 
 /** A client certificate for an agent: its SPIFFE ID in the URI SAN, which Envoy reports as the principal. */

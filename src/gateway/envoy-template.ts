@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { McpServerDefinition } from '../catalog/mcp-servers.js';
+import { parseDocument, type YAMLMap, type YAMLSeq } from 'yaml';
 import { REPO_ROOT } from '../shared/repo-paths.js';
 import { insertMcpServers } from './mcp-envoy-config.js';
 
@@ -23,6 +24,16 @@ export interface EnvoyTemplateValues {
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
   ACCESS_LOG_PATH: string;
+  /** Active gRPC health checks of the authz replicas (off only for authz servers without grpc.health.v1, e.g. in benchmarks). */
+  AUTHZ_HEALTH_CHECKS?: boolean;
+  /** mTLS on the hop to the authz server: Envoy's client certificate and the internal CA (see internal-credentials.ts). */
+  AUTHZ_TLS?: boolean;
+  AUTHZ_TLS_NAME?: string;
+  INTERNAL_CA_PATH?: string;
+  INTERNAL_CLIENT_CERT_PATH?: string;
+  INTERNAL_CLIENT_KEY_PATH?: string;
+  /** Several authz replicas by address (one machine); in a cluster one headless-Service name resolves to all. */
+  AUTHZ_ENDPOINTS?: { host: string; port: number }[];
   /** Overload and request limits (defaults: ENVOY_LIMIT_DEFAULTS). */
   MAX_HEAP_BYTES?: number;
   MAX_DOWNSTREAM_CONNECTIONS?: number;
@@ -84,12 +95,26 @@ export function renderTemplate(template: string, values: Record<string, string |
 }
 
 export async function renderEnvoyConfig(values: EnvoyTemplateValues, templatePath = ENVOY_TEMPLATE_PATH): Promise<string> {
-  const { MCP_SERVERS, ...scalars } = values;
+  const { AUTHZ_ENDPOINTS: endpoints, MCP_SERVERS, ...scalars } = values;
   const host = values.LISTEN_ADDRESS === '0.0.0.0' ? '127.0.0.1' : values.LISTEN_ADDRESS;
   const resource = values.MCP_RESOURCE_URL ?? `http://${host}:${values.HTTP_PORT}/mcp`;
   const withMcp = { ...ENVOY_LIMIT_DEFAULTS, ...scalars, MCP_RESOURCE_URL: resource, MCP_RESOURCE_METADATA_URL: protectedResourceMetadataUrl(resource) };
   const rendered = renderTemplate(await readFile(templatePath, 'utf8'), withMcp as unknown as Record<string, string | number | boolean>);
-  return insertMcpServers(rendered, MCP_SERVERS ?? []);
+  const withServers = insertMcpServers(rendered, MCP_SERVERS ?? []);
+  return endpoints && endpoints.length > 0 ? withAuthzEndpoints(withServers, endpoints) : withServers;
+}
+
+/** Replaces the authz cluster's one endpoint (AUTHZ_HOST:AUTHZ_PORT) with several; comments and anchors stay. */
+function withAuthzEndpoints(config: string, endpoints: { host: string; port: number }[]): string {
+  const doc = parseDocument(config);
+  const clusters = doc.getIn(['static_resources', 'clusters']) as YAMLSeq<YAMLMap>;
+  const index = clusters.items.findIndex((c) => c.get('name') === 'toolgate_authz');
+  if (index === -1) throw new Error('envoy template: no toolgate_authz cluster to put authz endpoints in');
+  doc.setIn(
+    ['static_resources', 'clusters', index, 'load_assignment', 'endpoints', 0, 'lb_endpoints'],
+    doc.createNode(endpoints.map((e) => ({ endpoint: { address: { socket_address: { address: e.host, port_value: e.port } } } }))),
+  );
+  return doc.toString();
 }
 
 /** RFC 9728 section 3.1: the well-known path is inserted between the resource's origin and its path. */

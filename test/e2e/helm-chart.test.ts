@@ -8,8 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadToolCatalogFile } from '../../src/catalog/tool-catalog.js';
 import { toolRbac } from '../../src/catalog/rbac-manifests.js';
+import { parseAuthzConfig } from '../../src/authz/config.js';
 import { parseExecutorConfig } from '../../src/executor/config.js';
 import { ensureDevCredentials } from '../../src/gateway/dev-credentials.js';
+import { ensureInternalCredentials } from '../../src/gateway/internal-credentials.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { ensureHelm } from '../../src/toolchain/install.js';
 import { ensureKubernetesValidate } from '../../src/toolchain/kubernetes-validate.js';
@@ -133,6 +135,33 @@ describe('Helm chart', () => {
     }
   });
 
+  it('spreads checks over every authz pod, over mTLS only Envoy holds the client side of, and keeps keyed audit trails per pod', () => {
+    for (const k of ['default', 'all'] as const) {
+      const find = (kind: string, name: string): Record<string, any> => rendered[k].find((m) => m.kind === kind && m.metadata.name === name) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      // A headless Service: Envoy's STRICT_DNS cluster resolves it to one host per pod.
+      expect(find('Service', `${RELEASE}-authz-pods`).spec).toMatchObject({ clusterIP: 'None' });
+      const envoyYaml = find('ConfigMap', `${RELEASE}-envoy`).data['envoy.yaml'] as string;
+      expect(envoyYaml).toContain(`address: ${RELEASE}-authz-pods.`);
+      expect(envoyYaml).toContain('grpc_health_check: { service_name: envoy.service.auth.v3.Authorization }');
+      expect(envoyYaml).toContain('filename: /etc/envoy/internal-tls/envoy.crt');
+      // The authz server's config asks for Envoy's certificate and parses as the server will read it.
+      const authz = parseAuthzConfig(find('ConfigMap', `${RELEASE}-authz`).data['authz.yaml'] as string, '/etc/toolgate/authz.yaml');
+      expect(authz.grpc.tls).toEqual({ cert_file: '/etc/toolgate/internal-tls/authz.crt', key_file: '/etc/toolgate/internal-tls/authz.key', client_ca_file: '/etc/toolgate/internal-tls/ca.crt', client_names: ['envoy.toolgate.internal'] });
+      expect(authz.grpc.drain_delay_ms).toBe(k === 'default' ? 4000 : 5000);
+      expect(authz.audit?.key_file).toBe('/etc/toolgate/secrets/audit/key');
+      // Only Envoy mounts Envoy's key; only authz mounts the server's.
+      const items = (name: string): string[] => (find('Deployment', name).spec.template.spec.volumes as { name: string; secret?: { items: { key: string }[] } }[]).find((v) => v.name === 'internal-tls')?.secret?.items.map((i) => i.key) ?? [];
+      expect(items(`${RELEASE}-envoy`)).toEqual(['ca.crt', 'envoy.crt', 'envoy.key']);
+      expect(items(`${RELEASE}-authz`)).toEqual(['ca.crt', 'authz.crt', 'authz.key']);
+      expect(items(`${RELEASE}-executor`)).toEqual([]);
+      const secret = find('Secret', `${RELEASE}-internal-tls`);
+      expect(Object.keys(secret.data).sort()).toEqual(['authz.crt', 'authz.key', 'ca.crt', 'envoy.crt', 'envoy.key']);
+      expect(find('Secret', `${RELEASE}-audit-key`)).toBeDefined();
+      const auditVolume = (find('Deployment', `${RELEASE}-executor`).spec.template.spec.volumes as { name: string }[]).find((v) => v.name === 'audit');
+      expect(auditVolume).toEqual(k === 'default' ? { name: 'audit', emptyDir: {} } : { name: 'audit', persistentVolumeClaim: { claimName: 'toolgate-audit' } });
+    }
+  });
+
   it('renders manifests that pass offline schema validation (kubernetes-validate, strict)', async () => {
     const validator = await ensureKubernetesValidate();
     for (const k of ['default', 'all'] as const) {
@@ -227,6 +256,7 @@ describe('Helm chart', () => {
 
   it('renders an Envoy config that passes envoy --mode validate (default and every option)', async () => {
     const creds = await ensureDevCredentials(join(dir, 'creds'));
+    const internal = await ensureInternalCredentials(join(dir, 'creds', 'internal'));
     for (const k of ['default', 'all'] as const) {
       const cm = rendered[k].find((o) => o.kind === 'ConfigMap' && o.metadata.name === `${RELEASE}-envoy`) as { data: Record<string, string> } | undefined;
       const config = cm?.data['envoy.yaml'];
@@ -244,6 +274,9 @@ describe('Helm chart', () => {
         .replace('/etc/envoy/tls/tls.key', creds.serverKeyPath)
         .replace('/etc/envoy/tls/ca.crt', creds.caCertPath)
         .replaceAll('/etc/envoy/jwks/jwks.json', creds.jwksPath)
+        .replace('/etc/envoy/internal-tls/envoy.crt', internal.envoyCertPath)
+        .replace('/etc/envoy/internal-tls/envoy.key', internal.envoyKeyPath)
+        .replace('/etc/envoy/internal-tls/ca.crt', internal.caCertPath)
         // The pod logs to its stdout; the test runner's stdout may be a socket Envoy cannot open.
         .replace('path: /dev/stdout', `path: ${join(dir, 'access.log')}`);
       const file = join(dir, `envoy-${k}.yaml`);

@@ -8,6 +8,7 @@ import { stringify as toYaml } from 'yaml';
 import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt, type DevCredentials } from '../../src/gateway/dev-credentials.js';
 import { renderEnvoyConfig, type EnvoyTemplateValues } from '../../src/gateway/envoy-template.js';
+import { authzServerTls, ensureInternalCredentials, envoyAuthzTlsValues, type InternalCredentials } from '../../src/gateway/internal-credentials.js';
 import { loadMcpServersFile } from '../../src/catalog/mcp-servers.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { ensureBubblewrap } from '../../src/toolchain/bubblewrap.js';
@@ -93,6 +94,9 @@ export interface CallOptions {
 export interface Stack {
   dir: string;
   creds: DevCredentials;
+  /** The internal CA and the Envoy <-> authz certificates (the authz port answers only Envoy's). */
+  internal: InternalCredentials;
+  authzGrpcPort: number;
   envoyHttpPort: number;
   envoyMtlsPort: number;
   envoyAdminPort: number;
@@ -144,6 +148,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const logDir = join(dir, 'logs');
   await mkdir(logDir, { recursive: true });
   const [, creds] = await Promise.all([ensureEnvoy(), ensureDevCredentials(join(dir, 'creds'))]);
+  const internal = await ensureInternalCredentials(join(dir, 'creds', 'internal'));
   const upstream = await startEchoUpstream();
   const processes: ManagedProcess[] = [];
 
@@ -165,7 +170,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const [authzGrpcPort, authzHttpPort] = [await freePort(), await freePort()];
   const bundle = opts.bundle ?? (opts.engine === 'embedded' ? { file: await buildSeedBundle(dir) } : undefined);
   const authzConfig = {
-    grpc: { address: `127.0.0.1:${authzGrpcPort}` },
+    grpc: { address: `127.0.0.1:${authzGrpcPort}`, tls: authzServerTls(internal) },
     http: { address: `127.0.0.1:${authzHttpPort}` },
     catalog: opts.catalogPath ?? join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
     policy: {
@@ -281,6 +286,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       JWT_ISSUER: creds.jwtIssuer,
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: accessLogPath,
+      AUTHZ_HEALTH_CHECKS: true,
+      ...envoyAuthzTlsValues(internal),
       ...opts.envoyLimits,
       ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: '127.0.0.1', OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
       ...(opts.mcpServersPath ? { MCP_SERVERS: (await loadMcpServersFile(opts.mcpServersPath)).all() } : {}),
@@ -333,6 +340,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   return {
     dir,
     creds,
+    internal,
+    authzGrpcPort,
     envoyHttpPort,
     envoyMtlsPort,
     envoyAdminPort,
@@ -380,6 +389,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     restartAuthz: async () => {
       await authz.stop();
       authz = await startAuthzProcess();
+      // Envoy routes checks to the new process once its health check passes (within a second or two).
+      await waitForHealthyAuthz(envoyAdminPort);
     },
     stopAuthz: () => authz.stop(),
     stop: async () => {
@@ -408,6 +419,18 @@ export async function readAccessLog(stack: Stack): Promise<Record<string, string
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, string>);
+}
+
+/** Until Envoy's authz cluster has a host that passed its gRPC health check (there may be none while the authz server is down). */
+export async function waitForHealthyAuthz(adminPort: number, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const text = await fetch(`http://127.0.0.1:${adminPort}/clusters`).then((r) => r.text(), () => '');
+    const flags = text.split('\n').filter((l) => l.startsWith('toolgate_authz::') && l.includes('::health_flags::'));
+    if (flags.some((l) => l.endsWith('::healthy'))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('Envoy did not see a healthy authz server in time');
 }
 
 /** Envoy's executor cluster with one endpoint per replica (the rendered config has the first one's). */

@@ -47,3 +47,32 @@ allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 capabilities: { drop: [ALL] }
 {{- end -}}
+
+{{/* The audit trail of one component: its config lines, its volume mounts and its volumes (values.audit). */}}
+{{- define "toolgate.auditConfig" -}}
+{{- if .root.Values.audit.enabled }}
+# One keyed trail per pod (the pod's name in the file name, so replicas sharing a volume never share a trail).
+audit:
+  path: /var/log/toolgate/audit/{{ .component }}-${POD_NAME}.jsonl
+  key_file: /etc/toolgate/secrets/audit/key
+{{- end }}
+{{- end -}}
+
+{{- define "toolgate.auditMounts" -}}
+{{- if .Values.audit.enabled }}
+- { name: audit, mountPath: /var/log/toolgate/audit }
+- { name: audit-key, mountPath: /etc/toolgate/secrets/audit, readOnly: true }
+{{- end }}
+{{- end -}}
+
+{{- define "toolgate.auditVolumes" -}}
+{{- if .Values.audit.enabled }}
+{{- if .Values.audit.existingClaim }}
+- { name: audit, persistentVolumeClaim: { claimName: {{ .Values.audit.existingClaim }} } }
+{{- else }}
+# The pod's lifetime only: set audit.existingClaim for trails that outlive pods.
+- { name: audit, emptyDir: {} }
+{{- end }}
+- { name: audit-key, secret: { secretName: {{ include "toolgate.name" . }}-audit-key, items: [{ key: key, path: key }] } }
+{{- end }}
+{{- end -}}

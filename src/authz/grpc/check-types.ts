@@ -83,5 +83,5 @@ export interface CheckResponse {
 }
 
 /** gRPC status codes used by the server (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
-export const RpcCode = { OK: 0, NOT_FOUND: 5, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13 } as const;
+export const RpcCode = { OK: 0, CANCELLED: 1, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14 } as const;
 export type RpcCode = (typeof RpcCode)[keyof typeof RpcCode];

@@ -33,6 +33,17 @@ export const DEFAULT_IDENTITY_OPTIONS: IdentityOptions = {
   agentIdClaim: 'sub',
 };
 
+/**
+ * Agent ids from the two sources can never be equal (docs/security-teams.md, "Agent ids"):
+ * - mTLS: the SPIFFE ID (`spiffe://trust-domain/path`); a certificate without one is named `x509:<principal>`.
+ *   Either way the id has a URI scheme, so it contains ':'.
+ * - JWT: the agent-id claim (`sub`), which must not contain ':'; a token whose claim does is refused.
+ * So a JWT cannot name itself `spiffe://…/ops-bot` and act as the certificate-holding ops-bot.
+ */
+export class AgentIdError extends Error {}
+
+const X509_PREFIX = 'x509:';
+
 export function resolveAgentIdentity(
   principal: string | undefined,
   filterMetadata: JsonObject | undefined,
@@ -43,12 +54,15 @@ export function resolveAgentIdentity(
   if (claims) {
     const id = claims[opts.agentIdClaim];
     if (typeof id === 'string' && id !== '') {
+      if (id.includes(':')) {
+        throw new AgentIdError(`the JWT's "${opts.agentIdClaim}" claim must not contain ':' (ids with a scheme, such as spiffe://…, name certificate identities)`);
+      }
       const identity: AgentIdentity = { id, method: 'jwt', claims, ...mtls };
       if (typeof claims.iss === 'string') identity.issuer = claims.iss;
       return identity;
     }
   }
-  if (mtls) return { id: principal as string, method: 'mtls', ...mtls };
+  if (mtls) return { id: mtls.spiffe_id ?? `${X509_PREFIX}${principal as string}`, method: 'mtls', ...mtls };
   return undefined;
 }
 

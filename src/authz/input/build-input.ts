@@ -4,7 +4,7 @@ import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, sourceTextIsExact } from '../../shared/body/strict-json.js';
 import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
 import { Rejection } from '../response/rejection.js';
-import { refusedJwt, resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
+import { AgentIdError, refusedJwt, resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
 import { attributesToJson, INPUT_VERSION, metadataToJson, type JsonObject } from './envoy-input.js';
 import type { InputSplices, RawJsonValue } from './input-json.js';
 import { mapMcpRequest, TOOLGATE_MCP_SERVER } from './mcp-adapter.js';
@@ -69,7 +69,13 @@ function mapProtocol(req: CheckRequest, opts: InputMapperOptions, protocol: stri
 
   const metadata = metadataToJson(attrs.metadata_context);
   const principal = attrs.source?.principal || undefined;
-  const agent = resolveAgentIdentity(principal, metadata?.filterMetadata as JsonObject | undefined, opts.identity);
+  let agent: AgentIdentity | undefined;
+  try {
+    agent = resolveAgentIdentity(principal, metadata?.filterMetadata as JsonObject | undefined, opts.identity);
+  } catch (err) {
+    if (err instanceof AgentIdError) throw new Rejection('unauthenticated', err.message);
+    throw err;
+  }
   const isMcp = protocol === 'mcp';
   const adapter = protocol === 'http' || isMcp ? undefined : PROTOCOL_ADAPTERS[protocol];
   if (protocol !== 'http' && !isMcp && !adapter) {

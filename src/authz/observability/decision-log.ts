@@ -12,7 +12,9 @@ export interface DecisionRecord {
   resource: string | undefined;
   namespace: string | undefined;
   allowed: boolean;
-  result: 'allowed' | 'denied' | 'error';
+  /** False when the caller stopped waiting (deadline, cancel) before the answer: it was never enforced. */
+  applied: boolean;
+  result: 'allowed' | 'denied' | 'error' | 'abandoned';
   code: string | undefined;
   reasons: string[];
   policy_revision: string | undefined;

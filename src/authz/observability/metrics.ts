@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type CallResult = 'allowed' | 'denied' | 'error';
+/** `abandoned`: the caller stopped waiting (deadline or cancel) before the answer; nothing was applied. */
+export type CallResult = 'allowed' | 'denied' | 'error' | 'abandoned';
 
 /** The authz server's Prometheus metrics; one registry per server so tests can run several in one process. */
 export class AuthzMetrics {
@@ -13,7 +14,7 @@ export class AuthzMetrics {
   });
   readonly decisions = new Counter({
     name: 'toolgate_authz_decisions_total',
-    help: 'Checks answered, by result (allowed | denied | error).',
+    help: 'Checks answered, by result (allowed | denied | error | abandoned: the caller stopped waiting first).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -9,6 +9,12 @@ export interface PolicyEvaluation {
 /** Any failure to produce a decision. The check service turns it into a deny (fail closed). */
 export class PolicyError extends Error {}
 
+/** What bounds one evaluation: the caller's deadline (performance.now() clock) and its cancellation. */
+export interface EvaluationBounds {
+  deadline?: number;
+  signal?: AbortSignal;
+}
+
 /**
  * One interface, two engines: `embedded` evaluates a WebAssembly-compiled bundle in process; `remote` asks a
  * real OPA over its REST API (for policies that need builtins WebAssembly lacks).
@@ -17,8 +23,11 @@ export interface PolicyEngine {
   readonly kind: 'embedded' | 'remote';
   /** The decision path, e.g. `agent/authz` (a package) or `envoy/authz/allow` (a rule). */
   readonly decisionPath: string;
-  /** `json` is the same input already encoded (src/authz/input/input-json.ts); engines send it as is. */
-  evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation>;
+  /**
+   * `json` is the same input already encoded (src/authz/input/input-json.ts); engines send it as is. An
+   * engine that waits (remote) stops waiting at `bounds`; one that computes in process may ignore them.
+   */
+  evaluate(input: JsonObject, json?: Buffer, bounds?: EvaluationBounds): Promise<PolicyEvaluation>;
   /** The active bundle's revision, when the engine holds one (names the policy in a policy_error). */
   revision?(): string | undefined;
   /** True once the engine can decide (a bundle is active / the server answered). */

@@ -1,5 +1,6 @@
 import type { JsonObject } from '../input/envoy-input.js';
-import { PolicyError, type PolicyEngine, type PolicyEvaluation } from './policy-engine.js';
+import { performance } from 'node:perf_hooks';
+import { PolicyError, type EvaluationBounds, type PolicyEngine, type PolicyEvaluation } from './policy-engine.js';
 
 export interface RemoteEngineOptions {
   /** OPA's base URL, e.g. http://127.0.0.1:8181 */
@@ -33,21 +34,28 @@ export class RemoteOpaEngine implements PolicyEngine {
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
   }
 
-  async evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation> {
+  async evaluate(input: JsonObject, json?: Buffer, bounds: EvaluationBounds = {}): Promise<PolicyEvaluation> {
+    // OPA is given what is left of the caller's deadline (never more than the configured timeout): an
+    // answer that arrives after Envoy gave up would be evaluated, and logged, for nobody.
+    const timeoutMs = timeoutWithin(this.opts.timeoutMs, bounds.deadline);
+    if (timeoutMs <= 0) throw new PolicyError('the caller\'s deadline passed before OPA was asked');
+    const timeout = AbortSignal.timeout(timeoutMs);
     let res: Response;
+    let text: string;
     try {
       res = await fetch(this.endpoint, {
         method: 'POST',
         headers: this.headers,
         body: json ? Buffer.concat([INPUT_OPEN, json, INPUT_CLOSE]) : JSON.stringify({ input }),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal: bounds.signal ? AbortSignal.any([timeout, bounds.signal]) : timeout,
       });
+      text = await res.text();
     } catch (err) {
+      if (bounds.signal?.aborted) throw new PolicyError('the call was cancelled or its deadline passed while OPA evaluated');
       this.lastOk = false;
-      const cause = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${this.opts.timeoutMs} ms` : describeFetchError(err);
+      const cause = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeFetchError(err);
       throw new PolicyError(`OPA at ${this.opts.url} unreachable: ${cause}`);
     }
-    const text = await res.text();
     if (!res.ok) {
       this.lastOk = false;
       throw new PolicyError(`OPA at ${this.opts.url} answered ${res.status}: ${text.slice(0, 500)}`);
@@ -78,6 +86,12 @@ export class RemoteOpaEngine implements PolicyEngine {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The configured timeout, shortened to what is left before the deadline (a millisecond kept for the answer). */
+export function timeoutWithin(configuredMs: number, deadline: number | undefined): number {
+  if (deadline === undefined) return configuredMs;
+  return Math.min(configuredMs, Math.floor(deadline - performance.now() - 1));
 }
 
 function revisionOf(bundles: Record<string, { revision?: string }> | undefined): string {

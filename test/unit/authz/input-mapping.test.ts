@@ -86,6 +86,17 @@ describe('request -> OPA input', () => {
     expect(r.code).toBe('unauthenticated');
   });
 
+  it('keeps mTLS and JWT agent ids apart: a JWT cannot name itself as a certificate identity', () => {
+    const impostor = rejection(() => map(request({ body: scale, jwt: { sub: 'spiffe://toolgate.local/agent/ops-bot' } })));
+    expect(impostor.code).toBe('unauthenticated');
+    expect(impostor.message).toMatch(/must not contain ':'/);
+    expect(rejection(() => map(request({ body: scale, jwt: { sub: 'x509:CN=ops-bot' } }))).code).toBe('unauthenticated');
+    // A certificate without a SPIFFE ID is named with a scheme too, so no JWT sub can equal it.
+    const { input } = map(request({ body: scale, principal: 'ops-bot' }));
+    expect(input.agent).toMatchObject({ id: 'x509:ops-bot', method: 'mtls', principal: 'ops-bot' });
+    expect(input.agent_id).toBe('x509:ops-bot');
+  });
+
   it('refuses bad input with specific codes', () => {
     const jwt = { sub: 'ops-bot' };
     expect(rejection(() => map(request({ jwt, body: '{"a":1,"a":2}' }))).code).toBe('invalid_body');

@@ -52,7 +52,7 @@ function shipper(url: string, limits: { events: number; bytes: number; upload: n
 
 const record = (i: number): DecisionRecord => ({
   decision_id: `d${i}`, request_id: undefined, trace_id: undefined, agent_id: 'a', agent_auth: 'jwt', tool: 't', action: undefined, resource: undefined, namespace: undefined,
-  allowed: true, result: 'allowed', code: undefined, reasons: [], policy_revision: 'r1', engine: 'embedded', evaluation_ms: 0.05, duration_ms: 0.2, http_status: 200,
+  allowed: true, applied: true, result: 'allowed', code: undefined, reasons: [], policy_revision: 'r1', engine: 'embedded', evaluation_ms: 0.05, duration_ms: 0.2, http_status: 200,
 });
 
 describe('decision log shipping', () => {
