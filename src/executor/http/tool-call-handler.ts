@@ -1,24 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ToolCatalog } from '../../catalog/tool-catalog.js';
 import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
-import { argumentsDigest, canonicalJson, sha256Hex } from '../../shared/digest.js';
-import type { Logger } from '../../shared/logger.js';
 import { verifyAttestation } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
-import type { CallLedger } from '../call/call-ledger.js';
-import type { ActiveCall, CallTelemetry } from '../observability/call-telemetry.js';
-import type { Runner, ToolOutcome } from '../runners/runner.js';
+import { startCall, type CallDeps } from '../call/start-call.js';
+import type { ToolOutcome } from '../runners/runner.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { sendError, sendJson } from './respond.js';
 
-export interface ToolCallHandlerDeps {
-  catalog: ToolCatalog;
-  runner: Runner;
-  ledger: CallLedger;
+export interface ToolCallHandlerDeps extends CallDeps {
   maxBodyBytes: number;
-  log: Logger;
-  telemetry: CallTelemetry;
   /** Counts refusals that happen before a call is admitted (should not occur behind the gateway). */
   onRefused?: (tool: string, httpStatus: number) => void;
   /** Shared with the authz server: only calls it attested run (see shared/decision-attestation.ts). */
@@ -81,51 +72,32 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
       return refuse(400, 'invalid_arguments', `arguments for tool "${tool.name}" are invalid`, { tool: tool.name, fields: errors });
     }
 
-    const identity = callIdentity(agentId, tool.name, decisionId, header(req, 'idempotency-key'));
-    // A DNS-label-safe id (names the Job), stable for a given identity so retries map to the same call.
-    const callId = sha256Hex(identity).slice(0, 20);
-    const digest = argumentsDigest(args);
-    const fields = deps.catalog.deriveFields(tool, args);
-    const call: ActiveCall = deps.telemetry.begin({
-      callId,
-      tool: tool.name,
+    const started = startCall(deps, {
+      tool,
+      args,
       agentId,
       decisionId,
       policyRevision,
-      argumentsDigest: digest,
-      action: String(fields.action ?? ''),
-      resource: String(fields.resource ?? ''),
-      namespace: typeof fields.namespace === 'string' ? fields.namespace : undefined,
+      identity: callIdentity(agentId, tool.name, decisionId, header(req, 'idempotency-key')),
       traceparent: header(req, 'traceparent'),
+      protocol: 'rest',
     });
-
-    const admission = deps.ledger.admit(identity, digest, (signal) =>
-      deps.runner.run({ callId, tool, arguments: args, agentId, decisionId, policyRevision, signal, ...call.runnerHooks(deps.runner.kind) }),
-    );
-    if (admission.kind === 'busy') {
-      call.finish(undefined, 429, { replayed: false });
-      return sendError(res, 429, 'too_many_calls', 'the executor is at its limit of calls in flight; retry later', {}, { 'retry-after': String(admission.retryAfterSeconds) });
+    if (started.kind === 'busy') {
+      return sendError(res, 429, 'too_many_calls', 'the executor is at its limit of calls in flight; retry later', {}, { 'retry-after': String(started.retryAfterSeconds) });
     }
-    if (admission.kind === 'conflict') {
-      call.finish(undefined, 422, { replayed: true });
+    if (started.kind === 'conflict') {
       return sendError(res, 422, 'idempotency_conflict', 'this Idempotency-Key was already used with different arguments');
     }
 
     const onClose = (): void => {
-      if (!res.writableFinished) admission.release();
+      if (!res.writableFinished) started.release();
     };
     res.on('close', onClose);
-    const outcome = await admission.outcome;
+    const outcome = await started.outcome;
     res.off('close', onClose);
-    admission.release();
-    const replayed = admission.kind !== 'run';
-    const status = respondWithOutcome(res, { callId, tool: tool.name, outcome, replayed: admission.kind === 'replay' });
-    const resultText = outcome.status === 'succeeded' ? canonicalJson(outcome.result) : undefined;
-    call.finish(outcome, status, { replayed, ...(resultText !== undefined ? { resultBytes: Buffer.byteLength(resultText), resultDigest: `sha256:${sha256Hex(resultText)}` } : {}) });
-    const cause = outcome.status === 'failed' || outcome.status === 'unavailable' ? { cause: outcome.error } : {};
-    const logFields = { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, status: outcome.status, http_status: status, replayed: admission.kind === 'replay', ...cause };
-    if (outcome.status === 'unavailable') deps.log.error('call finished', logFields);
-    else deps.log.info('call finished', logFields);
+    started.release();
+    const status = respondWithOutcome(res, { callId: started.callId, tool: tool.name, outcome, replayed: started.kind === 'replay' });
+    started.finish(outcome, status);
   };
 }
 
