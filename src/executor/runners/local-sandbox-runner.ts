@@ -52,6 +52,7 @@ export class LocalSandboxRunner implements Runner {
     };
     if (inv.traceparent) env.TRACEPARENT = inv.traceparent;
     if (this.opts.spanSocket) env.OTEL_EXPORTER_OTLP_ENDPOINT = `unix://${SANDBOX_SPAN_SOCKET}`;
+    inv.observe?.({ kind: 'sandbox.started' });
     const r = await runSandboxed({
       name: `${inv.callId}-${randomBytes(4).toString('hex')}`,
       argv: [this.nodePath, this.runnerEntry],
