@@ -19,6 +19,10 @@ import { findBwrap } from './runners/sandbox/find-bwrap.js';
 import { LocalSandboxRunner } from './runners/local-sandbox-runner.js';
 import { SpanRelay } from './observability/span-relay.js';
 import type { Runner } from './runners/runner.js';
+import { createMcpEndpoint, isMcpPath } from './mcp/mcp-endpoint.js';
+import { McpInFlight } from './mcp/mcp-in-flight.js';
+import { McpSessionIds } from './mcp/mcp-session-id.js';
+import { packageVersion } from '../shared/repo-paths.js';
 
 export interface RunningExecutor {
   port: number;
@@ -44,21 +48,35 @@ export async function startExecutor(
   const audit = config.audit ? await AuditTrail.open(config.audit.path) : undefined;
   const ledger = new CallLedger({ maxInFlight: config.max_in_flight, retainMs: config.idempotency.retain_seconds * 1000, maxRetained: config.idempotency.max_entries });
 
+  const telemetry = new CallTelemetry({ metrics, tracing: opts.tracing, audit, log });
   const handle = createToolCallHandler({
     catalog,
     runner,
     ledger,
     maxBodyBytes: config.max_body_bytes,
     log,
-    telemetry: new CallTelemetry({ metrics, tracing: opts.tracing, audit, log }),
+    telemetry,
     onRefused: (tool, httpStatus) => metrics.calls.inc({ tool, outcome: 'refused', http_status: String(httpStatus) }),
     attestationKey,
+  });
+  // The same call path (catalog, ledger, runner, telemetry) behind a second front end: MCP at /mcp.
+  const handleMcp = createMcpEndpoint({
+    catalog,
+    runner,
+    ledger,
+    log: log.child('mcp'),
+    telemetry,
+    attestationKey,
+    maxBodyBytes: config.max_body_bytes,
+    sessions: new McpSessionIds(attestationKey),
+    inFlight: new McpInFlight(),
+    serverInfo: { name: 'toolgate', version: await packageVersion() },
   });
 
   const server: Server = createServer((req, res) => {
     for (const route of routes) if (route(req, res)) return;
     metrics.inFlight.set(ledger.inFlight);
-    handle(req, res)
+    (isMcpPath(req.url) ? handleMcp : handle)(req, res)
       .catch((err: unknown) => {
         // Never lose a call silently: the agent gets a 500 with the cause's class, the operator the cause.
         log.error('call handler failed', { url: req.url, cause: errorMessage(err) });

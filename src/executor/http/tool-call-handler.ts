@@ -3,6 +3,7 @@ import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
 import { verifyAttestation } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
+import { callIdentity } from '../call/call-identity.js';
 import { startCall, type CallDeps } from '../call/start-call.js';
 import type { ToolOutcome } from '../runners/runner.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
@@ -99,16 +100,6 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     const status = respondWithOutcome(res, { callId: started.callId, tool: tool.name, outcome, replayed: started.kind === 'replay' });
     started.finish(outcome, status);
   };
-}
-
-/**
- * What makes two requests the same call. With an Idempotency-Key: the key, scoped to the agent and the tool
- * (a key is the agent's, per endpoint). Without: the gateway's decision id, which only the authz server
- * sets (client copies are stripped) and which Envoy keeps across its own retries of the request; never a
- * header the client chooses, such as x-request-id.
- */
-export function callIdentity(agentId: string, tool: string, decisionId: string, idempotencyKey: string | undefined): string {
-  return JSON.stringify(idempotencyKey ? ['idempotency-key', agentId, tool, idempotencyKey] : ['decision', decisionId]);
 }
 
 function respondWithOutcome(res: ServerResponse, o: { callId: string; tool: string; outcome: ToolOutcome; replayed: boolean }): number {
