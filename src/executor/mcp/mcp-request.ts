@@ -47,7 +47,12 @@ export function verifyMcpRequest(
   raw: Buffer,
   deps: { attestationKey: Buffer; sessions: McpSessionIds },
 ): { ok: true; request: VerifiedMcpRequest } | { ok: false; refusal: McpRefusal } {
-  const refuse = (httpStatus: number, id: JsonRpcId | null, code: number, message: string): { ok: false; refusal: McpRefusal } => ({ ok: false, refusal: { httpStatus, id, code, message } });
+  // As the authz server answers refusals: a request with an id gets HTTP 200 and a JSON-RPC error for it (the
+  // SDK clients end the session on any other status); without an id the HTTP status carries the refusal.
+  const refuse = (httpStatus: number, id: JsonRpcId | null, code: number, message: string): { ok: false; refusal: McpRefusal } => ({
+    ok: false,
+    refusal: { httpStatus: id !== null && httpStatus === 403 ? 200 : httpStatus, id, code, message },
+  });
   const decisionId = header(headers, TRUSTED_HEADERS.decisionId);
   const agentId = header(headers, TRUSTED_HEADERS.agentId);
   const decided = header(headers, TRUSTED_HEADERS.mcpMethod);

@@ -268,6 +268,10 @@ describe('the executor as an MCP server (/mcp)', () => {
   });
 
   describe('refuses what the gateway did not attest', () => {
+    const refusedCode = async (res: Response): Promise<number | undefined> => {
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { error?: { code: number } }).error?.code;
+    };
     const call = { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'echo', arguments: { message: 'hi' } } };
 
     it('no decision headers at all: 403', async () => {
@@ -278,7 +282,8 @@ describe('the executor as an MCP server (/mcp)', () => {
 
     it('an attestation made with another key', async () => {
       const res = await post(call, {}, { key: Buffer.from('x'.repeat(48)) });
-      expect(res.status).toBe(403);
+      // A request with an id: HTTP 200 and a JSON-RPC error for it, as the authz server refuses.
+      expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ id: 5, error: { code: -32003 } });
     });
 
@@ -290,25 +295,25 @@ describe('the executor as an MCP server (/mcp)', () => {
           h['x-toolgate-attestation'] = attest(KEY, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool: 'echo', policyRevision: 'test-rev', scope: 'mcp:tools/call', body: mcpArgumentsBytes({ message: 'something else' }) });
         },
       });
-      expect(res.status).toBe(403);
+      expect(await refusedCode(res)).toBe(-32003);
       expect(runner.runs.length).toBe(before);
     });
 
     it('a decided method that is not the message\'s, a tool header that is not params.name, a REST attestation', async () => {
-      expect((await post(call, {}, { tamper: (h) => (h['x-toolgate-mcp-method'] = 'tools/list') })).status).toBe(403);
-      expect((await post(call, {}, { tamper: (h) => (h['x-toolgate-tool'] = 'sleep') })).status).toBe(403);
+      expect(await refusedCode(await post(call, {}, { tamper: (h) => (h['x-toolgate-mcp-method'] = 'tools/list') }))).toBe(-32003);
+      expect(await refusedCode(await post(call, {}, { tamper: (h) => (h['x-toolgate-tool'] = 'sleep') }))).toBe(-32003);
       const rest = await post(call, {}, {
         tamper: (h) => {
           const decisionId = h['x-toolgate-decision-id'] as string;
           h['x-toolgate-attestation'] = attest(KEY, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool: 'echo', policyRevision: 'test-rev', body: mcpArgumentsBytes({ message: 'hi' }) });
         },
       });
-      expect(rest.status).toBe(403);
+      expect(await refusedCode(rest)).toBe(-32003);
     });
 
     it('a visible-tools header other than the attested one', async () => {
       const res = await post({ jsonrpc: '2.0', id: 6, method: 'tools/list' }, {}, { visibleTools: ['echo'], tamper: (h) => (h['x-toolgate-visible-tools'] = 'echo,k8s_get_secret') });
-      expect(res.status).toBe(403);
+      expect(await refusedCode(res)).toBe(-32003);
     });
 
     it('a session id not issued to this agent: 404, as an unknown session', async () => {
