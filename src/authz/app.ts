@@ -3,6 +3,8 @@ import { FileBundleSource } from './bundle/file-source.js';
 import { HttpBundleSource } from './bundle/http-source.js';
 import type { PolicyBundle } from './bundle/bundle.js';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
+import { EMPTY_MCP_SERVERS, loadMcpServersFile } from '../catalog/mcp-servers.js';
+import { loadUpstreamCredentials } from './upstream-credentials.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import type { Tracing } from '../shared/tracing.js';
 import { loadAttestationKey } from '../shared/decision-attestation.js';
@@ -28,6 +30,8 @@ export interface RunningAuthz {
 export async function startAuthz(config: AuthzConfig, log: Logger = createLogger('authz'), tracing?: Tracing): Promise<RunningAuthz> {
   const metrics = new AuthzMetrics();
   const catalog = await loadToolCatalogFile(config.catalog);
+  const servers = config.mcp_servers ? await loadMcpServersFile(config.mcp_servers) : EMPTY_MCP_SERVERS;
+  const upstreamCredentials = await loadUpstreamCredentials(servers);
   const health = new HealthService();
   const { engine, source, stopProbe } = await startEngine(config, metrics, health, log);
   if (!config.decision_key_file) {
@@ -38,6 +42,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   const checkService = new CheckService({
     mapper: {
       catalog,
+      servers,
       identity: {
         jwtMetadataNamespace: config.identity.jwt_metadata_namespace,
         jwtPayloadKeys: config.identity.jwt_payload_keys,
@@ -45,6 +50,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       },
     },
     engine,
+    upstreamCredentials,
     metrics,
     log,
     decisionLog: log.child('decision'),

@@ -17,6 +17,12 @@ import { interpretResult, type PolicyDecision } from './policy/decision.js';
 import { PolicyError, type PolicyEngine } from './policy/policy-engine.js';
 import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
 import { Rejection } from './response/rejection.js';
+import { McpRejection } from './input/mcp-rejection.js';
+import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
+import { catalogListedTools, visibleTools } from './policy/visible-tools.js';
+import { jsonRpcDenyResponse, policyDenyMessage } from './response/jsonrpc-deny.js';
+import { mcpTrustedHeaders } from './response/mcp-trusted-headers.js';
+import type { UpstreamCredentialValues } from './upstream-credentials.js';
 
 export interface CheckServiceOptions {
   mapper: InputMapperOptions;
@@ -29,6 +35,8 @@ export interface CheckServiceOptions {
   audit?: AuditTrail;
   /** Shared with the executor: each allowed tool call carries an attestation it verifies. */
   attestationKey?: Buffer;
+  /** What toolgate presents to each upstream MCP server (by server name). */
+  upstreamCredentials?: UpstreamCredentialValues;
 }
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
@@ -137,6 +145,19 @@ export class CheckService {
     Object.assign(meta, decision.dynamicMetadata);
     const evaluationMs = round(evaluationSeconds * 1000);
 
+    if (decision.allowed && mapped.mcp) {
+      const { trusted, remove } = await this.mcpAllowHeaders(mapped, decisionId, revision, requestBody);
+      const withRemovals = { ...decision, requestHeadersToRemove: [...decision.requestHeadersToRemove, ...remove] };
+      return {
+        response: allowResponse({ decision: withRemovals, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
+        result: 'allowed',
+        httpStatus: 200,
+        code: undefined,
+        reasons: [],
+        revision,
+        evaluationMs,
+      };
+    }
     if (decision.allowed) {
       const trusted: Record<string, string> = {
         [TRUSTED_HEADERS.decisionId]: decisionId,
@@ -169,6 +190,29 @@ export class CheckService {
     }
 
     const httpStatus = decision.httpStatus ?? 403;
+    if (mapped.mcp) {
+      const m = mapped.mcp;
+      const what = m.method === 'tools/call' ? `the policy does not allow calling tool "${mapped.toolCall?.tool ?? ''}"` : `the policy does not allow MCP ${m.method}`;
+      const data = denyBody('policy_denied', what, decision.reasons, decisionId, revision, mapped.toolCall?.tool).error;
+      return {
+        response: jsonRpcDenyResponse({
+          id: m.kind === 'request' ? m.id : undefined,
+          httpStatus,
+          rpcCode: -32003,
+          message: policyDenyMessage(what, decision.reasons),
+          data,
+          headers: decision.headers,
+          decisionId,
+          dynamicMetadata: meta,
+        }),
+        result: 'denied',
+        httpStatus: m.kind === 'request' ? 200 : httpStatus,
+        code: 'policy_denied',
+        reasons: decision.reasons,
+        revision,
+        evaluationMs,
+      };
+    }
     const body: DenyBody | string =
       decision.body ??
       denyBody('policy_denied', 'the policy does not allow this tool call', decision.reasons, decisionId, revision, mapped.toolCall?.tool);
@@ -191,10 +235,19 @@ export class CheckService {
       const meta = this.metadata(decisionId, revision, mapped, false, err.code);
       if (err.agentId) meta.agent_id = err.agentId;
       if (err.tool) meta.tool = err.tool;
+      let response: CheckResponse;
+      let httpStatus = err.httpStatus;
+      if (err instanceof McpRejection) {
+        const forceHttpStatus = HTTP_LEVEL_MCP_REFUSALS.has(err.code);
+        if (err.jsonRpcId !== undefined && !forceHttpStatus) httpStatus = 200;
+        response = jsonRpcDenyResponse({ id: err.jsonRpcId, httpStatus: err.httpStatus, forceHttpStatus, rpcCode: err.rpcCode, message: err.message, data: body.error, decisionId, dynamicMetadata: meta });
+      } else {
+        response = denyResponse({ httpStatus: err.httpStatus, body, decisionId, dynamicMetadata: meta });
+      }
       const outcome: Outcome = {
-        response: denyResponse({ httpStatus: err.httpStatus, body, decisionId, dynamicMetadata: meta }),
+        response,
         result: 'denied',
-        httpStatus: err.httpStatus,
+        httpStatus,
         code: err.code,
         reasons: [err.message],
         revision,
@@ -210,16 +263,48 @@ export class CheckService {
     if (!isPolicy) this.opts.log.error('check failed unexpectedly', { decision_id: decisionId, cause, stack: err instanceof Error ? err.stack : undefined });
     const message = isPolicy ? `authorization failed: ${cause}` : 'authorization failed: internal error (see the gateway log for this decision id)';
     const body = denyBody('policy_error', message, [message], decisionId, revision, mapped?.toolCall?.tool);
+    const meta = this.metadata(decisionId, revision, mapped, false, 'policy_error');
+    const mcpId = mapped?.mcp?.kind === 'request' ? mapped.mcp.id : undefined;
     return {
-      response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: this.metadata(decisionId, revision, mapped, false, 'policy_error') }),
+      response: mapped?.mcp
+        ? jsonRpcDenyResponse({ id: mcpId, httpStatus: 500, rpcCode: -32603, message, data: body.error, decisionId, dynamicMetadata: meta })
+        : denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: meta }),
       result: 'error',
-      httpStatus: 500,
+      httpStatus: mcpId !== undefined ? 200 : 500,
       code: 'policy_error',
       reasons: [message],
       revision,
       evaluationMs: undefined,
       cause,
     };
+  }
+
+  /**
+   * An allowed MCP message. To toolgate's own server (the executor): the trusted headers and attestation of
+   * the MCP contract, with the visible tools for tools/list. To an upstream: only the decision id and the
+   * credentials toolgate presents there; the agent's Authorization header is removed either way.
+   */
+  private async mcpAllowHeaders(mapped: MappedRequest, decisionId: string, revision: string, requestBody: Uint8Array): Promise<{ trusted: Record<string, string>; remove: string[] }> {
+    const message = mapped.mcp as NonNullable<MappedRequest['mcp']>;
+    const agent = mapped.agent as NonNullable<MappedRequest['agent']>;
+    const trusted: Record<string, string> = { [TRUSTED_HEADERS.decisionId]: decisionId, [TRUSTED_HEADERS.policyRevision]: revision };
+    if (message.server !== TOOLGATE_MCP_SERVER) {
+      const cred = this.opts.upstreamCredentials?.get(message.server);
+      if (cred) trusted[cred.header] = cred.value;
+      return { trusted, remove: cred?.header === 'authorization' ? [] : ['authorization'] };
+    }
+    trusted[TRUSTED_HEADERS.agentId] = agent.id;
+    trusted[TRUSTED_HEADERS.agentMethod] = agent.method;
+    const listed = message.method === 'tools/list' ? await visibleTools(this.opts.engine, mapped.input, TOOLGATE_MCP_SERVER, catalogListedTools(this.opts.mapper.catalog)) : undefined;
+    Object.assign(
+      trusted,
+      mcpTrustedHeaders(
+        { message, tool: mapped.toolCall?.tool, arguments: mapped.toolCall?.arguments, visibleTools: listed, requestBody },
+        { decisionId, agentId: agent.id, agentMethod: agent.method, policyRevision: revision },
+        this.opts.attestationKey,
+      ),
+    );
+    return { trusted, remove: ['authorization'] };
   }
 
   private metadata(decisionId: string, revision: string | undefined, mapped: MappedRequest | undefined, allowed: boolean, code: string | undefined): JsonObject {
@@ -266,6 +351,9 @@ export class CheckService {
     logDecision(this.opts.decisionLog, record);
   }
 }
+
+/** MCP refusals that the client must see at the HTTP level even when the request had an id. */
+const HTTP_LEVEL_MCP_REFUSALS = new Set<string>(['unauthenticated', 'header_mismatch', 'body_too_large']);
 
 /** The decision on the span: what was asked, who asked, what the policy said and why. Never argument values. */
 function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | undefined, decisionPath: string, endedAt: number): void {

@@ -8,6 +8,8 @@ export interface AuthzConfig {
   grpc: { address: string };
   http: { address: string };
   catalog: string;
+  /** Upstream MCP servers (src/catalog/mcp-servers.ts): field mapping of their tools, their credentials. */
+  mcp_servers?: string;
   policy: {
     engine: 'embedded' | 'remote';
     decision: string;
@@ -33,6 +35,7 @@ const SCHEMA = {
     grpc: { type: 'object', additionalProperties: false, properties: { address: { type: 'string', minLength: 3 } } },
     http: { type: 'object', additionalProperties: false, properties: { address: { type: 'string', minLength: 3 } } },
     catalog: { type: 'string', minLength: 1 },
+    mcp_servers: { type: 'string', minLength: 1 },
     policy: {
       type: 'object',
       additionalProperties: false,
@@ -109,6 +112,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     grpc: { address: c.grpc?.address ?? '127.0.0.1:9191' },
     http: { address: c.http?.address ?? '127.0.0.1:9464' },
     catalog: rel(c.catalog),
+    ...(c.mcp_servers ? { mcp_servers: rel(c.mcp_servers) } : {}),
     policy: { engine, decision: c.policy.decision ?? 'agent/authz' },
     identity: {
       jwt_metadata_namespace: c.identity?.jwt_metadata_namespace ?? 'envoy.filters.http.jwt_authn',
