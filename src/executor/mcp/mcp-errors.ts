@@ -16,8 +16,8 @@ export const MCP_ERROR = {
   notAuthorized: -32003,
   /** Backpressure, as REST's 429: `data.retry_after_seconds` says when to retry. */
   tooManyCalls: -32029,
-  /** A retry (same session and request id, or Idempotency-Key) with other arguments, as REST's 422. */
-  idempotencyConflict: -32022,
+  /** A retry (same session and request id, or Idempotency-Key) with other arguments, as REST's 422 (not -32022: MCP uses it for an unsupported protocol version). */
+  idempotencyConflict: -32009,
 } as const;
 
 export type JsonRpcId = string | number;

@@ -243,7 +243,7 @@ describe('the executor as an MCP server (/mcp)', () => {
     expect(runner.runs.length).toBe(before + 2);
     // The same id with other arguments is a conflict, not a replay.
     const conflict = await messagesOf(await post({ ...call, params: { name: 'sleep', arguments: { seconds: 0.4 } } }, { 'mcp-session-id': sid }));
-    expect(conflict.at(-1)?.error).toMatchObject({ code: -32022 });
+    expect(conflict.at(-1)?.error).toMatchObject({ code: -32009 });
   });
 
   it('runs a call with the same Idempotency-Key once, across sessions', async () => {
