@@ -71,6 +71,7 @@ export async function startExecutor(
     sessions: new McpSessionIds(attestationKey),
     inFlight: new McpInFlight(),
     serverInfo: { name: 'toolgate', version: await packageVersion() },
+    allowedOrigins: config.mcp.allowed_origins,
   });
 
   const server: Server = createServer((req, res) => {

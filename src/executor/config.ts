@@ -21,6 +21,8 @@ export interface ExecutorConfig {
    * decision and the body (see shared/decision-attestation.ts). Required: headers alone prove nothing.
    */
   decision_key_file: string;
+  /** The MCP server at /mcp: web origins allowed to call it besides loopback ones (DNS-rebinding protection). */
+  mcp: { allowed_origins: string[] };
 }
 
 export interface LocalRunnerConfig {
@@ -56,6 +58,7 @@ const SCHEMA = {
   required: ['catalog', 'decision_key_file'],
   properties: {
     decision_key_file: { type: 'string', minLength: 1 },
+    mcp: { type: 'object', additionalProperties: false, properties: { allowed_origins: { type: 'array', items: { type: 'string', pattern: '^https?://[^/]+$' } } } },
     http: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
     ops: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
     catalog: { type: 'string', minLength: 1 },
@@ -120,6 +123,7 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
     idempotency: { retain_seconds: c.idempotency?.retain_seconds ?? 600, max_entries: c.idempotency?.max_entries ?? 10_000 },
     ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
     decision_key_file: rel(c.decision_key_file),
+    mcp: { allowed_origins: c.mcp?.allowed_origins ?? [] },
     runner:
       runner.kind === 'kubernetes'
         ? {

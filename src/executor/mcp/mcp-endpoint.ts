@@ -6,6 +6,7 @@ import { errorMessage } from '../../shared/logger.js';
 import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import { MCP_ERROR, sendJsonRpcError } from './mcp-errors.js';
 import type { McpInFlight } from './mcp-in-flight.js';
+import { originAllowed } from './mcp-origin.js';
 import { verifyMcpRequest, type McpMessage, type VerifiedMcpRequest } from './mcp-request.js';
 import type { McpSessionIds } from './mcp-session-id.js';
 import { listedTools } from './mcp-tool-results.js';
@@ -19,6 +20,8 @@ export interface McpEndpointDeps extends McpToolCallDeps {
   sessions: McpSessionIds;
   inFlight: McpInFlight;
   serverInfo: { name: string; version: string };
+  /** Browser origins allowed besides loopback ones (see mcp-origin.ts). */
+  allowedOrigins: readonly string[];
 }
 
 /** True for the executor's own MCP endpoint (`/mcp`, any query); upstream servers' `/mcp/<name>` never reach it. */
@@ -43,6 +46,11 @@ export function createMcpEndpoint(deps: McpEndpointDeps): (req: IncomingMessage,
     const method = req.method ?? '';
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       return sendJsonRpcError(res, 405, null, MCP_ERROR.invalidRequest, `MCP uses POST (and GET, DELETE), not ${method}`, undefined, { allow: 'POST, GET, DELETE' });
+    }
+    const origin = header(req, 'origin');
+    if (!originAllowed(origin, header(req, 'host'), deps.allowedOrigins)) {
+      deps.log.warn('MCP request refused: origin not allowed', { origin, host: header(req, 'host') });
+      return sendJsonRpcError(res, 403, null, MCP_ERROR.notAuthorized, `requests from the web origin ${origin ?? ''} are not allowed here`);
     }
     let raw: Buffer = Buffer.alloc(0);
     if (method === 'POST') {

@@ -328,6 +328,15 @@ describe('the executor as an MCP server (/mcp)', () => {
     });
   });
 
+  it('refuses a web origin that is not this machine\'s loopback nor configured (DNS rebinding), before anything else', async () => {
+    const init = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'web', version: '1' } } };
+    expect((await post(init, { origin: 'http://evil.example.com' })).status).toBe(403);
+    // fetch sets Host to 127.0.0.1:<port>: a loopback page talking to a loopback gateway is served.
+    expect((await post(init, { origin: `http://localhost:${executor.port}` })).status).toBe(200);
+    // No Origin at all (every agent that is not a browser): served.
+    expect((await post(init)).status).toBe(200);
+  });
+
   it('answers GET and DELETE with 405 (no server stream, no session state)', async () => {
     const f = attestingFetch({ key: KEY });
     expect((await f(url, { method: 'GET', headers: { accept: 'text/event-stream' } })).status).toBe(405);
