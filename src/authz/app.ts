@@ -5,6 +5,7 @@ import type { PolicyBundle } from './bundle/bundle.js';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { EMPTY_MCP_SERVERS, loadMcpServersFile } from '../catalog/mcp-servers.js';
 import { loadUpstreamCredentials } from './upstream-credentials.js';
+import { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import type { Tracing } from '../shared/tracing.js';
 import { loadAttestationKey } from '../shared/decision-attestation.js';
@@ -62,7 +63,8 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   let grpcServer: AuthzGrpcServer | undefined;
   let ops: OpsServer | undefined;
   try {
-    grpcServer = await startGrpcServer({ address: config.grpc.address, checkService, health, log });
+    const toolsListFilter = new ToolsListFilter({ engine, servers, log: log.child('mcp-lists') });
+    grpcServer = await startGrpcServer({ address: config.grpc.address, checkService, health, log, toolsListFilter });
     ops = await startOpsServer({
       address: config.http.address,
       registry: metrics.registry,

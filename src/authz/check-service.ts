@@ -23,6 +23,7 @@ import { catalogListedTools, visibleTools } from './policy/visible-tools.js';
 import { jsonRpcDenyResponse, policyDenyMessage } from './response/jsonrpc-deny.js';
 import { mcpTrustedHeaders } from './response/mcp-trusted-headers.js';
 import type { UpstreamCredentialValues } from './upstream-credentials.js';
+import { MCP_LISTING_METADATA_KEY } from './mcp-lists/listing-metadata.js';
 
 export interface CheckServiceOptions {
   mapper: InputMapperOptions;
@@ -146,7 +147,8 @@ export class CheckService {
     const evaluationMs = round(evaluationSeconds * 1000);
 
     if (decision.allowed && mapped.mcp) {
-      const { trusted, remove } = await this.mcpAllowHeaders(mapped, decisionId, revision, requestBody);
+      const { trusted, remove, listing } = await this.mcpAllowHeaders(mapped, decisionId, revision, requestBody);
+      if (listing) meta[MCP_LISTING_METADATA_KEY] = listing;
       const withRemovals = { ...decision, requestHeadersToRemove: [...decision.requestHeadersToRemove, ...remove] };
       return {
         response: allowResponse({ decision: withRemovals, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
@@ -284,14 +286,24 @@ export class CheckService {
    * the MCP contract, with the visible tools for tools/list. To an upstream: only the decision id and the
    * credentials toolgate presents there; the agent's Authorization header is removed either way.
    */
-  private async mcpAllowHeaders(mapped: MappedRequest, decisionId: string, revision: string, requestBody: Uint8Array): Promise<{ trusted: Record<string, string>; remove: string[] }> {
+  private async mcpAllowHeaders(
+    mapped: MappedRequest,
+    decisionId: string,
+    revision: string,
+    requestBody: Uint8Array,
+  ): Promise<{ trusted: Record<string, string>; remove: string[]; listing?: JsonObject }> {
     const message = mapped.mcp as NonNullable<MappedRequest['mcp']>;
     const agent = mapped.agent as NonNullable<MappedRequest['agent']>;
     const trusted: Record<string, string> = { [TRUSTED_HEADERS.decisionId]: decisionId, [TRUSTED_HEADERS.policyRevision]: revision };
     if (message.server !== TOOLGATE_MCP_SERVER) {
+      // The method header selects Envoy's route (tools/list responses go through the list filter); the route
+      // removes it before the upstream. The listing question travels to that filter in dynamic metadata.
+      trusted[TRUSTED_HEADERS.mcpMethod] = message.method;
       const cred = this.opts.upstreamCredentials?.get(message.server);
       if (cred) trusted[cred.header] = cred.value;
-      return { trusted, remove: cred?.header === 'authorization' ? [] : ['authorization'] };
+      const remove = cred?.header === 'authorization' ? [] : ['authorization'];
+      if (message.method !== 'tools/list') return { trusted, remove };
+      return { trusted, remove, listing: listingQuestion(mapped.input) };
     }
     trusted[TRUSTED_HEADERS.agentId] = agent.id;
     trusted[TRUSTED_HEADERS.agentMethod] = agent.method;
@@ -313,6 +325,11 @@ export class CheckService {
     if (mapped?.agent) meta.agent_id = mapped.agent.id;
     if (mapped?.toolCall) meta.tool = mapped.toolCall.tool;
     if (code) meta.code = code;
+    if (mapped?.mcp) {
+      meta.mcp_method = mapped.mcp.method;
+      meta.mcp_server = mapped.mcp.server;
+      if (mapped.mcp.kind === 'request' && mapped.mcp.id !== undefined) meta.jsonrpc_id = mapped.mcp.id;
+    }
     return meta;
   }
 
@@ -350,6 +367,15 @@ export class CheckService {
     metrics.decisionDuration.observe({ result: record.result }, durationSeconds);
     logDecision(this.opts.decisionLog, record);
   }
+}
+
+/** What the tools/list filter needs to ask the policy per upstream tool (see src/authz/mcp-lists). */
+function listingQuestion(input: JsonObject): JsonObject {
+  const q: JsonObject = { mcp: input.mcp };
+  if (input.agent !== undefined) q.agent = input.agent;
+  if (input.agent_id !== undefined) q.agent_id = input.agent_id;
+  if (input.source_principal !== undefined) q.source_principal = input.source_principal;
+  return q;
 }
 
 /** MCP refusals that the client must see at the HTTP level even when the request had an id. */
