@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { startBearerProxy } from '../support/mcp/bearer-proxy.js';
 import { ensurePythonMcp } from '../../src/toolchain/python-mcp.js';
-import { catalogWithSleepTimeout, mcpScenarios, type McpTarget } from './mcp-scenarios.js';
+import { catalogWithSleepTimeout, mcpJwt, mcpScenarios, type McpTarget } from './mcp-scenarios.js';
 import { startStack, type Stack } from './stack.js';
 
 const SLEEP_TIMEOUT_S = 3;
@@ -42,7 +42,7 @@ describe('MCP through Envoy with the local sandbox runner', () => {
     const executorPid = stack.executor?.pid as number;
     target = {
       stack,
-      jwt: await stack.jwtFor('ops-bot'),
+      jwt: await mcpJwt(stack, 'ops-bot'),
       runner: 'local',
       python,
       runningSleeps: () => sandboxesOf(executorPid, 'sleep'),

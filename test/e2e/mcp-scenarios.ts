@@ -43,6 +43,11 @@ export function mcpUrl(stack: Stack): URL {
   return new URL(`http://127.0.0.1:${stack.envoyHttpPort}/mcp`);
 }
 
+/** A token for the gateway's MCP resource: its audience is the /mcp URL (RFC 8707), not the REST audience. */
+export function mcpJwt(stack: Stack, sub: string): Promise<string> {
+  return stack.jwtFor(sub, { aud: mcpUrl(stack).href });
+}
+
 export async function connectTs(t: McpTarget, headers: Record<string, string> = {}): Promise<Client> {
   const transport = new StreamableHTTPClientTransport(mcpUrl(t.stack), { requestInit: { headers: { authorization: `Bearer ${t.jwt}`, ...headers } } });
   const client = new Client({ name: 'toolgate-e2e-ts', version: '1.0.0' });
@@ -131,7 +136,7 @@ export function mcpScenarios(target: () => McpTarget): void {
     expect(echo?.inputSchema).toMatchObject({ type: 'object', required: ['message'] });
     expect(echo?.annotations).toMatchObject({ readOnlyHint: true });
     // An agent the policy does not know sees nothing it could call.
-    const stranger = await connectTs({ ...t, jwt: await t.stack.jwtFor('intruder') }).catch((e: unknown) => e);
+    const stranger = await connectTs({ ...t, jwt: await mcpJwt(t.stack, 'intruder') }).catch((e: unknown) => e);
     if (stranger instanceof Client) {
       expect((await stranger.listTools()).tools).toEqual([]);
       await stranger.close();
