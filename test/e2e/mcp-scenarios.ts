@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -30,12 +30,18 @@ export interface McpTarget {
   sleepTimeoutSeconds: number;
 }
 
-/** The default catalog with a short sleep timeout (the timeout scenario waits for it). */
-export async function catalogWithSleepTimeout(dir: string, seconds: number): Promise<string> {
+/**
+ * The default catalog with a short sleep timeout (the timeout scenario waits for it) and, optionally, a longer
+ * echo timeout (a Job's deadline includes its pod's start-up, and 20 pods start together in one scenario).
+ */
+export async function catalogWithSleepTimeout(dir: string, seconds: number, echoSeconds?: number): Promise<string> {
   const doc = parseYaml(await readFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), 'utf8')) as { tools: { name: string; execution: { timeout_seconds: number } }[] };
-  for (const t of doc.tools) if (t.name === 'sleep') t.execution.timeout_seconds = seconds;
+  for (const t of doc.tools) {
+    if (t.name === 'sleep') t.execution.timeout_seconds = seconds;
+    if (t.name === 'echo' && echoSeconds !== undefined) t.execution.timeout_seconds = echoSeconds;
+  }
   const path = join(dir, 'catalog-mcp.yaml');
-  await (await import('node:fs/promises')).writeFile(path, toYaml(doc));
+  await writeFile(path, toYaml(doc));
   return path;
 }
 
@@ -245,12 +251,14 @@ export function mcpScenarios(target: () => McpTarget): void {
     const t = target();
     const client = await connectTs(t);
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => client.callTool({ name: 'echo', arguments: { message: `concurrent ${i}` } })));
+    expect(results.filter((r) => r.isError).map((r) => JSON.stringify(r.content))).toEqual([]);
     expect(results.map((r) => (r.structuredContent as { message: string }).message)).toEqual(Array.from({ length: 20 }, (_, i) => `concurrent ${i}`));
     const ids = results.map((r) => (r._meta?.['toolgate.dev/call'] as { call_id: string }).call_id);
     expect(new Set(ids).size).toBe(20);
     await client.close();
-    const py = (await runPython(t, 'concurrent')) as { isError: boolean; structured: { message: string }; call_id: string }[];
-    expect(py.map((r) => r.structured.message)).toEqual(Array.from({ length: 20 }, (_, i) => `concurrent ${i}`));
+    const py = (await runPython(t, 'concurrent')) as { isError: boolean; structured: { message: string } | null; text: string; call_id: string }[];
+    expect(py.filter((r) => r.isError).map((r) => r.text)).toEqual([]);
+    expect(py.map((r) => r.structured?.message)).toEqual(Array.from({ length: 20 }, (_, i) => `concurrent ${i}`));
     expect(new Set(py.map((r) => r.call_id)).size).toBe(20);
   }, 180_000);
 

@@ -116,7 +116,7 @@ async def scenario(url, token, name):
 
             async def one(i):
                 r = await s.call_tool("echo", {"message": f"concurrent {i}"})
-                results[i] = {"isError": bool(r.is_error), "structured": r.structured_content, "call_id": meta_of(r).get("call_id")}
+                results[i] = {"isError": bool(r.is_error), "structured": r.structured_content, "text": text_of(r), "call_id": meta_of(r).get("call_id")}
 
             async with anyio.create_task_group() as tg:
                 for i in range(20):
