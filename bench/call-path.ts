@@ -3,12 +3,14 @@
  * server, side by side in one run:
  *   baseline   Envoy -> authz -> echo upstream (authorization only, nothing executed)
  *   local      Envoy -> authz -> executor -> local sandbox runner (one bubblewrap process per call)
+ *   mcp        the same gateway as local, the same tool, over MCP: a JSON-RPC tools/call POSTed to /mcp in
+ *              one session (Streamable HTTP, SSE answer), as an MCP client sends it
  *   kubernetes Envoy -> authz -> executor -> Job runner against a real kube-apiserver (the control path:
  *              Job create, watch, result, with the node stand-in running the pod command locally)
  * Sequential calls (concurrency 1), after a warm-up; configurations are interleaved in rounds so drift
  * affects all alike. Writes bench/results/call-path.{json,md}.
  *
- *   npm run bench:call-path [-- --calls 200]
+ *   npm run bench:call-path [-- --calls 200] [--no-kubernetes]
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -30,6 +32,8 @@ const arg = (name: string, fallback: number): number => {
 };
 const CALLS = arg('calls', 200);
 const ROUNDS = 4;
+/** MCP vs REST needs no cluster: `--no-kubernetes` leaves out the Job runner (and its control plane). */
+const KUBERNETES = !process.argv.includes('--no-kubernetes');
 
 async function timeCall(stack: Stack, jwt: string): Promise<number> {
   const t0 = performance.now();
@@ -39,34 +43,68 @@ async function timeCall(stack: Stack, jwt: string): Promise<number> {
   return ms;
 }
 
+/** One MCP session per stack: initialize once, then every call is one tools/call POST with a fresh id. */
+interface McpSession {
+  jwt: string;
+  sessionId: string;
+  nextId: number;
+}
+
+const MCP_HEADERS = { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
+
+async function openMcpSession(stack: Stack): Promise<McpSession> {
+  const jwt = await stack.jwtFor('ops-bot', { aud: `http://127.0.0.1:${stack.envoyHttpPort}/mcp` });
+  const init = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } };
+  const res = await stack.call('/mcp', init, { jwt, headers: MCP_HEADERS });
+  const sessionId = res.headers['mcp-session-id'];
+  if (res.status !== 200 || typeof sessionId !== 'string') throw new Error(`MCP initialize failed: ${res.status} ${res.text}`);
+  await stack.call('/mcp', { jsonrpc: '2.0', method: 'notifications/initialized' }, { jwt, headers: { ...MCP_HEADERS, 'mcp-session-id': sessionId } });
+  return { jwt, sessionId, nextId: 1 };
+}
+
+async function timeMcpCall(stack: Stack, session: McpSession): Promise<number> {
+  const message = { jsonrpc: '2.0', id: session.nextId++, method: 'tools/call', params: { name: 'echo', arguments: { message: 'ping' } } };
+  const t0 = performance.now();
+  const res = await stack.call('/mcp', message, { jwt: session.jwt, headers: { ...MCP_HEADERS, 'mcp-session-id': session.sessionId } });
+  const ms = performance.now() - t0;
+  if (res.status !== 200 || !res.text.includes('"structuredContent"')) throw new Error(`MCP call failed: ${res.status} ${res.text}`);
+  return ms;
+}
+
 async function main(): Promise<void> {
   exitOnSignals();
-  const plane = await startControlPlane();
+  const plane = KUBERNETES ? await startControlPlane() : undefined;
   const stacks: Record<string, Stack> = {};
   let node: Awaited<ReturnType<typeof startNodeStandIn>> | undefined;
   try {
-    const admin = plane.admin();
-    await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'toolgate-exec' } } });
-    const catalog = await loadToolCatalogFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'));
-    const rbac = { executionNamespace: 'toolgate-exec', targetNamespaces: [], executorServiceAccount: 'toolgate-executor', defaultToolServiceAccount: 'toolgate-tool-default' };
-    await applyAll(admin, [...executorRbac(rbac), ...toolRbac(catalog, rbac)]);
-    node = await startNodeStandIn({ controlPlane: plane, namespaces: ['toolgate-exec'] });
-    const kubeconfig = await plane.kubeconfigForServiceAccount('toolgate-exec', 'toolgate-executor');
-
     stacks.baseline = await startStack({ engine: 'embedded' });
     stacks.local = await startStack({ engine: 'embedded', executor: 'local' });
-    stacks.kubernetes = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig, namespace: 'toolgate-exec' } });
-
-    const samples: Record<string, number[]> = { baseline: [], local: [], kubernetes: [] };
-    const jwts: Record<string, string> = {};
-    for (const [name, stack] of Object.entries(stacks)) {
-      jwts[name] = await stack.jwtFor('ops-bot');
-      for (let i = 0; i < 10; i++) await timeCall(stack, jwts[name] as string); // warm-up
+    if (plane) {
+      const admin = plane.admin();
+      await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'toolgate-exec' } } });
+      const catalog = await loadToolCatalogFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'));
+      const rbac = { executionNamespace: 'toolgate-exec', targetNamespaces: [], executorServiceAccount: 'toolgate-executor', defaultToolServiceAccount: 'toolgate-tool-default' };
+      await applyAll(admin, [...executorRbac(rbac), ...toolRbac(catalog, rbac)]);
+      node = await startNodeStandIn({ controlPlane: plane, namespaces: ['toolgate-exec'] });
+      const kubeconfig = await plane.kubeconfigForServiceAccount('toolgate-exec', 'toolgate-executor');
+      stacks.kubernetes = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig, namespace: 'toolgate-exec' } });
     }
+
+    // Each configuration: a function timing one call. `mcp` is the local stack again, over /mcp.
+    const timers: Record<string, () => Promise<number>> = {};
+    for (const [name, stack] of Object.entries(stacks)) {
+      const jwt = await stack.jwtFor('ops-bot');
+      timers[name] = () => timeCall(stack, jwt);
+    }
+    const local = stacks.local as Stack;
+    const mcp = await openMcpSession(local);
+    timers.mcp = () => timeMcpCall(local, mcp);
+    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(timers).map((k) => [k, []]));
+    for (const time of Object.values(timers)) for (let i = 0; i < 10; i++) await time(); // warm-up
     const perRound = Math.ceil(CALLS / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, stack] of Object.entries(stacks)) {
-        for (let i = 0; i < perRound; i++) (samples[name] as number[]).push(await timeCall(stack, jwts[name] as string));
+      for (const [name, time] of Object.entries(timers)) {
+        for (let i = 0; i < perRound; i++) (samples[name] as number[]).push(await time());
         process.stderr.write(`round ${round + 1}/${ROUNDS} ${name}: ${perRound} calls\n`);
       }
     }
@@ -80,7 +118,9 @@ async function main(): Promise<void> {
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
       calls_per_configuration: perRound * ROUNDS,
       latency_ms: results,
-      added_over_baseline_ms: { local: added(results.local as Summary), kubernetes: added(results.kubernetes as Summary) },
+      added_over_baseline_ms: Object.fromEntries(Object.entries(results).filter(([n]) => n !== 'baseline').map(([n, r]) => [n, added(r)])),
+      // The issue's target: MCP adds at most 5 ms p50 over REST, same gateway, same tool, local runner.
+      mcp_over_rest_ms: { p50: round((results.mcp as Summary).p50 - (results.local as Summary).p50), p99: round((results.mcp as Summary).p99 - (results.local as Summary).p99) },
     };
     const lines = [
       `# Call path: added latency of a no-op tool (${report.calls_per_configuration} sequential calls per configuration)`,
@@ -92,7 +132,10 @@ async function main(): Promise<void> {
         return `| ${name} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.mean} | ${a.p50} | ${a.p99} |`;
       }),
       '',
+      `MCP over REST (mcp - local): p50 ${report.mcp_over_rest_ms.p50} ms, p99 ${report.mcp_over_rest_ms.p99} ms.`,
+      '',
       'baseline: Envoy + authz (embedded engine) + echo upstream; local: + executor + bubblewrap sandbox per call;',
+      'mcp: the local configuration over MCP (tools/call POSTed to /mcp in one session, SSE answer);',
       'kubernetes: + executor + one Job per call against a real kube-apiserver (pod command run by the node stand-in).',
     ];
     const outDir = join(REPO_ROOT, 'bench', 'results');
@@ -103,7 +146,7 @@ async function main(): Promise<void> {
   } finally {
     for (const s of Object.values(stacks)) await s.stop();
     await node?.stop();
-    await plane.stop();
+    await plane?.stop();
   }
 }
 
