@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AuditTrail } from '../audit/audit-trail.js';
@@ -67,23 +67,34 @@ export class CheckService {
     const started = performance.now();
     const decisionId = randomUUID();
     const http = req.attributes?.request?.http;
+    let mapped: MappedRequest | undefined;
+    let mapError: unknown;
+    try {
+      mapped = mapCheckRequest(req, this.opts.mapper);
+    } catch (err) {
+      mapError = err;
+    }
     // Envoy injects its ext_authz span's context into the gRPC metadata; without an Envoy tracer the
-    // client's own traceparent header is the best parent there is.
-    const parentTraceparent = traceparent ?? http?.headers?.traceparent;
+    // client's own traceparent header is the best parent there is. An MCP client that carries its trace in
+    // params._meta (and no header) is joined there: its context becomes the parent, Envoy's a link.
+    const metaTraceparent = http?.headers?.traceparent ? undefined : mcpMetaTraceparent(mapped);
+    const parentTraceparent = metaTraceparent ?? traceparent ?? http?.headers?.traceparent;
+    const links = metaTraceparent && traceparent ? linksTo(traceparent) : [];
     const span = this.opts.tracing?.enabled
       ? this.opts.tracing.tracer.startSpan(
           'toolgate.authz.check',
           {
             kind: SpanKind.SERVER,
             attributes: { 'rpc.system': 'grpc', 'rpc.service': 'envoy.service.auth.v3.Authorization', 'rpc.method': 'Check', 'http.request.method': http?.method ?? '', 'url.path': http?.path ?? '' },
+            links,
+            startTime: performance.timeOrigin + started,
           },
           contextFrom(parentTraceparent),
         )
       : undefined;
-    let mapped: MappedRequest | undefined;
     let outcome: Outcome;
     try {
-      mapped = mapCheckRequest(req, this.opts.mapper);
+      if (!mapped) throw mapError;
       outcome = await this.decide(mapped, decisionId, span, bodyBytes(http));
     } catch (err) {
       outcome = this.refuse(err, decisionId, mapped);
@@ -111,12 +122,16 @@ export class CheckService {
       http_status: outcome.httpStatus,
     };
     if (outcome.cause) record.cause = outcome.cause;
+    if (mapped?.mcp) record.mcp = mcpRecord(mapped.mcp);
     // The answer goes to Envoy first; the log line, metrics, audit record and span follow in the next
     // turn (the span keeps the time the decision was made).
     const endedAt = performance.timeOrigin + performance.now();
     setImmediate(() => {
       this.record(record, durationMs / 1000);
-      if (!record.allowed) this.audit(record, mapped);
+      // Refusals never reach a runner; nor does an allowed MCP call to an upstream server (no executor in
+      // between): both are recorded here. Allowed calls to toolgate's own tools are recorded by the executor.
+      const upstreamCall = record.mcp?.method === 'tools/call' && record.mcp.server !== TOOLGATE_MCP_SERVER;
+      if (!record.allowed || upstreamCall) this.audit(record, mapped);
       if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
     });
     return outcome.response;
@@ -336,7 +351,7 @@ export class CheckService {
   private audit(r: DecisionRecord, mapped: MappedRequest | undefined): void {
     this.opts.audit
       ?.append({
-        kind: 'refused_call',
+        kind: r.allowed ? 'upstream_call_allowed' : 'refused_call',
         decision_id: r.decision_id,
         request_id: r.request_id ?? null,
         agent_id: r.agent_id ?? null,
@@ -353,6 +368,7 @@ export class CheckService {
         http_status: r.http_status,
         duration_ms: r.duration_ms,
         trace_id: r.trace_id ?? null,
+        ...(r.mcp ? { mcp_method: r.mcp.method, mcp_server: r.mcp.server, mcp_session_id: r.mcp.session_id ?? null } : {}),
       })
       .catch((err: unknown) => this.opts.log.error('audit record could not be written', { decision_id: r.decision_id, cause: errorMessage(err) }));
   }
@@ -360,8 +376,12 @@ export class CheckService {
   private record(record: DecisionRecord, durationSeconds: number): void {
     const { metrics } = this.opts;
     metrics.decisionsBy(record.result).inc();
-    // An allowed call is counted by the executor once it has run (with its real outcome): once per call.
-    if (record.result !== 'allowed') {
+    // An allowed call is counted by the executor once it has run (with its real outcome): once per call. MCP:
+    // only tools/call messages are tool calls; an allowed one to an upstream server never meets the executor,
+    // so it is counted here, as allowed.
+    const isCall = !record.mcp || record.mcp.method === 'tools/call';
+    const countedElsewhere = record.result === 'allowed' && (!record.mcp || record.mcp.server === TOOLGATE_MCP_SERVER);
+    if (isCall && !countedElsewhere) {
       metrics.toolCalls.inc({ agent_id: record.agent_id ?? '', action: record.action ?? '', resource: record.resource ?? '', result: record.result });
     }
     metrics.decisionDuration.observe({ result: record.result }, durationSeconds);
@@ -376,6 +396,26 @@ function listingQuestion(input: JsonObject): JsonObject {
   if (input.agent_id !== undefined) q.agent_id = input.agent_id;
   if (input.source_principal !== undefined) q.source_principal = input.source_principal;
   return q;
+}
+
+function mcpRecord(m: NonNullable<MappedRequest['mcp']>): NonNullable<DecisionRecord['mcp']> {
+  const out: NonNullable<DecisionRecord['mcp']> = { method: m.method, server: m.server };
+  if (m.id !== undefined) out.jsonrpc_id = m.id;
+  if (m.sessionId) out.session_id = m.sessionId;
+  if (m.protocolVersion) out.protocol_version = m.protocolVersion;
+  return out;
+}
+
+/** MCP carries trace context in params._meta (the SDKs' convention for `traceparent`). */
+function mcpMetaTraceparent(mapped: MappedRequest | undefined): string | undefined {
+  const meta = mapped?.mcp?.params?._meta;
+  const tp = meta && typeof meta === 'object' ? (meta as Record<string, unknown>).traceparent : undefined;
+  return typeof tp === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp) ? tp : undefined;
+}
+
+function linksTo(traceparent: string): Link[] {
+  const ctx = trace.getSpanContext(contextFrom(traceparent));
+  return ctx ? [{ context: ctx }] : [];
 }
 
 /** MCP refusals that the client must see at the HTTP level even when the request had an id. */
@@ -404,6 +444,15 @@ function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | und
   if (r.resource) span.setAttribute('toolgate.resource', r.resource);
   if (r.namespace) span.setAttribute('k8s.namespace.name', r.namespace);
   if (mapped?.toolCall) span.setAttribute('toolgate.tool.arguments_digest', argumentsDigest(mapped.toolCall.arguments));
+  if (r.mcp) {
+    // OpenTelemetry semantic conventions for MCP.
+    span.setAttribute('mcp.method.name', r.mcp.method);
+    span.setAttribute('toolgate.mcp.server', r.mcp.server);
+    if (r.mcp.jsonrpc_id !== undefined) span.setAttribute('jsonrpc.request.id', String(r.mcp.jsonrpc_id));
+    if (r.mcp.session_id) span.setAttribute('mcp.session.id', r.mcp.session_id);
+    if (r.mcp.protocol_version) span.setAttribute('mcp.protocol.version', r.mcp.protocol_version);
+    if (r.mcp.method !== 'tools/call') span.setAttribute('gen_ai.operation.name', r.mcp.method);
+  }
   span.setAttribute('http.response.status_code', r.http_status);
   if (r.result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r.reasons[0] ?? 'authorization failed' });
   span.end(endedAt);

@@ -12,6 +12,8 @@ import type { McpServerDefinition } from '../catalog/mcp-servers.js';
  *   2. GET, the server's event stream: no deadline, an idle timeout;
  *   3. everything else (POST messages, DELETE): the server's timeout.
  * The upstream never sees toolgate's trusted headers (removed on the route, after the decision used them).
+ * Envoy decides which filters a request's chain has from the route matched first (before ext_authz), so
+ * every route of an upstream enables ext_proc; all but the tools/list route then switch it off per route.
  */
 export const MCP_ROUTES_MARKER = /^([ \t]*)# @mcp-routes.*$/m;
 export const MCP_CLUSTERS_MARKER = /^([ \t]*)# @mcp-clusters.*$/m;
@@ -32,6 +34,17 @@ function authzExtensions(server: string): string[] {
   ];
 }
 
+/** On in the filter chain (FilterConfig), then on or off for this route (ExtProcPerRoute). */
+function extProc(setting: string): string[] {
+  return [
+    '    envoy.filters.http.ext_proc:',
+    '      "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig',
+    '      config:',
+    '        "@type": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute',
+    `        ${setting}`,
+  ];
+}
+
 const UPSTREAM_HIDDEN_HEADERS = ['x-toolgate-mcp-method', 'x-toolgate-visible-tools', 'x-toolgate-agent-id', 'x-toolgate-agent-auth', 'x-toolgate-attestation', 'x-toolgate-tool'];
 
 export function mcpRoutesYaml(servers: readonly McpServerDefinition[]): string[] {
@@ -45,19 +58,17 @@ export function mcpRoutesYaml(servers: readonly McpServerDefinition[]): string[]
       `  route: { ${common}, timeout: ${s.timeout_seconds}s, idle_timeout: ${s.timeout_seconds + 10}s }`,
       `  ${hidden}`,
       ...authzExtensions(s.name).map((l) => `  ${l}`),
-      '    envoy.filters.http.ext_proc:',
-      '      "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig',
-      '      config:',
-      '        "@type": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute',
-      '        overrides: {}',
+      ...extProc('overrides: {}'),
       `- match: { path: ${path}, headers: [{ name: ":method", string_match: { exact: GET } }] }`,
       `  route: { ${common}, timeout: 0s, idle_timeout: ${Math.max(s.timeout_seconds, 600)}s }`,
       `  ${hidden}`,
       ...authzExtensions(s.name).map((l) => `  ${l}`),
+      ...extProc('disabled: true'),
       `- match: { path: ${path} }`,
       `  route: { ${common}, timeout: ${s.timeout_seconds}s, idle_timeout: ${s.timeout_seconds + 10}s }`,
       `  ${hidden}`,
       ...authzExtensions(s.name).map((l) => `  ${l}`),
+      ...extProc('disabled: true'),
     );
   }
   return lines;

@@ -8,6 +8,7 @@ import { stringify as toYaml } from 'yaml';
 import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt, type DevCredentials } from '../../src/gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../../src/gateway/envoy-template.js';
+import { loadMcpServersFile } from '../../src/catalog/mcp-servers.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { ensureBubblewrap } from '../../src/toolchain/bubblewrap.js';
 import { ensureEnvoy, ensureOpa } from '../../src/toolchain/install.js';
@@ -43,6 +44,10 @@ export interface StackOptions {
   otlpEndpoint?: string;
   /** Hash-chained audit trails (authz: refusals; executor: calls run) under the stack's directory. */
   audit?: boolean;
+  /** MCP: the upstream MCP server registry (authz field mapping and credentials, Envoy routes and clusters). */
+  mcpServersPath?: string;
+  /** Extra environment of the authz server (e.g. upstream MCP credentials named by value_env). */
+  authzEnv?: Record<string, string>;
 }
 
 export interface Response {
@@ -140,6 +145,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...(opts.engine === 'remote' ? { remote: { url: remoteUrl, timeout_ms: 1000 } } : {}),
     },
     decision_key_file: creds.decisionKeyPath,
+    ...(opts.mcpServersPath ? { mcp_servers: opts.mcpServersPath } : {}),
   };
   const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
   const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
@@ -153,7 +159,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       name: 'authz',
       command: process.execPath,
       args: [join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', authzConfigPath],
-      env: tracingEnv,
+      env: { ...tracingEnv, ...opts.authzEnv },
       logDir,
     });
     // /healthz: the embedded engine listens only once its bundle is active; a remote OPA may be down on purpose.
@@ -232,6 +238,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: accessLogPath,
       ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: '127.0.0.1', OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
+      ...(opts.mcpServersPath ? { MCP_SERVERS: (await loadMcpServersFile(opts.mcpServersPath)).all() } : {}),
     }),
   );
   const envoy = await startEnvoy({ configPath: envoyConfigPath, logDir, adminPort: envoyAdminPort });

@@ -60,6 +60,7 @@
   the one-machine gateway (see the comment there for the order and why).
 */}}
 {{- define "toolgate.mcpRoutes" -}}
+{{- $extProc := "    envoy.filters.http.ext_proc:\n      \"@type\": type.googleapis.com/envoy.config.route.v3.FilterConfig\n      config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute\n        %s" -}}
 {{- $hidden := "[\"x-toolgate-mcp-method\",\"x-toolgate-visible-tools\",\"x-toolgate-agent-id\",\"x-toolgate-agent-auth\",\"x-toolgate-attestation\",\"x-toolgate-tool\"]" -}}
 {{- range .Values.mcpServers.servers }}
 {{- $u := urlParse .url -}}
@@ -71,19 +72,17 @@
   route: { {{ $common }}, timeout: {{ $t }}s, idle_timeout: {{ add $t 10 }}s }
   request_headers_to_remove: {{ $hidden }}
 {{ $authz }}
-    envoy.filters.http.ext_proc:
-      "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig
-      config:
-        "@type": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute
-        overrides: {}
+{{ printf $extProc "overrides: {}" }}
 - match: { path: "/mcp/{{ .name }}", headers: [{ name: ":method", string_match: { exact: GET } }] }
   route: { {{ $common }}, timeout: 0s, idle_timeout: {{ max $t 600 }}s }
   request_headers_to_remove: {{ $hidden }}
 {{ $authz }}
+{{ printf $extProc "disabled: true" }}
 - match: { path: "/mcp/{{ .name }}" }
   route: { {{ $common }}, timeout: {{ $t }}s, idle_timeout: {{ add $t 10 }}s }
   request_headers_to_remove: {{ $hidden }}
 {{ $authz }}
+{{ printf $extProc "disabled: true" }}
 {{- end }}
 {{- end -}}
 

@@ -4,7 +4,7 @@ import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, sourceTextIsExact } from '../../shared/body/strict-json.js';
 import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
 import { Rejection } from '../response/rejection.js';
-import { resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
+import { refusedJwt, resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
 import { attributesToJson, INPUT_VERSION, metadataToJson, type JsonObject } from './envoy-input.js';
 import type { RawJsonValue } from './input-json.js';
 import { mapMcpRequest, TOOLGATE_MCP_SERVER } from './mcp-adapter.js';
@@ -75,6 +75,11 @@ function mapProtocol(req: CheckRequest, opts: InputMapperOptions, protocol: stri
   if (protocol !== 'http' && !isMcp && !adapter) {
     // A route misconfiguration, not the agent's fault, but still fail closed with a precise cause.
     throw new Rejection('invalid_path', `route declares unknown protocol "${protocol}" in context_extensions`);
+  }
+  const jwtRefused = refusedJwt(metadata?.filterMetadata as JsonObject | undefined, opts.identity);
+  if (jwtRefused) {
+    const hint = isMcp ? ": an MCP token's audience must be this gateway's MCP resource (see its protected resource metadata)" : '';
+    throw new Rejection('unauthenticated', `the presented JWT was refused (${jwtRefused})${hint}`);
   }
   if ((adapter || isMcp) && !agent) {
     throw new Rejection(

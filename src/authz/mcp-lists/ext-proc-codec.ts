@@ -1,7 +1,13 @@
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
 import { PROTOS_DIR } from '../../shared/repo-paths.js';
-import type { HeaderValueOption, Metadata } from '../grpc/check-types.js';
+import type { Metadata } from '../grpc/check-types.js';
+
+/** ext_proc reads a mutation's header value from raw_value (bytes); `value` is ignored there. */
+export interface HeaderValueOption {
+  header: { key: string; raw_value: Buffer };
+  append_action?: number;
+}
 
 /** The ext_proc messages the tools/list filter reads and writes (protos/envoy/service/ext_proc/v3). */
 export interface ProcessingRequest {

@@ -77,7 +77,8 @@ async function filterEventStream(text: string, keep: KeepTools): Promise<ToolsLi
     const lines = event.split(/\r?\n/);
     const data = lines.filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, ''));
     const type = lines.find((l) => l.startsWith('event:'))?.slice(6).trim() ?? 'message';
-    if (data.length === 0 || type !== 'message') {
+    // A priming event (an id and empty data, for resumption) or another event type: not a message.
+    if (data.join('') === '' || type !== 'message') {
       out.push(event);
       continue;
     }

@@ -69,7 +69,7 @@ function refusal(status: number, id: unknown, message: string, decisionId: strin
     immediate_response: {
       // With an id the client gets a JSON-RPC error for its request (HTTP 200 keeps its session).
       status: { code: rpcId !== undefined ? 200 : status },
-      headers: { set_headers: [{ header: { key: 'content-type', value: 'application/json' }, append_action: OVERWRITE_OR_ADD }] },
+      headers: { set_headers: [{ header: { key: 'content-type', raw_value: Buffer.from('application/json') }, append_action: OVERWRITE_OR_ADD }] },
       body: Buffer.from(body),
       details: 'toolgate_tools_list_refused',
     },
@@ -79,7 +79,8 @@ function refusal(status: number, id: unknown, message: string, decisionId: strin
 /** Any other message (the filter is configured for response bodies only): continue unchanged. */
 function passThrough(req: ProcessingRequest): ProcessingResponse {
   if (req.request_headers) return { request_headers: { response: { status: 0 } } };
-  if (req.response_headers) return { response_headers: { response: { status: 0 } } };
+  // The body that follows may be replaced: its length is Envoy's to set, not the upstream's.
+  if (req.response_headers) return { response_headers: { response: { status: 0, header_mutation: { remove_headers: ['content-length'] } } } };
   if (req.request_body) return { request_body: { response: { status: 0 } } };
   if (req.request_trailers) return { request_trailers: {} };
   return { response_trailers: {} };
