@@ -4,7 +4,6 @@ import { ensureBubblewrap } from './bubblewrap.js';
 import { ensureH2load } from './h2load.js';
 import { ensureKubeBinaries } from './kube.js';
 import { ensureKubernetesValidate } from './kubernetes-validate.js';
-import { ensurePythonMcp } from './python-mcp.js';
 
 /** `npm run tools [envoy|opa|opa-envoy-plugin ...]`: installs the named components (all by default). */
 const installers: Record<string, () => Promise<string>> = {
@@ -16,7 +15,6 @@ const installers: Record<string, () => Promise<string>> = {
   otelcol: ensureOtelCollector,
   helm: ensureHelm,
   'kubernetes-validate': ensureKubernetesValidate,
-  'python-mcp': ensurePythonMcp,
   kube: async () => Object.values(await ensureKubeBinaries()).join(' '),
 };
 const wanted = process.argv.slice(2);

@@ -9,6 +9,4 @@ export const VERSIONS = {
   helm: 'v3.21.4',
   /** PyPI package with the JSON schemas of Kubernetes releases, for offline manifest validation. */
   kubernetesValidate: '1.34.1',
-  /** PyPI `mcp`, the Python MCP SDK: a client the MCP end-to-end tests drive. */
-  pythonMcp: '2.3.0',
 } as const;

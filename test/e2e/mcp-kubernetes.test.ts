@@ -1,6 +1,6 @@
 import { BatchV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe } from 'vitest';
-import { ensurePythonMcp } from '../../src/toolchain/python-mcp.js';
+import { ensureMcpPython } from '../support/mcp-python.js';
 import { startControlPlane, type ControlPlane } from '../support/kube/control-plane.js';
 import { EXEC_NS, startExecutionCluster } from '../support/kube/execution-cluster.js';
 import type { NodeStandIn } from '../support/kube/node-standin.js';
@@ -23,7 +23,7 @@ describe('MCP through Envoy with the Kubernetes Job runner', () => {
   let target: McpTarget;
 
   beforeAll(async () => {
-    const python = await ensurePythonMcp();
+    const python = await ensureMcpPython();
     plane = await startControlPlane();
     const catalogPath = await catalogWithSleepTimeout(plane.dir, SLEEP_TIMEOUT_S, ECHO_TIMEOUT_S);
     const cluster = await startExecutionCluster(catalogPath, plane);

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { startBearerProxy } from '../support/mcp/bearer-proxy.js';
-import { ensurePythonMcp } from '../../src/toolchain/python-mcp.js';
+import { ensureMcpPython } from '../support/mcp-python.js';
 import { catalogWithSleepTimeout, mcpJwt, mcpScenarios, type McpTarget } from './mcp-scenarios.js';
 import { startStack, type Stack } from './stack.js';
 
@@ -36,7 +36,7 @@ describe('MCP through Envoy with the local sandbox runner', () => {
   let target: McpTarget;
 
   beforeAll(async () => {
-    const python = await ensurePythonMcp();
+    const python = await ensureMcpPython();
     const catalogPath = await catalogWithSleepTimeout(await mkdtemp(join(tmpdir(), 'toolgate-mcp-local-')), SLEEP_TIMEOUT_S);
     stack = await startStack({ engine: 'embedded', executor: 'local', maxInFlight: 24, audit: true, catalogPath });
     const executorPid = stack.executor?.pid as number;
