@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AuditTrail } from '../audit/audit-trail.js';
@@ -18,12 +18,10 @@ import { PolicyError, type PolicyEngine } from './policy/policy-engine.js';
 import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
 import { Rejection } from './response/rejection.js';
 import { McpRejection } from './input/mcp-rejection.js';
-import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
-import { catalogListedTools, visibleTools } from './policy/visible-tools.js';
-import { jsonRpcDenyResponse, policyDenyMessage } from './response/jsonrpc-deny.js';
-import { mcpTrustedHeaders } from './response/mcp-trusted-headers.js';
 import type { UpstreamCredentialValues } from './upstream-credentials.js';
 import { MCP_LISTING_METADATA_KEY } from './mcp-lists/listing-metadata.js';
+import { linksTo, McpCheck, mcpMetadata, mcpMetaTraceparent, mcpPolicyDeny, mcpPolicyError, mcpRecord, mcpRefusalSubject, mcpRejectionDeny, setMcpSpanAttributes } from './mcp-check.js';
+import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
 
 export interface CheckServiceOptions {
   mapper: InputMapperOptions;
@@ -36,9 +34,17 @@ export interface CheckServiceOptions {
   audit?: AuditTrail;
   /** Shared with the executor: each allowed tool call carries an attestation it verifies. */
   attestationKey?: Buffer;
+  /** Told of every decision after its answer has left (recorded inputs, shadow policy, log shipping). */
+  onDecided?: DecisionObserver;
   /** What toolgate presents to each upstream MCP server (by server name). */
   upstreamCredentials?: UpstreamCredentialValues;
 }
+
+/**
+ * Runs after the answer was sent; `input` is the policy input (undefined when the call was refused before it
+ * was evaluated), `result` the raw value at the decision path, `inputJson` the input as the engine got it.
+ */
+export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: Buffer | undefined) => void;
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
 interface Outcome {
@@ -61,7 +67,11 @@ interface Outcome {
  * becomes a deny with a specific reason (fail closed), is logged with its cause, and is counted.
  */
 export class CheckService {
-  constructor(private readonly opts: CheckServiceOptions) {}
+  private readonly mcp: McpCheck;
+
+  constructor(private readonly opts: CheckServiceOptions) {
+    this.mcp = new McpCheck({ engine: opts.engine, catalog: opts.mapper.catalog, servers: opts.mapper.servers, upstreamCredentials: opts.upstreamCredentials, attestationKey: opts.attestationKey });
+  }
 
   async check(req: CheckRequest, traceparent: string | undefined): Promise<CheckResponse> {
     const started = performance.now();
@@ -93,11 +103,12 @@ export class CheckService {
         )
       : undefined;
     let outcome: Outcome;
+    const evaluated: { revision?: string; result?: unknown; json?: Buffer } = {};
     try {
       if (!mapped) throw mapError;
-      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http));
+      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http), evaluated);
     } catch (err) {
-      outcome = this.refuse(err, decisionId, mapped);
+      outcome = this.refuse(err, decisionId, mapped, evaluated.revision);
     }
 
     const durationMs = performance.now() - started;
@@ -133,11 +144,12 @@ export class CheckService {
       const upstreamCall = record.mcp?.method === 'tools/call' && record.mcp.server !== TOOLGATE_MCP_SERVER;
       if (!record.allowed || upstreamCall) this.audit(record, mapped);
       if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
+      this.opts.onDecided?.(record, mapped?.input, evaluated.result, evaluated.json);
     });
     return outcome.response;
   }
 
-  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array): Promise<Outcome> {
+  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array, evaluated: { revision?: string; result?: unknown; json?: Buffer }): Promise<Outcome> {
     const { engine, metrics } = this.opts;
     const t0 = performance.now();
     const evalSpan = span
@@ -145,7 +157,8 @@ export class CheckService {
       : undefined;
     let evaluation;
     try {
-      evaluation = await engine.evaluate(mapped.input, encodeInputJson(mapped.input, mapped.rawArguments));
+      evaluated.json = encodeInputJson(mapped.input, mapped.rawArguments);
+      evaluation = await engine.evaluate(mapped.input, evaluated.json);
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
     } catch (err) {
       evalSpan?.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
@@ -153,16 +166,19 @@ export class CheckService {
     } finally {
       evalSpan?.end();
     }
+    evaluated.revision = evaluation.revision;
+    evaluated.result = evaluation.result;
     const evaluationSeconds = (performance.now() - t0) / 1000;
     metrics.evaluationDuration.observe({ engine: engine.kind }, evaluationSeconds);
-    const decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
+    let decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
     const revision = evaluation.revision;
+    if (mapped.mcp) decision = await this.mcp.gateCall(mapped, decision, revision);
     const meta = this.metadata(decisionId, revision, mapped, decision.allowed, decision.allowed ? undefined : 'policy_denied');
     Object.assign(meta, decision.dynamicMetadata);
     const evaluationMs = round(evaluationSeconds * 1000);
 
     if (decision.allowed && mapped.mcp) {
-      const { trusted, remove, listing } = await this.mcpAllowHeaders(mapped, decisionId, revision, requestBody);
+      const { trusted, remove, listing } = await this.mcp.allowHeaders(mapped, decisionId, revision, requestBody);
       if (listing) meta[MCP_LISTING_METADATA_KEY] = listing;
       const withRemovals = { ...decision, requestHeadersToRemove: [...decision.requestHeadersToRemove, ...remove] };
       return {
@@ -208,22 +224,13 @@ export class CheckService {
 
     const httpStatus = decision.httpStatus ?? 403;
     if (mapped.mcp) {
-      const m = mapped.mcp;
-      const what = m.method === 'tools/call' ? `the policy does not allow calling tool "${mapped.toolCall?.tool ?? ''}"` : `the policy does not allow MCP ${m.method}`;
+      const what = mcpRefusalSubject(mapped);
       const data = denyBody('policy_denied', what, decision.reasons, decisionId, revision, mapped.toolCall?.tool).error;
+      const answer = mcpPolicyDeny({ message: mapped.mcp, what, decision, httpStatus, data, decisionId, meta });
       return {
-        response: jsonRpcDenyResponse({
-          id: m.kind === 'request' ? m.id : undefined,
-          httpStatus,
-          rpcCode: -32003,
-          message: policyDenyMessage(what, decision.reasons),
-          data,
-          headers: decision.headers,
-          decisionId,
-          dynamicMetadata: meta,
-        }),
+        response: answer.response,
         result: 'denied',
-        httpStatus: m.kind === 'request' ? 200 : httpStatus,
+        httpStatus: answer.httpStatus,
         code: 'policy_denied',
         reasons: decision.reasons,
         revision,
@@ -245,22 +252,17 @@ export class CheckService {
   }
 
   /** Turns any failure into a structured deny. Rejections are the agent's input; anything else is ours. */
-  private refuse(err: unknown, decisionId: string, mapped: MappedRequest | undefined): Outcome {
-    const revision = undefined;
+  private refuse(err: unknown, decisionId: string, mapped: MappedRequest | undefined, evaluatedRevision: string | undefined): Outcome {
     if (err instanceof Rejection) {
+      const revision = undefined;
       const body = denyBody(err.code, err.message, [err.message], decisionId, revision, err.tool ?? mapped?.toolCall?.tool, err.details);
       const meta = this.metadata(decisionId, revision, mapped, false, err.code);
       if (err.agentId) meta.agent_id = err.agentId;
       if (err.tool) meta.tool = err.tool;
-      let response: CheckResponse;
-      let httpStatus = err.httpStatus;
-      if (err instanceof McpRejection) {
-        const forceHttpStatus = HTTP_LEVEL_MCP_REFUSALS.has(err.code);
-        if (err.jsonRpcId !== undefined && !forceHttpStatus) httpStatus = 200;
-        response = jsonRpcDenyResponse({ id: err.jsonRpcId, httpStatus: err.httpStatus, forceHttpStatus, rpcCode: err.rpcCode, message: err.message, data: body.error, decisionId, dynamicMetadata: meta });
-      } else {
-        response = denyResponse({ httpStatus: err.httpStatus, body, decisionId, dynamicMetadata: meta });
-      }
+      const { response, httpStatus } =
+        err instanceof McpRejection
+          ? mcpRejectionDeny(err, body.error, decisionId, meta)
+          : { response: denyResponse({ httpStatus: err.httpStatus, body, decisionId, dynamicMetadata: meta }), httpStatus: err.httpStatus };
       const outcome: Outcome = {
         response,
         result: 'denied',
@@ -277,17 +279,18 @@ export class CheckService {
     }
     const isPolicy = err instanceof PolicyError;
     const cause = errorMessage(err);
+    // The revision that failed (a policy_error is the policy's fault: name which one).
+    const revision = evaluatedRevision ?? this.opts.engine.revision?.();
     if (!isPolicy) this.opts.log.error('check failed unexpectedly', { decision_id: decisionId, cause, stack: err instanceof Error ? err.stack : undefined });
-    const message = isPolicy ? `authorization failed: ${cause}` : 'authorization failed: internal error (see the gateway log for this decision id)';
+    // The cause as logged may name files on this server (Rego source paths): agents see it without them.
+    const message = isPolicy ? `authorization failed: ${withoutFilePaths(cause)}` : 'authorization failed: internal error (see the gateway log for this decision id)';
     const body = denyBody('policy_error', message, [message], decisionId, revision, mapped?.toolCall?.tool);
     const meta = this.metadata(decisionId, revision, mapped, false, 'policy_error');
-    const mcpId = mapped?.mcp?.kind === 'request' ? mapped.mcp.id : undefined;
+    const answer = mapped?.mcp ? mcpPolicyError(mapped.mcp, message, body.error, decisionId, meta) : { response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: meta }), httpStatus: 500 };
     return {
-      response: mapped?.mcp
-        ? jsonRpcDenyResponse({ id: mcpId, httpStatus: 500, rpcCode: -32603, message, data: body.error, decisionId, dynamicMetadata: meta })
-        : denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: meta }),
+      response: answer.response,
       result: 'error',
-      httpStatus: mcpId !== undefined ? 200 : 500,
+      httpStatus: answer.httpStatus,
       code: 'policy_error',
       reasons: [message],
       revision,
@@ -296,55 +299,13 @@ export class CheckService {
     };
   }
 
-  /**
-   * An allowed MCP message. To toolgate's own server (the executor): the trusted headers and attestation of
-   * the MCP contract, with the visible tools for tools/list. To an upstream: only the decision id and the
-   * credentials toolgate presents there; the agent's Authorization header is removed either way.
-   */
-  private async mcpAllowHeaders(
-    mapped: MappedRequest,
-    decisionId: string,
-    revision: string,
-    requestBody: Uint8Array,
-  ): Promise<{ trusted: Record<string, string>; remove: string[]; listing?: JsonObject }> {
-    const message = mapped.mcp as NonNullable<MappedRequest['mcp']>;
-    const agent = mapped.agent as NonNullable<MappedRequest['agent']>;
-    const trusted: Record<string, string> = { [TRUSTED_HEADERS.decisionId]: decisionId, [TRUSTED_HEADERS.policyRevision]: revision };
-    if (message.server !== TOOLGATE_MCP_SERVER) {
-      // The method header selects Envoy's route (tools/list responses go through the list filter); the route
-      // removes it before the upstream. The listing question travels to that filter in dynamic metadata.
-      trusted[TRUSTED_HEADERS.mcpMethod] = message.method;
-      const cred = this.opts.upstreamCredentials?.get(message.server);
-      if (cred) trusted[cred.header] = cred.value;
-      const remove = cred?.header === 'authorization' ? [] : ['authorization'];
-      if (message.method !== 'tools/list') return { trusted, remove };
-      return { trusted, remove, listing: listingQuestion(mapped.input) };
-    }
-    trusted[TRUSTED_HEADERS.agentId] = agent.id;
-    trusted[TRUSTED_HEADERS.agentMethod] = agent.method;
-    const listed = message.method === 'tools/list' ? await visibleTools(this.opts.engine, mapped.input, TOOLGATE_MCP_SERVER, catalogListedTools(this.opts.mapper.catalog)) : undefined;
-    Object.assign(
-      trusted,
-      mcpTrustedHeaders(
-        { message, tool: mapped.toolCall?.tool, arguments: mapped.toolCall?.arguments, visibleTools: listed, requestBody },
-        { decisionId, agentId: agent.id, agentMethod: agent.method, policyRevision: revision },
-        this.opts.attestationKey,
-      ),
-    );
-    return { trusted, remove: ['authorization'] };
-  }
-
   private metadata(decisionId: string, revision: string | undefined, mapped: MappedRequest | undefined, allowed: boolean, code: string | undefined): JsonObject {
     const meta: JsonObject = { decision_id: decisionId, allowed };
     if (revision !== undefined) meta.policy_revision = revision;
     if (mapped?.agent) meta.agent_id = mapped.agent.id;
     if (mapped?.toolCall) meta.tool = mapped.toolCall.tool;
     if (code) meta.code = code;
-    if (mapped?.mcp) {
-      meta.mcp_method = mapped.mcp.method;
-      meta.mcp_server = mapped.mcp.server;
-      if (mapped.mcp.kind === 'request' && mapped.mcp.id !== undefined) meta.jsonrpc_id = mapped.mcp.id;
-    }
+    if (mapped?.mcp) Object.assign(meta, mcpMetadata(mapped.mcp));
     return meta;
   }
 
@@ -389,38 +350,6 @@ export class CheckService {
   }
 }
 
-/** What the tools/list filter needs to ask the policy per upstream tool (see src/authz/mcp-lists). */
-function listingQuestion(input: JsonObject): JsonObject {
-  const q: JsonObject = { mcp: input.mcp };
-  if (input.agent !== undefined) q.agent = input.agent;
-  if (input.agent_id !== undefined) q.agent_id = input.agent_id;
-  if (input.source_principal !== undefined) q.source_principal = input.source_principal;
-  return q;
-}
-
-function mcpRecord(m: NonNullable<MappedRequest['mcp']>): NonNullable<DecisionRecord['mcp']> {
-  const out: NonNullable<DecisionRecord['mcp']> = { method: m.method, server: m.server };
-  if (m.id !== undefined) out.jsonrpc_id = m.id;
-  if (m.sessionId) out.session_id = m.sessionId;
-  if (m.protocolVersion) out.protocol_version = m.protocolVersion;
-  return out;
-}
-
-/** MCP carries trace context in params._meta (the SDKs' convention for `traceparent`). */
-function mcpMetaTraceparent(mapped: MappedRequest | undefined): string | undefined {
-  const meta = mapped?.mcp?.params?._meta;
-  const tp = meta && typeof meta === 'object' ? (meta as Record<string, unknown>).traceparent : undefined;
-  return typeof tp === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp) ? tp : undefined;
-}
-
-function linksTo(traceparent: string): Link[] {
-  const ctx = trace.getSpanContext(contextFrom(traceparent));
-  return ctx ? [{ context: ctx }] : [];
-}
-
-/** MCP refusals that the client must see at the HTTP level even when the request had an id. */
-const HTTP_LEVEL_MCP_REFUSALS = new Set<string>(['unauthenticated', 'header_mismatch', 'body_too_large']);
-
 /** The decision on the span: what was asked, who asked, what the policy said and why. Never argument values. */
 function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | undefined, decisionPath: string, endedAt: number): void {
   span.setAttributes({
@@ -444,15 +373,7 @@ function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | und
   if (r.resource) span.setAttribute('toolgate.resource', r.resource);
   if (r.namespace) span.setAttribute('k8s.namespace.name', r.namespace);
   if (mapped?.toolCall) span.setAttribute('toolgate.tool.arguments_digest', argumentsDigest(mapped.toolCall.arguments));
-  if (r.mcp) {
-    // OpenTelemetry semantic conventions for MCP.
-    span.setAttribute('mcp.method.name', r.mcp.method);
-    span.setAttribute('toolgate.mcp.server', r.mcp.server);
-    if (r.mcp.jsonrpc_id !== undefined) span.setAttribute('jsonrpc.request.id', String(r.mcp.jsonrpc_id));
-    if (r.mcp.session_id) span.setAttribute('mcp.session.id', r.mcp.session_id);
-    if (r.mcp.protocol_version) span.setAttribute('mcp.protocol.version', r.mcp.protocol_version);
-    if (r.mcp.method !== 'tools/call') span.setAttribute('gen_ai.operation.name', r.mcp.method);
-  }
+  if (r.mcp) setMcpSpanAttributes(span, r.mcp);
   span.setAttribute('http.response.status_code', r.http_status);
   if (r.result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r.reasons[0] ?? 'authorization failed' });
   span.end(endedAt);
@@ -472,6 +393,12 @@ export function denyBody(
   if (tool) error.tool = tool;
   if (details !== undefined) error.details = details;
   return { error };
+}
+
+/** "/tmp/build/policies/agent/authz/policy.rego:12: ..." -> "policy.rego:12: ...". URLs are left alone. */
+export function withoutFilePaths(message: string): string {
+  return message.replace(/(^|[\s('"=\[,])((?:[A-Za-z]:)?(?:[\\/][^\s\\/:'"()\],]+)+)/g, (_m, lead: string, path: string) => lead + path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1))
+    .replace(/(?:[\w.-]+\/)+([\w.-]+\.rego)\b/g, '$1');
 }
 
 function str(v: unknown): string | undefined {

@@ -23,6 +23,11 @@ export interface EnvoyTemplateValues {
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
   ACCESS_LOG_PATH: string;
+  /** Overload and request limits (defaults: ENVOY_LIMIT_DEFAULTS). */
+  MAX_HEAP_BYTES?: number;
+  MAX_DOWNSTREAM_CONNECTIONS?: number;
+  REQUEST_HEADERS_TIMEOUT?: string;
+  REQUEST_TIMEOUT?: string;
   /**
    * This gateway's MCP resource (RFC 8707/9728): the audience MCP tokens must carry, named in the protected
    * resource metadata. Default: http://<listen address>:<HTTP port>/mcp (fine on one machine).
@@ -35,6 +40,18 @@ export interface EnvoyTemplateValues {
   /** Upstream MCP servers (src/catalog/mcp-servers.yaml): a route and a cluster each. */
   MCP_SERVERS?: readonly McpServerDefinition[];
 }
+
+/**
+ * Envoy's own bounds, unless a deployment sets them: a heap budget for the overload manager (Helm derives it
+ * from the pod's memory limit), agent connections, and how long a client may take to send headers and its
+ * whole request (a 2 MiB body at a modest 100 KB/s takes 20 s).
+ */
+export const ENVOY_LIMIT_DEFAULTS = {
+  MAX_HEAP_BYTES: 1024 * 1024 * 1024,
+  MAX_DOWNSTREAM_CONNECTIONS: 10_000,
+  REQUEST_HEADERS_TIMEOUT: '10s',
+  REQUEST_TIMEOUT: '60s',
+} as const;
 
 export const ENVOY_TEMPLATE_PATH = join(REPO_ROOT, 'envoy', 'toolgate.yaml');
 
@@ -70,7 +87,7 @@ export async function renderEnvoyConfig(values: EnvoyTemplateValues, templatePat
   const { MCP_SERVERS, ...scalars } = values;
   const host = values.LISTEN_ADDRESS === '0.0.0.0' ? '127.0.0.1' : values.LISTEN_ADDRESS;
   const resource = values.MCP_RESOURCE_URL ?? `http://${host}:${values.HTTP_PORT}/mcp`;
-  const withMcp = { ...scalars, MCP_RESOURCE_URL: resource, MCP_RESOURCE_METADATA_URL: protectedResourceMetadataUrl(resource) };
+  const withMcp = { ...ENVOY_LIMIT_DEFAULTS, ...scalars, MCP_RESOURCE_URL: resource, MCP_RESOURCE_METADATA_URL: protectedResourceMetadataUrl(resource) };
   const rendered = renderTemplate(await readFile(templatePath, 'utf8'), withMcp as unknown as Record<string, string | number | boolean>);
   return insertMcpServers(rendered, MCP_SERVERS ?? []);
 }

@@ -206,6 +206,8 @@ describe('MCP through the gateway', () => {
     ]);
     expect(everything.error).toBeUndefined();
     expect(everything.tools).toEqual(['echo']);
+    // The Python SDK opens with initialize (its handshake revisions); server-everything answers 2025-11-25.
+    expect(['2025-06-18', '2025-11-25']).toContain(everything.protocol_version);
     expect(everything.calls?.[0]).toMatchObject({ name: 'echo', is_error: false, text: 'Echo: from python' });
     expect(everything.calls?.[1]?.error).toMatchObject({ code: -32003, data: { code: 'policy_denied' } });
 

@@ -25,6 +25,10 @@
   "JWT_ISSUER" .Values.envoy.jwt.issuer
   "JWT_AUDIENCE" .Values.envoy.jwt.audience
   "ACCESS_LOG_PATH" "/dev/stdout"
+  "MAX_HEAP_BYTES" (toString (int .Values.envoy.limits.maxHeapBytes))
+  "MAX_DOWNSTREAM_CONNECTIONS" (toString (int .Values.envoy.limits.maxDownstreamConnections))
+  "REQUEST_HEADERS_TIMEOUT" .Values.envoy.limits.requestHeadersTimeout
+  "REQUEST_TIMEOUT" .Values.envoy.limits.requestTimeout
   "MCP_RESOURCE_URL" .Values.envoy.mcp.resourceUrl
 -}}
 {{- $mcpUrl := urlParse .Values.envoy.mcp.resourceUrl -}}

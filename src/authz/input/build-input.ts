@@ -6,7 +6,7 @@ import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
 import { Rejection } from '../response/rejection.js';
 import { refusedJwt, resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
 import { attributesToJson, INPUT_VERSION, metadataToJson, type JsonObject } from './envoy-input.js';
-import type { RawJsonValue } from './input-json.js';
+import type { InputSplices, RawJsonValue } from './input-json.js';
 import { mapMcpRequest, TOOLGATE_MCP_SERVER } from './mcp-adapter.js';
 import type { McpMessage } from './mcp-message.js';
 import { McpRejection } from './mcp-rejection.js';
@@ -29,7 +29,7 @@ export interface MappedRequest {
   /** The MCP message, when the route speaks MCP (`input.mcp`). */
   mcp: McpMessage | undefined;
   /** The JSON bytes the tool arguments were parsed from (a REST call's body), reused when encoding the input. */
-  rawArguments: RawJsonValue | undefined;
+  rawArguments: RawJsonValue | InputSplices | undefined;
 }
 
 export interface InputMapperOptions {
@@ -168,7 +168,16 @@ function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: 
   }
   // REST: the arguments are the whole body (other protocols carry them inside an envelope), reusable as the
   // input's JSON only when the policy would read exactly the values the tool runs with.
-  const rawArguments = toolCall?.protocol === 'rest' && sourceTextIsExact(toolCall.arguments) ? { value: toolCall.arguments, json: http.raw_body && http.raw_body.length > 0 ? withoutBom(http.raw_body) : Buffer.from(body) } : undefined;
+  const rawBody = (): Buffer => (http.raw_body && http.raw_body.length > 0 ? withoutBom(http.raw_body) : Buffer.from(body));
+  let rawArguments: RawJsonValue | InputSplices | undefined;
+  if (toolCall?.protocol === 'rest' && sourceTextIsExact(toolCall.arguments)) rawArguments = { value: toolCall.arguments, json: rawBody() };
+  // MCP tools/call: the message is in the input as parsed_body, and its arguments twice more (params and
+  // tool_call): the message's bytes stand for parsed_body, and the arguments are serialised once for both.
+  if (mcp?.document && toolCall && mcpInput) {
+    const values = new Map<unknown, Buffer>([[toolCall.arguments, Buffer.from(JSON.stringify(toolCall.arguments))]]);
+    if (sourceTextIsExact(mcp.document)) values.set(mcp.document, rawBody());
+    rawArguments = { values, containers: new Set([mcpInput, mcpInput.params, toolCall]) };
+  }
   return { input, agent, toolCall, tool, fields, mcp, rawArguments };
 }
 

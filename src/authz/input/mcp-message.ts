@@ -103,7 +103,7 @@ export function readMcpMessage(req: McpHttpView): McpMessage {
 
 /** The name a method acts on, as the `Mcp-Name` header repeats it. */
 export function mcpNameOf(method: string, params: Record<string, unknown> | undefined): string | undefined {
-  const v = method === 'resources/read' || method.startsWith('resources/') ? params?.uri : params?.name;
+  const v = method.startsWith('resources/') ? params?.uri : params?.name;
   return typeof v === 'string' ? v : undefined;
 }
 

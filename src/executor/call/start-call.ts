@@ -25,8 +25,13 @@ export interface CallRequest {
   agentId: string;
   decisionId: string;
   policyRevision: string;
-  /** What makes two requests the same call (see callIdentity and the MCP front end's mcpCallIdentity). */
+  /** What makes two requests the same call (see call-identity.ts). */
   identity: string;
+  /**
+   * A retry can name this call again (an Idempotency-Key, or an MCP session and request id), rather than only
+   * its single-use decision: the ledger keeps its outcome, and runners that share calls across replicas know.
+   */
+  idempotent: boolean;
   traceparent: string | undefined;
   protocol: 'rest' | 'mcp';
   /** The run's lifecycle events, for the caller that started the run (MCP progress). */
@@ -34,7 +39,7 @@ export interface CallRequest {
 }
 
 export type StartedCall =
-  | { kind: 'busy'; retryAfterSeconds: number }
+  | { kind: 'busy'; retryAfterSeconds: number; limit: 'executor' | 'agent' }
   | { kind: 'conflict' }
   | {
       kind: 'run' | 'join' | 'replay';
@@ -74,8 +79,8 @@ export function startCall(deps: CallDeps, req: CallRequest): StartedCall {
           req.onEvent?.(e);
         }
       : hooks.observe;
-    return deps.runner.run({ callId, tool, arguments: args, agentId, decisionId, policyRevision, signal, ...hooks, observe });
-  });
+    return deps.runner.run({ callId, tool, arguments: args, agentId, decisionId, policyRevision, idempotent: req.idempotent, signal, ...hooks, observe });
+  }, { agentId, retain: req.idempotent });
   if (admission.kind === 'busy') {
     call.finish(undefined, 429, { replayed: false });
     return admission;
@@ -117,5 +122,14 @@ export function outcomeStatus(outcome: ToolOutcome): number {
       return 499;
     case 'unavailable':
       return 503;
+    case 'refused':
+      return outcome.code === 'idempotency_conflict' ? 422 : 403;
   }
+}
+
+/** The refusal code and message of a call refused for backpressure, by the limit it met. */
+export function busyRefusal(busy: { limit: 'executor' | 'agent' }, agentId: string): [string, string] {
+  return busy.limit === 'agent'
+    ? ['agent_too_many_calls', `agent "${agentId}" is at its limit of calls in flight; retry later`]
+    : ['too_many_calls', 'the executor is at its limit of calls in flight; retry later'];
 }

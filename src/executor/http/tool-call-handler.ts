@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
-import { verifyAttestation } from '../../shared/decision-attestation.js';
+import { ATTESTATION_TTL_SECONDS, checkAttestation } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import { callIdentity } from '../call/call-identity.js';
-import { startCall, type CallDeps } from '../call/start-call.js';
+import { busyRefusal, startCall, type CallDeps } from '../call/start-call.js';
+import type { UsedDecisions } from '../call/used-decisions.js';
 import type { ToolOutcome } from '../runners/runner.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { sendError, sendJson } from './respond.js';
@@ -15,6 +16,8 @@ export interface ToolCallHandlerDeps extends CallDeps {
   onRefused?: (tool: string, httpStatus: number) => void;
   /** Shared with the authz server: only calls it attested run (see shared/decision-attestation.ts). */
   attestationKey: Buffer;
+  /** Decisions already accepted by this process: each attestation is accepted once. */
+  usedDecisions: UsedDecisions;
 }
 
 const TOOL_PATH = /^\/v1\/tools\/([^/?]+)(?:\?.*)?$/;
@@ -58,8 +61,16 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     }
     const policyRevision = header(req, TRUSTED_HEADERS.policyRevision) ?? '';
     const decision = { decisionId, agentId, agentMethod: header(req, TRUSTED_HEADERS.agentMethod) ?? '', tool: toolName, policyRevision, body: raw };
-    if (!verifyAttestation(deps.attestationKey, decision, header(req, TRUSTED_HEADERS.attestation))) {
+    // Accepted once: this process and, across replicas, the call's Job remember a decision for its whole life.
+    const attested = checkAttestation(deps.attestationKey, decision, header(req, TRUSTED_HEADERS.attestation), Date.now(), ATTESTATION_TTL_SECONDS);
+    if (!attested.ok && (attested.reason === 'expired' || attested.reason === 'not_yet_valid' || attested.reason === 'too_long')) {
+      return refuse(403, 'attestation_expired', `the gateway's attestation of this call is not valid now (${attested.reason.replaceAll('_', ' ')}); send the call again through the gateway`);
+    }
+    if (!attested.ok) {
       return refuse(403, 'not_authorized', 'this call carries no valid attestation from the gateway\'s authorization for this agent, tool and body');
+    }
+    if (!deps.usedDecisions.claim(decisionId, attested.expiresAt)) {
+      return refuse(403, 'attestation_used', 'this decision was already used: an attested call runs once; send the call again through the gateway');
     }
     let args: Record<string, unknown>;
     try {
@@ -73,18 +84,22 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
       return refuse(400, 'invalid_arguments', `arguments for tool "${tool.name}" are invalid`, { tool: tool.name, fields: errors });
     }
 
+    const idempotencyKey = header(req, 'idempotency-key');
     const started = startCall(deps, {
       tool,
       args,
       agentId,
       decisionId,
       policyRevision,
-      identity: callIdentity(agentId, tool.name, decisionId, header(req, 'idempotency-key')),
+      identity: callIdentity(agentId, tool.name, decisionId, idempotencyKey),
+      // Only a call with an Idempotency-Key can be asked for again: keep no outcome for the others.
+      idempotent: idempotencyKey !== undefined && idempotencyKey !== '',
       traceparent: header(req, 'traceparent'),
       protocol: 'rest',
     });
     if (started.kind === 'busy') {
-      return sendError(res, 429, 'too_many_calls', 'the executor is at its limit of calls in flight; retry later', {}, { 'retry-after': String(started.retryAfterSeconds) });
+      const [code, message] = busyRefusal(started, agentId);
+      return sendError(res, 429, code, message, {}, { 'retry-after': String(started.retryAfterSeconds) });
     }
     if (started.kind === 'conflict') {
       return sendError(res, 422, 'idempotency_conflict', 'this Idempotency-Key was already used with different arguments');
@@ -124,6 +139,11 @@ function respondWithOutcome(res: ServerResponse, o: { callId: string; tool: stri
     case 'unavailable':
       sendError(res, 503, 'runner_unavailable', out.error, common, headers);
       return 503;
+    case 'refused': {
+      const status = out.code === 'idempotency_conflict' ? 422 : 403;
+      sendError(res, status, out.code, out.error, common, headers);
+      return status;
+    }
   }
 }
 

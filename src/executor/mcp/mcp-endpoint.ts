@@ -4,6 +4,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import { errorMessage } from '../../shared/logger.js';
+import type { UsedDecisions } from '../call/used-decisions.js';
 import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import { MCP_ERROR, sendJsonRpcError } from './mcp-errors.js';
 import type { McpInFlight } from './mcp-in-flight.js';
@@ -17,6 +18,8 @@ export const MCP_PATH = '/mcp';
 
 export interface McpEndpointDeps extends McpToolCallDeps {
   attestationKey: Buffer;
+  /** Shared with the REST front end: a decision is accepted once. */
+  usedDecisions: UsedDecisions;
   maxBodyBytes: number;
   sessions: McpSessionIds;
   inFlight: McpInFlight;

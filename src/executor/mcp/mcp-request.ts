@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseStrictJson } from '../../shared/body/strict-json.js';
-import { mcpArgumentsBytes, verifyAttestation } from '../../shared/decision-attestation.js';
+import { ATTESTATION_TTL_SECONDS, checkAttestation, mcpArgumentsBytes } from '../../shared/decision-attestation.js';
+import type { UsedDecisions } from '../call/used-decisions.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import { MCP_ERROR, type JsonRpcId } from './mcp-errors.js';
 import type { McpSessionIds } from './mcp-session-id.js';
@@ -45,7 +46,7 @@ export function verifyMcpRequest(
   httpMethod: string,
   headers: IncomingHttpHeaders,
   raw: Buffer,
-  deps: { attestationKey: Buffer; sessions: McpSessionIds },
+  deps: { attestationKey: Buffer; sessions: McpSessionIds; usedDecisions: UsedDecisions },
 ): { ok: true; request: VerifiedMcpRequest } | { ok: false; refusal: McpRefusal } {
   // As the authz server answers refusals: a request with an id gets HTTP 200 and a JSON-RPC error for it (the
   // SDK clients end the session on any other status); without an id the HTTP status carries the refusal.
@@ -71,7 +72,7 @@ export function verifyMcpRequest(
   if (decided !== own) return refuse(403, id, MCP_ERROR.notAuthorized, `the decision was for "${decided}", not "${own}"`);
 
   let tool = '';
-  let attested: Uint8Array = raw;
+  let attestedBytes: Uint8Array = raw;
   const visibleHeader = header(headers, TRUSTED_HEADERS.visibleTools) ?? '';
   if (message?.kind === 'request' && message.method === 'tools/call') {
     const name = message.params?.name;
@@ -79,9 +80,9 @@ export function verifyMcpRequest(
     tool = name;
     const authorizedTool = header(headers, TRUSTED_HEADERS.tool);
     if (authorizedTool !== tool) return refuse(403, id, MCP_ERROR.notAuthorized, `the decision was for tool "${authorizedTool ?? ''}", not "${tool}"`);
-    attested = mcpArgumentsBytes(message.params?.arguments);
+    attestedBytes = mcpArgumentsBytes(message.params?.arguments);
   } else if (message?.kind === 'request' && message.method === 'tools/list') {
-    attested = Buffer.from(visibleHeader, 'utf8');
+    attestedBytes = Buffer.from(visibleHeader, 'utf8');
   }
   const decision = {
     decisionId,
@@ -90,10 +91,18 @@ export function verifyMcpRequest(
     tool,
     policyRevision: header(headers, TRUSTED_HEADERS.policyRevision) ?? '',
     scope: `mcp:${decided}`,
-    body: attested,
+    body: attestedBytes,
   };
-  if (!verifyAttestation(deps.attestationKey, decision, header(headers, TRUSTED_HEADERS.attestation))) {
+  const attested = checkAttestation(deps.attestationKey, decision, header(headers, TRUSTED_HEADERS.attestation), Date.now(), ATTESTATION_TTL_SECONDS);
+  if (!attested.ok && (attested.reason === 'expired' || attested.reason === 'not_yet_valid' || attested.reason === 'too_long')) {
+    return refuse(403, id, MCP_ERROR.notAuthorized, `the gateway's attestation of this request is not valid now (${attested.reason.replaceAll('_', ' ')}); send it again through the gateway`);
+  }
+  if (!attested.ok) {
     return refuse(403, id, MCP_ERROR.notAuthorized, 'this request carries no valid attestation from the gateway\'s authorization for this agent, method and content');
+  }
+  // Each message has a decision of its own, accepted once (as for REST): a captured request sent again is refused.
+  if (!deps.usedDecisions.claim(decisionId, attested.expiresAt)) {
+    return refuse(403, id, MCP_ERROR.notAuthorized, 'this decision was already used: send the request again through the gateway');
   }
 
   const sessionId = header(headers, 'mcp-session-id');

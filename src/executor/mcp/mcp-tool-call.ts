@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { McpError, type CallToolResult, type ServerNotification, type ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { mcpCallIdentity } from '../call/call-identity.js';
-import { outcomeStatus, startCall, type CallDeps } from '../call/start-call.js';
+import { busyRefusal, outcomeStatus, startCall, type CallDeps } from '../call/start-call.js';
 import type { RunEvent, ToolOutcome } from '../runners/runner.js';
 import { MCP_ERROR, type JsonRpcId } from './mcp-errors.js';
 import type { McpInFlight } from './mcp-in-flight.js';
@@ -47,12 +47,15 @@ export async function handleToolCall(
     decisionId: r.decisionId,
     policyRevision: r.policyRevision,
     identity: mcpCallIdentity({ agentId: r.agentId, tool: tool.name, decisionId: r.decisionId, idempotencyKey: call.idempotencyKey, sessionId: r.sessionId, requestId: call.id }),
+    // A retried POST can name the call again by its session and request id, or by its Idempotency-Key.
+    idempotent: Boolean(call.idempotencyKey) || r.sessionId !== undefined,
     traceparent: call.traceparent,
     protocol: 'mcp',
     onEvent: progress.onEvent,
   });
   if (started.kind === 'busy') {
-    throw new McpError(MCP_ERROR.tooManyCalls, `the executor is at its limit of calls in flight; retry in ${started.retryAfterSeconds} s`, { code: 'too_many_calls', retry_after_seconds: started.retryAfterSeconds });
+    const [code, message] = busyRefusal(started, r.agentId);
+    throw new McpError(MCP_ERROR.tooManyCalls, `${message} (in ${started.retryAfterSeconds} s)`, { code, retry_after_seconds: started.retryAfterSeconds });
   }
   if (started.kind === 'conflict') {
     throw new McpError(MCP_ERROR.idempotencyConflict, 'this request id (or Idempotency-Key) was already used for a call with other arguments', { code: 'idempotency_conflict' });
@@ -86,6 +89,10 @@ export async function handleToolCall(
     started.release();
   }
   started.finish(outcome, outcomeStatus(outcome));
+  // Not run here: another executor replica holds this call (Kubernetes runner, run once across replicas).
+  if (outcome.status === 'refused') {
+    throw new McpError(outcome.code === 'idempotency_conflict' ? MCP_ERROR.idempotencyConflict : MCP_ERROR.notAuthorized, outcome.error, { code: outcome.code });
+  }
   if (!cancelled) await progress.finished(outcome);
   return callToolResult(tool, started.callId, outcome, started.kind === 'replay');
 }

@@ -26,7 +26,7 @@ export function listedTools(catalog: ToolCatalog, visible: readonly string[]): T
  * wrapped as `{result}`) and the same as JSON text for clients that read only content. A tool that failed,
  * timed out or could not run is `isError: true` with its cause as text: the model sees it and can react.
  */
-export function callToolResult(tool: ToolDefinition, callId: string, outcome: ToolOutcome, replayed: boolean): CallToolResult {
+export function callToolResult(tool: ToolDefinition, callId: string, outcome: Exclude<ToolOutcome, { status: 'refused' }>, replayed: boolean): CallToolResult {
   const meta = { [CALL_META_KEY]: { call_id: callId, status: outcome.status, replayed, ...('durationMs' in outcome ? { duration_ms: outcome.durationMs } : {}) } };
   switch (outcome.status) {
     case 'succeeded': {

@@ -149,6 +149,15 @@ describe('MCP decisions', () => {
     expect(u.body.error.data.code).toBe('unauthenticated');
   });
 
+  it('refuses calling a tool the policy would not list, however its call rules read (asked once per agent, tool and revision)', async () => {
+    const engine = functionEngine((input) => ({ allow: !((input.mcp as JsonObject | undefined)?.method === 'tools/list' && input.tool_call) }));
+    const svc = service(engine);
+    const r = denied(await svc.check(req(call('k8s_list_pods', { namespace: 'staging' })), undefined));
+    expect(r.body.error.message).toContain('tool "k8s_list_pods" is not in this agent\'s tools/list');
+    denied(await svc.check(req(call('k8s_list_pods', { namespace: 'staging' }, 8)), undefined));
+    expect(engine.inputs.filter((i) => i.tool_call && (i.mcp as JsonObject).method === 'tools/list')).toHaveLength(1);
+  });
+
   it('answers an engine failure with a JSON-RPC internal error for the id (fail closed)', async () => {
     const broken = functionEngine(() => 'not a decision');
     const r = denied(await service(broken).check(req(call('k8s_list_pods', { namespace: 'staging' })), undefined));

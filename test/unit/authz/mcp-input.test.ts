@@ -158,3 +158,14 @@ describe('the MCP server registry', () => {
     expect(ok.get('kube')).toMatchObject({ scheme: 'https', host: 'k.example', port: 8443, path: '/x/mcp', timeout_seconds: 60, connect_timeout_seconds: 2 });
   });
 });
+
+describe('the MCP input as JSON', () => {
+  it('encodes the same document whether or not large values are spliced', async () => {
+    const { encodeInputJson } = await import('../../../src/authz/input/input-json.js');
+    const big = call('echo', { message: 'x'.repeat(8192) });
+    const m = map(mcpRequest({ body: big }));
+    expect(m.rawArguments && 'values' in m.rawArguments).toBe(true);
+    const spliced = encodeInputJson(m.input, m.rawArguments);
+    expect(JSON.parse(spliced.toString())).toEqual(JSON.parse(JSON.stringify(m.input)));
+  });
+});
