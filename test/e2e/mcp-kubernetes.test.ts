@@ -28,7 +28,7 @@ describe('MCP through Envoy with the Kubernetes Job runner', () => {
     const catalogPath = await catalogWithSleepTimeout(plane.dir, SLEEP_TIMEOUT_S, ECHO_TIMEOUT_S);
     const cluster = await startExecutionCluster(catalogPath, plane);
     node = cluster.node;
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: cluster.executorKubeconfig, namespace: EXEC_NS }, catalogPath, maxInFlight: 24, audit: true });
+    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: cluster.executorKubeconfig, namespace: EXEC_NS }, catalogPath, maxInFlight: 24, maxInFlightPerAgent: 24, audit: true });
     const batch = cluster.admin.makeApiClient(BatchV1Api);
     target = {
       stack,

@@ -38,7 +38,7 @@ describe('MCP through Envoy with the local sandbox runner', () => {
   beforeAll(async () => {
     const python = await ensureMcpPython();
     const catalogPath = await catalogWithSleepTimeout(await mkdtemp(join(tmpdir(), 'toolgate-mcp-local-')), SLEEP_TIMEOUT_S);
-    stack = await startStack({ engine: 'embedded', executor: 'local', maxInFlight: 24, audit: true, catalogPath });
+    stack = await startStack({ engine: 'embedded', executor: 'local', maxInFlight: 24, maxInFlightPerAgent: 24, audit: true, catalogPath });
     const executorPid = stack.executor?.pid as number;
     target = {
       stack,

@@ -69,7 +69,7 @@ describe('the executor as an MCP server (/mcp)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'toolgate-mcp-unit-'));
     await writeFile(join(dir, 'decision.key'), KEY);
     const config = parseExecutorConfig(
-      JSON.stringify({ http: { address: '127.0.0.1:0' }, ops: { address: '127.0.0.1:0' }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), max_in_flight: 3, decision_key_file: 'decision.key' }),
+      JSON.stringify({ http: { address: '127.0.0.1:0' }, ops: { address: '127.0.0.1:0' }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), max_in_flight: 3, max_in_flight_per_agent: 3, decision_key_file: 'decision.key' }),
       join(dir, 'executor.yaml'),
     );
     runner = new ScriptedRunner();
