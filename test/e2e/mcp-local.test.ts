@@ -10,7 +10,8 @@ import { ensureMcpPython } from '../support/mcp-python.js';
 import { catalogWithSleepTimeout, mcpJwt, mcpScenarios, type McpTarget } from './mcp-scenarios.js';
 import { startStack, type Stack } from './stack.js';
 
-const SLEEP_TIMEOUT_S = 3;
+/** Room for a sandbox to start on a loaded 2-core machine (seconds at times) before a 1 s sleep. */
+const SLEEP_TIMEOUT_S = 6;
 const run = promisify(execFile);
 
 /** Pids of the executor's sandboxes running the sleep tool (bwrap, started by the executor, TOOL_NAME=sleep). */
