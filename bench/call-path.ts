@@ -5,6 +5,8 @@
  *   local      Envoy -> authz -> executor -> local sandbox runner (one bubblewrap process per call, started
  *              when the call arrives: the cold path)
  *   local-pooled  the same, each call taking a sandbox started ahead of it (runner.pool, echo: 2)
+ *   mcp        the local gateway again, the same tool, over MCP: a JSON-RPC tools/call POSTed to /mcp in one
+ *              session (Streamable HTTP, SSE answer), as an MCP client sends it (needs local)
  *   kubernetes Envoy -> authz -> executor -> Job runner against a real kube-apiserver (the control path:
  *              Job create, watch, result, with the node stand-in running the pod command locally)
  * Sequential calls (concurrency 1), --gap-ms apart (default 250: an agent's tool calls are separated by its
@@ -13,7 +15,7 @@
  * affects all alike. --configs picks configurations (default all four; the Kubernetes one needs the
  * kube-apiserver and etcd). Writes bench/results/call-path.{json,md}.
  *
- *   npm run bench:call-path [-- --calls 200] [--gap-ms 250] [--configs baseline,local,local-pooled,kubernetes]
+ *   npm run bench:call-path [-- --calls 200] [--gap-ms 250] [--configs baseline,local,local-pooled,mcp,kubernetes]
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -38,7 +40,7 @@ const GAP_MS = arg('gap-ms', 250);
 const ROUNDS = 4;
 const CONFIGS = (() => {
   const i = process.argv.indexOf('--configs');
-  const all = ['baseline', 'local', 'local-pooled', 'kubernetes'];
+  const all = ['baseline', 'local', 'local-pooled', 'mcp', 'kubernetes'];
   const picked = i === -1 ? all : (process.argv[i + 1] ?? '').split(',');
   const unknown = picked.filter((c) => !all.includes(c));
   if (unknown.length > 0 || !picked.includes('baseline')) throw new Error(`--configs: baseline plus any of ${all.join(', ')} (not ${unknown.join(', ')})`);
@@ -50,6 +52,34 @@ async function timeCall(stack: Stack, jwt: string): Promise<number> {
   const res = await stack.call('/v1/tools/echo', { message: 'ping' }, { jwt });
   const ms = performance.now() - t0;
   if (res.status !== 200) throw new Error(`call failed: ${res.status} ${res.text}`);
+  return ms;
+}
+
+/** One MCP session: initialize once, then every call is one tools/call POST with a fresh id. */
+interface McpSession {
+  jwt: string;
+  sessionId: string;
+  nextId: number;
+}
+
+const MCP_HEADERS = { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
+
+async function openMcpSession(stack: Stack): Promise<McpSession> {
+  const jwt = await stack.jwtFor('ops-bot', { aud: `http://127.0.0.1:${stack.envoyHttpPort}/mcp` });
+  const init = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } };
+  const res = await stack.call('/mcp', init, { jwt, headers: MCP_HEADERS });
+  const sessionId = res.headers['mcp-session-id'];
+  if (res.status !== 200 || typeof sessionId !== 'string') throw new Error(`MCP initialize failed: ${res.status} ${res.text}`);
+  await stack.call('/mcp', { jsonrpc: '2.0', method: 'notifications/initialized' }, { jwt, headers: { ...MCP_HEADERS, 'mcp-session-id': sessionId } });
+  return { jwt, sessionId, nextId: 1 };
+}
+
+async function timeMcpCall(stack: Stack, session: McpSession): Promise<number> {
+  const message = { jsonrpc: '2.0', id: session.nextId++, method: 'tools/call', params: { name: 'echo', arguments: { message: 'ping' } } };
+  const t0 = performance.now();
+  const res = await stack.call('/mcp', message, { jwt: session.jwt, headers: { ...MCP_HEADERS, 'mcp-session-id': session.sessionId } });
+  const ms = performance.now() - t0;
+  if (res.status !== 200 || !res.text.includes('"structuredContent"')) throw new Error(`MCP call failed: ${res.status} ${res.text}`);
   return ms;
 }
 
@@ -76,18 +106,26 @@ async function main(): Promise<void> {
     if (CONFIGS.has('local-pooled')) stacks['local-pooled'] = await startStack({ engine: 'embedded', executor: 'local', sandboxPool: { size: 0, tools: { echo: 2 } } });
     if (plane) stacks.kubernetes = await startKubernetesStack(plane, (n) => (node = n));
 
-    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(stacks).map((name) => [name, []]));
-    const jwts: Record<string, string> = {};
+    // Each configuration: a function timing one call. `mcp` is the local stack again, over /mcp.
+    const timers: Record<string, () => Promise<number>> = {};
     for (const [name, stack] of Object.entries(stacks)) {
-      jwts[name] = await stack.jwtFor('ops-bot');
-      for (let i = 0; i < 10; i++) await timeCall(stack, jwts[name] as string); // warm-up
+      const jwt = await stack.jwtFor('ops-bot');
+      timers[name] = () => timeCall(stack, jwt);
     }
+    if (CONFIGS.has('mcp')) {
+      if (!stacks.local) throw new Error('--configs: mcp needs local (the same gateway, over REST)');
+      const local = stacks.local;
+      const session = await openMcpSession(local);
+      timers.mcp = () => timeMcpCall(local, session);
+    }
+    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(timers).map((name) => [name, []]));
+    for (const time of Object.values(timers)) for (let i = 0; i < 10; i++) await time(); // warm-up
     const perRound = Math.ceil(CALLS / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, stack] of Object.entries(stacks)) {
+      for (const [name, time] of Object.entries(timers)) {
         for (let i = 0; i < perRound; i++) {
           if (GAP_MS > 0) await new Promise((r) => setTimeout(r, GAP_MS));
-          (samples[name] as number[]).push(await timeCall(stack, jwts[name] as string));
+          (samples[name] as number[]).push(await time());
         }
         process.stderr.write(`round ${round + 1}/${ROUNDS} ${name}: ${perRound} calls\n`);
       }
@@ -104,6 +142,8 @@ async function main(): Promise<void> {
       gap_ms: GAP_MS,
       latency_ms: results,
       added_over_baseline_ms: Object.fromEntries(Object.entries(results).filter(([name]) => name !== 'baseline').map(([name, r]) => [name, added(r)])),
+      // Issue 14's target: MCP adds at most 5 ms p50 over REST, same gateway, same tool, local runner.
+      ...(results.mcp && results.local ? { mcp_over_rest_ms: { p50: round(results.mcp.p50 - results.local.p50), p99: round(results.mcp.p99 - results.local.p99) } } : {}),
     };
     const lines = [
       `# Call path: added latency of a no-op tool (${report.calls_per_configuration} sequential calls per configuration, ${GAP_MS} ms apart)`,
@@ -117,6 +157,8 @@ async function main(): Promise<void> {
       '',
       'baseline: Envoy + authz (embedded engine) + echo upstream; local: + executor + bubblewrap sandbox started per call;',
       'local-pooled: the same, each call taking a sandbox started ahead of it (runner.pool: echo 2);',
+      'mcp: the local configuration over MCP (tools/call POSTed to /mcp in one session, SSE answer);',
+      ...(report.mcp_over_rest_ms ? [`MCP over REST (mcp - local): p50 ${report.mcp_over_rest_ms.p50} ms, p99 ${report.mcp_over_rest_ms.p99} ms.`] : []),
       'kubernetes: + executor + one Job per call against a real kube-apiserver (pod command run by the node stand-in).',
     ];
     const outDir = join(REPO_ROOT, 'bench', 'results');

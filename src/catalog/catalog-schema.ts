@@ -45,6 +45,20 @@ export const CATALOG_SCHEMA = {
         properties: {
           name: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,62}$' },
           description: { type: 'string', minLength: 1 },
+          // What MCP clients show and how they treat the tool (MCP ToolAnnotations); hints, never enforcement.
+          title: { type: 'string', minLength: 1, maxLength: 200 },
+          annotations: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              readOnlyHint: { type: 'boolean' },
+              destructiveHint: { type: 'boolean' },
+              idempotentHint: { type: 'boolean' },
+              openWorldHint: { type: 'boolean' },
+            },
+          },
+          // The JSON Schema of the tool's result (an object), when the platform team declares one: MCP's outputSchema.
+          output_schema: { type: 'object', required: ['type'], properties: { type: { const: 'object' } } },
           action: FIELD_SPEC_SCHEMA,
           resource: FIELD_SPEC_SCHEMA,
           namespace: FIELD_SPEC_SCHEMA,

@@ -25,9 +25,22 @@ export interface ToolExecution {
   resources: { cpu: string; memory: string };
 }
 
+/** MCP tool annotations a platform team declares in the catalog: hints for clients, not guarantees. */
+export interface ToolAnnotations {
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
 export interface ToolDefinition {
   name: string;
   description: string;
+  /** A human-readable name for clients (MCP `title`). */
+  title?: string;
+  annotations?: ToolAnnotations;
+  /** JSON Schema of the result (root type object), when declared: MCP `outputSchema`. */
+  outputSchema?: Record<string, unknown>;
   action: FieldSpec;
   resource: FieldSpec;
   namespace?: FieldSpec;

@@ -2,10 +2,10 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { CATALOG_SCHEMA, RESERVED_FIELD_NAMES } from './catalog-schema.js';
-import type { ArgumentError, FieldSpec, PolicyFields, ToolDefinition, ToolExecution } from './catalog-types.js';
+import type { ArgumentError, FieldSpec, PolicyFields, ToolAnnotations, ToolDefinition, ToolExecution } from './catalog-types.js';
 import { ABSENT, resolveField } from './field-mapping.js';
 
-export type { ArgumentError, FieldSpec, PolicyFields, ToolDefinition, ToolExecution } from './catalog-types.js';
+export type { ArgumentError, FieldSpec, PolicyFields, ToolAnnotations, ToolDefinition, ToolExecution } from './catalog-types.js';
 
 /** A catalog that cannot be used; the message names the file, the tool and the offending key. */
 export class CatalogError extends Error {}
@@ -112,6 +112,14 @@ export function parseToolCatalog(yamlText: string, origin: string): ToolCatalog 
     } catch (err) {
       throw new CatalogError(`${where}: input_schema does not compile: ${(err as Error).message}`);
     }
+    const outputSchema = t.output_schema as Record<string, unknown> | undefined;
+    if (outputSchema) {
+      try {
+        ajv.compile(outputSchema);
+      } catch (err) {
+        throw new CatalogError(`${where}: output_schema does not compile: ${(err as Error).message}`);
+      }
+    }
     const execution = { ...DEFAULT_EXECUTION, ...(t.execution as Partial<ToolExecution>) } as ToolExecution;
     if (execution.rbac.length > 0 && !execution.service_account) {
       throw new CatalogError(`${where}: execution.rbac needs execution.service_account`);
@@ -126,6 +134,9 @@ export function parseToolCatalog(yamlText: string, origin: string): ToolCatalog 
       execution,
     };
     if (t.namespace !== undefined) def.namespace = t.namespace as FieldSpec;
+    if (typeof t.title === 'string') def.title = t.title;
+    if (t.annotations) def.annotations = t.annotations as ToolAnnotations;
+    if (outputSchema) def.outputSchema = outputSchema;
     tools.push(def);
   }
   return new ToolCatalog(tools, validators);

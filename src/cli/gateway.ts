@@ -10,6 +10,7 @@ import { startExecutor } from '../executor/app.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt } from '../gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../gateway/envoy-template.js';
 import { authzServerTls, ensureInternalCredentials, envoyAuthzTlsValues } from '../gateway/internal-credentials.js';
+import { mcpClientConfig } from '../gateway/mcp-client-config.js';
 import { loadMcpServersFile } from '../catalog/mcp-servers.js';
 import { createLogger, errorMessage } from '../shared/logger.js';
 import { REPO_ROOT } from '../shared/repo-paths.js';
@@ -82,7 +83,12 @@ async function main(): Promise<void> {
   // MCP clients need a token for this gateway's MCP resource (its audience), not the REST one.
   const mcpResource = `http://127.0.0.1:${PORTS.http}/mcp`;
   const mcpTokenPath = join(STATE, 'dev', 'ops-bot.mcp.jwt');
-  await writeFile(mcpTokenPath, await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 24 * 3600, audience: mcpResource }), { mode: 0o600 });
+  const mcpToken = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 24 * 3600, audience: mcpResource });
+  await writeFile(mcpTokenPath, mcpToken, { mode: 0o600 });
+  // A ready-to-paste MCP client configuration (printed below, and kept next to the tokens).
+  const mcpConfig = JSON.stringify(mcpClientConfig(mcpResource, mcpToken));
+  const mcpConfigPath = join(STATE, 'dev', 'mcp-client.json');
+  await writeFile(mcpConfigPath, `${JSON.stringify(JSON.parse(mcpConfig), null, 2)}\n`, { mode: 0o600 });
 
   const catalog = join(REPO_ROOT, 'src', 'catalog', 'tools.yaml');
   // Upstream MCP servers: TOOLGATE_MCP_SERVERS names another registry than the one in the repository.
@@ -180,6 +186,9 @@ async function main(): Promise<void> {
       `  curl -s -H "authorization: Bearer $(cat ${rel(tokenPath)})" -d '{"message":"hello"}' http://127.0.0.1:${PORTS.http}/v1/tools/echo`,
       `  curl -s --cacert ${rel(creds.caCertPath)} --cert ${rel(agentCert.certPath)} --key ${rel(agentCert.keyPath)} \\`,
       `       -d '{"namespace":"production","name":"api-server"}' https://localhost:${PORTS.mtls}/v1/tools/k8s_get_deployment`,
+      '',
+      `MCP (Streamable HTTP) at ${mcpResource}: paste this into your MCP client's configuration (also in ${rel(mcpConfigPath)}):`,
+      `  ${mcpConfig}`,
       '',
       `Metrics: http://127.0.0.1:${PORTS.authzOps}/metrics (authz), http://127.0.0.1:${PORTS.executorOps}/metrics (executor). Ctrl-C stops everything.`,
       '',

@@ -22,6 +22,10 @@ import { sandboxPoolSettings } from './local-pool-config.js';
 import { SpanRelay } from './observability/span-relay.js';
 import { registerSandboxPoolMetrics, type PoolStats } from './observability/sandbox-pool-metrics.js';
 import type { Runner } from './runners/runner.js';
+import { createMcpEndpoint, isMcpPath } from './mcp/mcp-endpoint.js';
+import { McpInFlight } from './mcp/mcp-in-flight.js';
+import { McpSessionIds } from './mcp/mcp-session-id.js';
+import { packageVersion } from '../shared/repo-paths.js';
 
 export interface RunningExecutor {
   port: number;
@@ -53,23 +57,41 @@ export async function startExecutor(
     maxRetainedBytes: config.idempotency.max_bytes,
   });
 
+  const telemetry = new CallTelemetry({ metrics, tracing: opts.tracing, audit, log });
+  // One record of accepted decisions for both front ends: an attestation is accepted once, by either.
+  const usedDecisions = new UsedDecisions();
   const handle = createToolCallHandler({
     catalog,
     runner,
     ledger,
     maxBodyBytes: config.max_body_bytes,
     log,
-    telemetry: new CallTelemetry({ metrics, tracing: opts.tracing, audit, log }),
+    telemetry,
     onRefused: (tool, httpStatus) => metrics.calls.inc({ tool, outcome: 'refused', http_status: String(httpStatus) }),
     attestationKey,
-    usedDecisions: new UsedDecisions(),
+    usedDecisions,
+  });
+  // The same call path (catalog, ledger, runner, telemetry) behind a second front end: MCP at /mcp.
+  const handleMcp = createMcpEndpoint({
+    catalog,
+    runner,
+    ledger,
+    log: log.child('mcp'),
+    telemetry,
+    attestationKey,
+    usedDecisions,
+    maxBodyBytes: config.max_body_bytes,
+    sessions: new McpSessionIds(attestationKey),
+    inFlight: new McpInFlight(),
+    serverInfo: { name: 'toolgate', version: await packageVersion() },
+    allowedOrigins: config.mcp.allowed_origins,
   });
 
   const server: Server = createServer((req, res) => {
     for (const route of routes) if (route(req, res)) return;
     metrics.inFlight.set(ledger.inFlight);
     metrics.retainedBytes.set(ledger.retainedBytes);
-    handle(req, res)
+    (isMcpPath(req.url) ? handleMcp : handle)(req, res)
       .catch((err: unknown) => {
         // Never lose a call silently: the agent gets a 500 with the cause's class, the operator the cause.
         log.error('call handler failed', { url: req.url, cause: errorMessage(err) });

@@ -32,6 +32,8 @@ export interface ExecutorConfig {
    * decision and the body (see shared/decision-attestation.ts). Required: headers alone prove nothing.
    */
   decision_key_file: string;
+  /** The MCP server at /mcp: web origins allowed to call it besides loopback ones (DNS-rebinding protection). */
+  mcp: { allowed_origins: string[] };
 }
 
 export interface LocalRunnerConfig {
@@ -84,6 +86,7 @@ const SCHEMA = {
   required: ['catalog', 'decision_key_file'],
   properties: {
     decision_key_file: { type: 'string', minLength: 1 },
+    mcp: { type: 'object', additionalProperties: false, properties: { allowed_origins: { type: 'array', items: { type: 'string', pattern: '^https?://[^/]+$' } } } },
     http: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
     ops: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
     catalog: { type: 'string', minLength: 1 },
@@ -174,6 +177,7 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
     },
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     decision_key_file: rel(c.decision_key_file),
+    mcp: { allowed_origins: c.mcp?.allowed_origins ?? [] },
     runner:
       runner.kind === 'kubernetes'
         ? {

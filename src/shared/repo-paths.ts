@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,3 +19,13 @@ function findRoot(): string {
 
 export const REPO_ROOT = process.env.TOOLGATE_HOME ?? findRoot();
 export const PROTOS_DIR = join(REPO_ROOT, 'protos');
+
+/** toolgate's version (package.json), as servers report it (the MCP server's serverInfo). */
+export async function packageVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}

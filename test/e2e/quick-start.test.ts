@@ -4,6 +4,8 @@ import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { freePort, startProcess, type ManagedProcess } from '../support/managed-process.js';
@@ -89,6 +91,19 @@ describe('quick start: npm run gateway', () => {
     const res = await shell(jwtCall as string);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ tool: 'echo', status: 'succeeded', result: { message: 'hello', length: 5 } });
+  });
+
+  it('prints an MCP client configuration with which an MCP client calls echo, with no other step', async () => {
+    const line = printed.split('\n').find((l) => l.trim().startsWith('{"mcpServers"'));
+    expect(line).toBeDefined();
+    const server = (JSON.parse(line as string) as { mcpServers: Record<string, { type: string; url: string; headers: Record<string, string> }> }).mcpServers.toolgate;
+    expect(server?.url).toBe(`http://127.0.0.1:${ports.http}/mcp`);
+    const client = new Client({ name: 'quick-start', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(server?.url as string), { requestInit: { headers: server?.headers ?? {} } }));
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('echo');
+    const result = await client.callTool({ name: 'echo', arguments: { message: 'hello' } });
+    expect(result.structuredContent).toEqual({ message: 'hello', length: 5 });
+    await client.close();
   });
 
   it('prints an mTLS call that the policy refuses, with its reason', async () => {

@@ -42,6 +42,8 @@ export interface StackOptions {
   catalogPath?: string;
   /** Executor: calls in flight before 429. */
   maxInFlight?: number;
+  /** Executor: calls in flight per agent before 429 (default: the executor's default, a quarter of maxInFlight). */
+  maxInFlightPerAgent?: number;
   /** OTLP/gRPC endpoint of a collector: turns on tracing in Envoy, the authz server, the executor and Jobs. */
   otlpEndpoint?: string;
   /** Hash-chained audit trails (authz: refusals; executor: calls run) under the stack's directory. */
@@ -230,6 +232,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           catalog: opts.catalogPath ?? join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
           max_body_bytes: opts.maxRequestBytes ?? 2 * 1024 * 1024,
           max_in_flight: opts.maxInFlight ?? 16,
+        ...(opts.maxInFlightPerAgent ? { max_in_flight_per_agent: opts.maxInFlightPerAgent } : {}),
           decision_key_file: creds.decisionKeyPath,
           ...(executorAuditPath ? { audit: { path: i === 0 ? executorAuditPath : `${executorAuditPath}.${i}` } } : {}),
           ...opts.executorConfig,

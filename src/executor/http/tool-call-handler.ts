@@ -1,25 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ToolCatalog } from '../../catalog/tool-catalog.js';
 import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
-import { argumentsDigest, canonicalJson, sha256Hex } from '../../shared/digest.js';
-import type { Logger } from '../../shared/logger.js';
 import { ATTESTATION_TTL_SECONDS, checkAttestation } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
-import type { CallLedger } from '../call/call-ledger.js';
+import { callIdentity } from '../call/call-identity.js';
+import { busyRefusal, startCall, type CallDeps } from '../call/start-call.js';
 import type { UsedDecisions } from '../call/used-decisions.js';
-import type { ActiveCall, CallTelemetry } from '../observability/call-telemetry.js';
-import type { Runner, ToolOutcome } from '../runners/runner.js';
+import type { ToolOutcome } from '../runners/runner.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { sendError, sendJson } from './respond.js';
 
-export interface ToolCallHandlerDeps {
-  catalog: ToolCatalog;
-  runner: Runner;
-  ledger: CallLedger;
+export interface ToolCallHandlerDeps extends CallDeps {
   maxBodyBytes: number;
-  log: Logger;
-  telemetry: CallTelemetry;
   /** Counts refusals that happen before a call is admitted (should not occur behind the gateway). */
   onRefused?: (tool: string, httpStatus: number) => void;
   /** Shared with the authz server: only calls it attested run (see shared/decision-attestation.ts). */
@@ -93,71 +85,36 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     }
 
     const idempotencyKey = header(req, 'idempotency-key');
-    const identity = callIdentity(agentId, tool.name, decisionId, idempotencyKey);
-    // A DNS-label-safe id (names the Job), stable for a given identity so retries map to the same call.
-    const callId = sha256Hex(identity).slice(0, 20);
-    const digest = argumentsDigest(args);
-    const fields = deps.catalog.deriveFields(tool, args);
-    const call: ActiveCall = deps.telemetry.begin({
-      callId,
-      tool: tool.name,
+    const started = startCall(deps, {
+      tool,
+      args,
       agentId,
       decisionId,
       policyRevision,
-      argumentsDigest: digest,
-      action: String(fields.action ?? ''),
-      resource: String(fields.resource ?? ''),
-      namespace: typeof fields.namespace === 'string' ? fields.namespace : undefined,
-      traceparent: header(req, 'traceparent'),
-    });
-
-    const idempotent = idempotencyKey !== undefined && idempotencyKey !== '';
-    const admission = deps.ledger.admit(
-      identity,
-      digest,
-      (signal) => deps.runner.run({ callId, tool, arguments: args, agentId, decisionId, policyRevision, idempotent, signal, ...call.runnerHooks(deps.runner.kind) }),
+      identity: callIdentity(agentId, tool.name, decisionId, idempotencyKey),
       // Only a call with an Idempotency-Key can be asked for again: keep no outcome for the others.
-      { agentId, retain: idempotent },
-    );
-    if (admission.kind === 'busy') {
-      call.finish(undefined, 429, { replayed: false });
-      const [code, message] =
-        admission.limit === 'agent'
-          ? ['agent_too_many_calls', `agent "${agentId}" is at its limit of calls in flight; retry later`]
-          : ['too_many_calls', 'the executor is at its limit of calls in flight; retry later'];
-      return sendError(res, 429, code, message, {}, { 'retry-after': String(admission.retryAfterSeconds) });
+      idempotent: idempotencyKey !== undefined && idempotencyKey !== '',
+      traceparent: header(req, 'traceparent'),
+      protocol: 'rest',
+    });
+    if (started.kind === 'busy') {
+      const [code, message] = busyRefusal(started, agentId);
+      return sendError(res, 429, code, message, {}, { 'retry-after': String(started.retryAfterSeconds) });
     }
-    if (admission.kind === 'conflict') {
-      call.finish(undefined, 422, { replayed: true });
+    if (started.kind === 'conflict') {
       return sendError(res, 422, 'idempotency_conflict', 'this Idempotency-Key was already used with different arguments');
     }
 
     const onClose = (): void => {
-      if (!res.writableFinished) admission.release();
+      if (!res.writableFinished) started.release();
     };
     res.on('close', onClose);
-    const outcome = await admission.outcome;
+    const outcome = await started.outcome;
     res.off('close', onClose);
-    admission.release();
-    const replayed = admission.kind !== 'run';
-    const status = respondWithOutcome(res, { callId, tool: tool.name, outcome, replayed: admission.kind === 'replay' });
-    const resultText = outcome.status === 'succeeded' ? canonicalJson(outcome.result) : undefined;
-    call.finish(outcome, status, { replayed, ...(resultText !== undefined ? { resultBytes: Buffer.byteLength(resultText), resultDigest: `sha256:${sha256Hex(resultText)}` } : {}) });
-    const cause = outcome.status === 'failed' || outcome.status === 'unavailable' ? { cause: outcome.error } : {};
-    const logFields = { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, status: outcome.status, http_status: status, replayed: admission.kind === 'replay', ...cause };
-    if (outcome.status === 'unavailable') deps.log.error('call finished', logFields);
-    else deps.log.info('call finished', logFields);
+    started.release();
+    const status = respondWithOutcome(res, { callId: started.callId, tool: tool.name, outcome, replayed: started.kind === 'replay' });
+    started.finish(outcome, status);
   };
-}
-
-/**
- * What makes two requests the same call. With an Idempotency-Key: the key, scoped to the agent and the tool
- * (a key is the agent's, per endpoint). Without: the gateway's decision id, which only the authz server
- * sets (client copies are stripped) and which Envoy keeps across its own retries of the request; never a
- * header the client chooses, such as x-request-id.
- */
-export function callIdentity(agentId: string, tool: string, decisionId: string, idempotencyKey: string | undefined): string {
-  return JSON.stringify(idempotencyKey ? ['idempotency-key', agentId, tool, idempotencyKey] : ['decision', decisionId]);
 }
 
 function respondWithOutcome(res: ServerResponse, o: { callId: string; tool: string; outcome: ToolOutcome; replayed: boolean }): number {

@@ -17,6 +17,8 @@ export interface CallFacts {
   resource: string;
   namespace: string | undefined;
   traceparent: string | undefined;
+  /** The front end that received the call: REST `POST /v1/tools/{tool}` (the default) or MCP `tools/call` at /mcp. */
+  protocol?: 'rest' | 'mcp';
 }
 
 /**
@@ -52,7 +54,7 @@ export class ActiveCall {
           kind: SpanKind.SERVER,
           attributes: {
             'http.request.method': 'POST',
-            'url.path': `/v1/tools/${facts.tool}`,
+            ...(facts.protocol === 'mcp' ? { 'url.path': '/mcp', 'mcp.method.name': 'tools/call', 'rpc.system': 'jsonrpc' } : { 'url.path': `/v1/tools/${facts.tool}` }),
             'gen_ai.operation.name': 'execute_tool',
             'gen_ai.tool.name': facts.tool,
             'gen_ai.tool.call.id': facts.callId,

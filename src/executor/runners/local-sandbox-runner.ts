@@ -90,6 +90,7 @@ export class LocalSandboxRunner implements Runner {
     const call: SandboxCall = { call_id: inv.callId, ...(inv.traceparent ? { traceparent: inv.traceparent } : {}), arguments: inv.arguments };
     const deadline = performance.now() + exec.timeout_seconds * 1000;
     const pooledSandbox = this.pool?.take(tool);
+    inv.observe?.({ kind: 'sandbox.started' });
     let r = await this.serve(tool, pooledSandbox ?? (await this.startCold(tool, inv.callId)), call, deadline, inv.signal);
     if (pooledSandbox && !r.inputReceived && !r.cancelled && !r.timedOut) {
       // The pre-started sandbox died before it read the call (killed while waiting, just as it was taken):

@@ -21,9 +21,17 @@ export interface ToolInvocation {
   observe?: (event: RunEvent) => void;
 }
 
+/**
+ * A run's lifecycle, in order (each at most once; a run may skip some). Traces and metrics record them; an MCP
+ * client that asked for progress sees them as notifications/progress.
+ */
 export type RunEvent =
   | { kind: 'job.created'; job: string; namespace: string }
+  /** The Job has a pod (created, being scheduled or started). */
   | { kind: 'pod.started'; job: string; namespace: string }
+  /** The Job's pod is running and ready: the tool is executing. */
+  | { kind: 'pod.running'; job: string; namespace: string }
+  | { kind: 'sandbox.started' }
   | { kind: 'job.finished'; job: string; namespace: string; outcome: string }
   | { kind: 'sandbox.exited'; exitCode: number | null; durationMs: number };
 

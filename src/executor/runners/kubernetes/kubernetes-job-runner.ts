@@ -183,6 +183,7 @@ export class KubernetesJobRunner implements Runner {
 
       const deadline = Date.now() + (inv.tool.execution.timeout_seconds + (this.opts.startupGraceSeconds ?? 30)) * 1000;
       let reportedStart = false;
+      let reportedRunning = false;
       let completedAt: number | undefined;
       let unreadableSince: number | undefined;
       const tolerance = this.opts.readErrorToleranceMs ?? DEFAULT_READ_ERROR_TOLERANCE_MS;
@@ -225,6 +226,10 @@ export class KubernetesJobRunner implements Runner {
         if (!reportedStart && (job.status?.active ?? 0) + (job.status?.succeeded ?? 0) + (job.status?.failed ?? 0) > 0) {
           reportedStart = true;
           inv.observe?.({ kind: 'pod.started', job: name, namespace: this.opts.namespace });
+        }
+        if (!reportedRunning && (job.status?.ready ?? 0) > 0) {
+          reportedRunning = true;
+          inv.observe?.({ kind: 'pod.running', job: name, namespace: this.opts.namespace });
         }
         const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
         if (failed) {
