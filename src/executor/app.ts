@@ -11,6 +11,7 @@ import { CallTelemetry } from './observability/call-telemetry.js';
 import type { ExecutorConfig } from './config.js';
 import { sendError } from './http/respond.js';
 import { createToolCallHandler } from './http/tool-call-handler.js';
+import { startCallbackServer } from './http/callback-server.js';
 import { ExecutorMetrics } from './observability/metrics.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { executorInstance } from './runners/kubernetes/executor-instance.js';
@@ -40,7 +41,10 @@ export async function startExecutor(
   const metrics = new ExecutorMetrics();
   const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing);
   const runner = created.runner;
-  const routes = [...created.routes, ...(opts.routes ?? [])];
+  // The result channel on its own listener when configured (tool pods then never reach the agent-facing port).
+  const callbackAddress = config.runner.kind === 'kubernetes' ? config.runner.callback_address : undefined;
+  const callbacks = callbackAddress ? await startCallbackServer(callbackAddress, created.routes) : undefined;
+  const routes = [...(callbacks ? [] : created.routes), ...(opts.routes ?? [])];
   const audit = config.audit ? await AuditTrail.open(config.audit.path) : undefined;
   const ledger = new CallLedger({ maxInFlight: config.max_in_flight, retainMs: config.idempotency.retain_seconds * 1000, maxRetained: config.idempotency.max_entries });
 
@@ -88,6 +92,7 @@ export async function startExecutor(
         server.closeIdleConnections();
       });
       await ops.close();
+      await callbacks?.close();
       await runner.close();
       await created.close?.();
     },

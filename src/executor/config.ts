@@ -43,6 +43,11 @@ export interface KubernetesRunnerConfig {
    * this holds the expanded URL.
    */
   callback_url: string;
+  /**
+   * host:port where the result channel listens on its own, apart from the agent-facing port (http.address),
+   * so that tool pods reach only it. Omitted: the result channel is a route on http.address.
+   */
+  callback_address?: string;
   ttl_seconds_after_finished: number;
   default_service_account: string;
   /** Omit in a cluster (in-cluster config); a path for running outside one. */
@@ -80,6 +85,7 @@ const SCHEMA = {
             image: { type: 'string', minLength: 1 },
             command: { type: 'array', items: { type: 'string' }, minItems: 1 },
             callback_url: { type: 'string', pattern: '^https?://' },
+            callback_address: { type: 'string', minLength: 1 },
             ttl_seconds_after_finished: { type: 'integer', minimum: 0 },
             default_service_account: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
             kubeconfig: { type: 'string' },

@@ -34,7 +34,16 @@ export interface StackOptions {
   /** What Envoy routes tool calls to: the echo upstream (default) or the real executor with a runner. */
   executor?: 'echo' | 'local' | 'kubernetes';
   /** Kubernetes runner settings (executor: 'kubernetes'); instance: the executor's POD_NAME (default: none, the hostname). */
-  kube?: { kubeconfig: string; namespace: string; instance?: string };
+  kube?: {
+    kubeconfig: string;
+    namespace: string;
+    instance?: string;
+    /** The runner image and command in it (a real node: test/support/kube/real-node.ts). */
+    image?: string;
+    command?: string[];
+    /** Where pods reach this host (the node's bridge address): the result channel listens there, alone. */
+    callbackHost?: string;
+  };
   /** Tool catalog for the authz server and the executor (default src/catalog/tools.yaml). */
   catalogPath?: string;
   /** Executor: calls in flight before 429. */
@@ -170,6 +179,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // The local runner needs bubblewrap (the executor refuses to start without it); a fresh machine has none.
     if (opts.executor === 'local') await ensureBubblewrap();
     [executorPort, executorOpsPort] = [await freePort(), await freePort()];
+    const callbackPort = opts.kube?.callbackHost ? await freePort() : undefined;
     const executorConfigPath = join(dir, 'executor.yaml');
     await writeFile(
       executorConfigPath,
@@ -186,10 +196,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
             ? {
                 kind: 'kubernetes',
                 namespace: opts.kube.namespace,
-                image: 'toolgate/runner:dev',
-                // The node stand-in runs the container command on this machine.
-                command: [process.execPath, join(REPO_ROOT, 'dist', 'src', 'runner', 'main.js')],
-                callback_url: `http://127.0.0.1:${executorPort}`,
+                image: opts.kube.image ?? 'toolgate/runner:dev',
+                command: opts.kube.command ?? [process.execPath, join(REPO_ROOT, 'dist', 'src', 'runner', 'main.js')],
+                ...(opts.kube.callbackHost
+                  ? { callback_url: `http://${opts.kube.callbackHost}:${callbackPort}`, callback_address: `${opts.kube.callbackHost}:${callbackPort}` }
+                  : { callback_url: `http://127.0.0.1:${executorPort}` }),
                 ttl_seconds_after_finished: 30,
                 default_service_account: 'toolgate-tool-default',
                 kubeconfig: opts.kube.kubeconfig,
