@@ -45,6 +45,7 @@ async function main(): Promise<number> {
   }
   const telemetry = await startRunnerTelemetry({ tool: toolName, callId, traceparent: process.env.TRACEPARENT, endpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
   let envelope: ResultEnvelope;
+  const controller = new AbortController();
   try {
     if (process.env.TOOL_PARAMS_URL) rawParams = await fetchParams(process.env.TOOL_PARAMS_URL, token ?? '');
     const params: unknown = JSON.parse(rawParams);
@@ -52,7 +53,6 @@ async function main(): Promise<number> {
     const load = TOOL_REGISTRY[toolName];
     if (!load) throw new ToolError(`this runner has no tool "${toolName}"`, 'unknown_tool');
     const tool = await load();
-    const controller = new AbortController();
     process.once('SIGTERM', () => controller.abort());
     const result = await tool(params as Record<string, unknown>, { callId, signal: controller.signal, apiCall: telemetry.apiCall });
     envelope = { call_id: callId, status: 'ok', result };
@@ -62,6 +62,11 @@ async function main(): Promise<number> {
   } catch (err) {
     const e = err instanceof ToolError ? err : new ToolError(err instanceof Error ? err.message : String(err), 'crash');
     envelope = { call_id: callId, status: 'error', error: { message: e.message, code: e.code } };
+  }
+  if (controller.signal.aborted) {
+    // Stopped from outside (deadline, cancellation): the executor knows why from the Job; a result now would be a guess.
+    await telemetry.end({ status: 'error', code: 'terminated', message: 'stopped by SIGTERM' }, 0);
+    return 143;
   }
   const bytes = Buffer.byteLength(JSON.stringify(envelope));
   await telemetry.end(envelope.status === 'ok' ? { status: 'ok' } : { status: 'error', code: envelope.error.code ?? 'tool_error', message: envelope.error.message }, bytes);

@@ -19,6 +19,8 @@ export interface ToolInvocation {
 export type RunEvent =
   | { kind: 'job.created'; job: string; namespace: string }
   | { kind: 'pod.started'; job: string; namespace: string }
+  | { kind: 'pod.scheduled'; job: string; namespace: string; pod: string }
+  | { kind: 'container.started'; job: string; namespace: string; pod: string }
   | { kind: 'job.finished'; job: string; namespace: string; outcome: string }
   | { kind: 'sandbox.exited'; exitCode: number | null; durationMs: number };
 

@@ -217,16 +217,23 @@ async function cleanSlot(host: NodeHost, rec: SlotRecord): Promise<void> {
     }
   }
   await quiet('ip', ['link', 'del', host.bridge]);
-  // Empty network namespaces left after the bridge went (their veth died with it) are found through the CNI cache.
-  for (const f of await readdir('/var/lib/cni/results').catch(() => [] as string[])) {
-    if (!f.startsWith(`${host.name}-`)) continue;
-    const cached = await readJson<{ netns?: string }>(join('/var/lib/cni/results', f));
-    if (cached?.netns?.startsWith('/var/run/netns/cni-') || cached?.netns?.startsWith('/run/netns/cni-')) {
-      await quiet('umount', [cached.netns]);
-      await rm(cached.netns, { force: true });
+  // The CNI cache: this network's results (and the runtime's loopback results of the same sandboxes) name each
+  // pod's network namespace; both go, with namespaces whose veth died with the bridge.
+  const results = '/var/lib/cni/results';
+  const ours = (await readdir(results).catch(() => [] as string[])).filter((f) => f.startsWith(`${host.name}-`));
+  const sandboxes = new Set<string>();
+  for (const f of ours) {
+    const cached = await readJson<{ containerId?: string; result?: { interfaces?: { sandbox?: string }[] } }>(join(results, f));
+    if (cached?.containerId) sandboxes.add(cached.containerId);
+    for (const i of cached?.result?.interfaces ?? []) {
+      if (i.sandbox && /^\/(var\/)?run\/netns\/cni-[-0-9a-f]+$/.test(i.sandbox)) {
+        await quiet('umount', [i.sandbox]);
+        await rm(i.sandbox, { force: true });
+      }
     }
-    await rm(join('/var/lib/cni/results', f), { force: true });
+    await rm(join(results, f), { force: true });
   }
+  for (const id of sandboxes) await rm(join(results, `cni-loopback-${id}-lo`), { force: true });
   await deleteRule(['FORWARD', ...forwardDrop(host)]);
   if (rec.apiserverPort !== undefined) await deleteRule(['-t', 'nat', 'PREROUTING', ...serviceDnat(host, rec.apiserverPort)]);
   for (const c of V1_CONTROLLERS) await removeCgroupTree(join('/sys/fs/cgroup', c, host.name));

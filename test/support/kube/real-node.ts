@@ -28,6 +28,8 @@ export interface RealCluster {
   hostAddress: string;
   runnerImage: string;
   runnerCommand: string[];
+  /** The runner image's OCI archive (to import it again after a test removed it). */
+  runnerArchive: string;
   /** `ctr` against this node's containerd (k8s.io namespace), e.g. to count containers. */
   ctr(args: string[]): Promise<string>;
   stop(): Promise<void>;
@@ -104,7 +106,7 @@ export async function startRealCluster(): Promise<RealCluster> {
       kubelet,
     );
     const p = plane;
-    return { plane: p, host, nodeName: host.name, hostAddress: host.gatewayIp, runnerImage: RUNNER_IMAGE, runnerCommand: RUNNER_COMMAND, ctr, stop };
+    return { plane: p, host, nodeName: host.name, hostAddress: host.gatewayIp, runnerImage: RUNNER_IMAGE, runnerCommand: RUNNER_COMMAND, runnerArchive: images[1] as string, ctr, stop };
   } catch (err) {
     await stop();
     throw err;
