@@ -28,7 +28,8 @@ export function executorRbac(o: RbacOptions): Manifest[] {
       metadata: { name: 'toolgate-executor', ...meta },
       rules: [
         { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+        // Warm pools (tools that opt in): the executor makes, claims (patches) and deletes its own pods.
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
         // Each call's Secret (result token, arguments): create only. The executor never reads a Secret, and
         // the garbage collector deletes each with its Job.
         { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },

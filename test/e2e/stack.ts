@@ -242,7 +242,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       JWT_ISSUER: creds.jwtIssuer,
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: accessLogPath,
-      ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: '127.0.0.1', OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
+      ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: new URL(opts.otlpEndpoint).hostname, OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
     }),
   );
   const envoy = await startEnvoy({ configPath: envoyConfigPath, logDir, adminPort: envoyAdminPort });

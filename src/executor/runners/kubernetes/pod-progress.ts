@@ -45,7 +45,7 @@ export class PodProgress {
     }
     if (cond?.status === 'False' && cond.reason === 'Unschedulable') this.unschedulable = cond.message ?? 'no node can run it';
     const c = pod.status?.containerStatuses?.[0];
-    if (c?.state?.running && !this.started) {
+    if ((c?.state?.running || c?.state?.terminated) && !this.started) {
       this.started = true;
       this.observe?.({ kind: 'container.started', ...base, pod: pod.metadata?.name ?? '' });
     }
