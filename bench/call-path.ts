@@ -1,27 +1,28 @@
 /**
- * Added latency of the call path for a no-op tool (`echo`), measured through the real Envoy and authz
- * server, side by side in one run:
- *   baseline   Envoy -> authz -> echo upstream (authorization only, nothing executed)
- *   local      Envoy -> authz -> executor -> local sandbox runner (one bubblewrap process per call)
- *   kubernetes Envoy -> authz -> executor -> Job runner against a real kube-apiserver (the control path:
- *              Job create, watch, result, with the node stand-in running the pod command locally)
- * Sequential calls (concurrency 1), after a warm-up; configurations are interleaved in rounds so drift
- * affects all alike. Writes bench/results/call-path.{json,md}.
+ * Latency of the call path for a no-op tool (`echo`), through the real Envoy and authz server, side by side:
+ *   baseline       Envoy -> authz -> echo upstream (authorization only, nothing executed)
+ *   local          Envoy -> authz -> executor -> local sandbox runner (one bubblewrap process per call)
+ *   kubernetes-job Envoy -> authz -> executor -> one Job per call on a real node (kubelet, containerd, runc:
+ *                  test/support/kube/real-node.ts), the runner image built from this checkout
+ *   kubernetes-warm  the same node, echo opted into a warm pool (execution.warm_pool): a pre-started pod is
+ *                  claimed per call, then replaced
+ * Sequential calls (concurrency 1) after a warm-up; configurations interleaved in rounds so drift affects all
+ * alike. Warm calls are paced: each waits (outside the timed part) until the pool has a ready pod, so the
+ * figure is the latency of a warm call; the sustained rate a pool can serve is bounded by pod start-up and is
+ * reported as the pool's refill rate. Writes bench/results/call-path.{json,md}.
  *
- *   npm run bench:call-path [-- --calls 200]
+ *   npm run bench:call-path [-- --calls 200] [--cold-calls 200] [--pool 4]
  */
 import { CoreV1Api } from '@kubernetes/client-node';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadToolCatalogFile } from '../src/catalog/tool-catalog.js';
-import { executorRbac, toolRbac } from '../src/catalog/rbac-manifests.js';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { startStack, type Stack } from '../test/e2e/stack.js';
 import { exitOnSignals } from '../test/support/managed-process.js';
-import { applyAll } from '../test/support/kube/apply.js';
-import { startControlPlane } from '../test/support/kube/control-plane.js';
-import { startNodeStandIn } from '../test/support/kube/node-standin.js';
+import { EXEC_NS, startExecutionCluster, type ExecutionCluster } from '../test/support/kube/execution-cluster.js';
 import { summarize, type Summary } from './stats.js';
 
 const arg = (name: string, fallback: number): number => {
@@ -29,6 +30,8 @@ const arg = (name: string, fallback: number): number => {
   return i === -1 ? fallback : Number(process.argv[i + 1]);
 };
 const CALLS = arg('calls', 200);
+const COLD_CALLS = arg('cold-calls', CALLS);
+const POOL = arg('pool', 4);
 const ROUNDS = 4;
 
 async function timeCall(stack: Stack, jwt: string): Promise<number> {
@@ -39,35 +42,55 @@ async function timeCall(stack: Stack, jwt: string): Promise<number> {
   return ms;
 }
 
+async function catalogWithWarmEcho(size: number): Promise<string> {
+  const doc = parseYaml(await readFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), 'utf8')) as { tools: { name: string; execution: Record<string, unknown> }[] };
+  for (const t of doc.tools) if (t.name === 'echo') t.execution.warm_pool = { size };
+  const path = join(await mkdtemp(join(tmpdir(), 'toolgate-bench-')), 'catalog.yaml');
+  await writeFile(path, toYaml(doc));
+  return path;
+}
+
 async function main(): Promise<void> {
   exitOnSignals();
-  const plane = await startControlPlane();
   const stacks: Record<string, Stack> = {};
-  let node: Awaited<ReturnType<typeof startNodeStandIn>> | undefined;
+  let cluster: ExecutionCluster | undefined;
   try {
-    const admin = plane.admin();
-    await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'toolgate-exec' } } });
-    const catalog = await loadToolCatalogFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'));
-    const rbac = { executionNamespace: 'toolgate-exec', targetNamespaces: [], executorServiceAccount: 'toolgate-executor', defaultToolServiceAccount: 'toolgate-tool-default' };
-    await applyAll(admin, [...executorRbac(rbac), ...toolRbac(catalog, rbac)]);
-    node = await startNodeStandIn({ controlPlane: plane, namespaces: ['toolgate-exec'] });
-    const kubeconfig = await plane.kubeconfigForServiceAccount('toolgate-exec', 'toolgate-executor');
-
+    const warmCatalog = await catalogWithWarmEcho(POOL);
+    cluster = await startExecutionCluster(warmCatalog);
+    const kube = { kubeconfig: cluster.executorKubeconfig, namespace: EXEC_NS, ...cluster.runner };
     stacks.baseline = await startStack({ engine: 'embedded' });
     stacks.local = await startStack({ engine: 'embedded', executor: 'local' });
-    stacks.kubernetes = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig, namespace: 'toolgate-exec' } });
+    stacks['kubernetes-job'] = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { ...kube, instance: 'bench-job' } });
+    stacks['kubernetes-warm'] = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { ...kube, instance: 'bench-warm' }, catalogPath: warmCatalog });
 
-    const samples: Record<string, number[]> = { baseline: [], local: [], kubernetes: [] };
+    const core = cluster.admin.makeApiClient(CoreV1Api);
+    const readyWarm = async (): Promise<number> =>
+      (await core.listNamespacedPod({ namespace: EXEC_NS, labelSelector: 'app.kubernetes.io/component=warm-pod,toolgate.dev/executor=bench-warm,toolgate.dev/pool-state=ready' })).items.length;
+    const untilWarm = async (): Promise<number> => {
+      const t0 = performance.now();
+      while ((await readyWarm()) === 0) await new Promise((r) => setTimeout(r, 20));
+      return performance.now() - t0;
+    };
+    const pacedWaitsMs: number[] = [];
+
+    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(stacks).map((k) => [k, []]));
     const jwts: Record<string, string> = {};
     for (const [name, stack] of Object.entries(stacks)) {
       jwts[name] = await stack.jwtFor('ops-bot');
-      for (let i = 0; i < 10; i++) await timeCall(stack, jwts[name] as string); // warm-up
+      const warmups = name === 'kubernetes-job' ? 3 : 10;
+      for (let i = 0; i < warmups; i++) {
+        if (name === 'kubernetes-warm') await untilWarm();
+        await timeCall(stack, jwts[name] as string);
+      }
     }
-    const perRound = Math.ceil(CALLS / ROUNDS);
+    const perRound = (name: string): number => Math.ceil((name === 'kubernetes-job' ? COLD_CALLS : CALLS) / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, stack] of Object.entries(stacks)) {
-        for (let i = 0; i < perRound; i++) (samples[name] as number[]).push(await timeCall(stack, jwts[name] as string));
-        process.stderr.write(`round ${round + 1}/${ROUNDS} ${name}: ${perRound} calls\n`);
+        for (let i = 0; i < perRound(name); i++) {
+          if (name === 'kubernetes-warm') pacedWaitsMs.push(await untilWarm());
+          (samples[name] as number[]).push(await timeCall(stack, jwts[name] as string));
+        }
+        process.stderr.write(`round ${round + 1}/${ROUNDS} ${name}: ${perRound(name)} calls\n`);
       }
     }
 
@@ -78,22 +101,26 @@ async function main(): Promise<void> {
     const report = {
       date: new Date().toISOString(),
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
-      calls_per_configuration: perRound * ROUNDS,
+      calls: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, v.length])),
+      warm_pool_size: POOL,
+      warm_pacing_wait_ms: summarize(pacedWaitsMs),
       latency_ms: results,
-      added_over_baseline_ms: { local: added(results.local as Summary), kubernetes: added(results.kubernetes as Summary) },
+      added_over_baseline_ms: Object.fromEntries(Object.entries(results).filter(([k]) => k !== 'baseline').map(([k, r]) => [k, added(r)])),
     };
     const lines = [
-      `# Call path: added latency of a no-op tool (${report.calls_per_configuration} sequential calls per configuration)`,
+      `# Call path: a no-op tool through Envoy (sequential calls; ${JSON.stringify(report.calls)})`,
       '',
-      '| configuration | p50 ms | p90 ms | p99 ms | mean ms | added p50 ms | added p99 ms |',
-      '|---|---|---|---|---|---|---|',
+      '| configuration | calls | p50 ms | p90 ms | p99 ms | mean ms | added p50 ms | added p99 ms |',
+      '|---|---|---|---|---|---|---|---|',
       ...Object.entries(results).map(([name, r]) => {
         const a = name === 'baseline' ? { p50: 0, p99: 0 } : added(r);
-        return `| ${name} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.mean} | ${a.p50} | ${a.p99} |`;
+        return `| ${name} | ${r.n} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.mean} | ${a.p50} | ${a.p99} |`;
       }),
       '',
       'baseline: Envoy + authz (embedded engine) + echo upstream; local: + executor + bubblewrap sandbox per call;',
-      'kubernetes: + executor + one Job per call against a real kube-apiserver (pod command run by the node stand-in).',
+      'kubernetes-job: + executor + one Job per call on a real node (kubelet, containerd, runc); kubernetes-warm: the',
+      `same node, echo on a warm pool of ${POOL} single-use pods (each call paced until a pod is ready; the wait, not timed:`,
+      `p50 ${report.warm_pacing_wait_ms.p50} ms, p90 ${report.warm_pacing_wait_ms.p90} ms).`,
     ];
     const outDir = join(REPO_ROOT, 'bench', 'results');
     await mkdir(outDir, { recursive: true });
@@ -102,8 +129,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     for (const s of Object.values(stacks)) await s.stop();
-    await node?.stop();
-    await plane.stop();
+    await cluster?.stop();
   }
 }
 

@@ -20,6 +20,8 @@ import { findBwrap } from './runners/sandbox/find-bwrap.js';
 import { LocalSandboxRunner } from './runners/local-sandbox-runner.js';
 import { SpanRelay } from './observability/span-relay.js';
 import type { Runner } from './runners/runner.js';
+import type { ToolDefinition } from '../catalog/tool-catalog.js';
+import { startWarmPools } from './runners/kubernetes/warm-pool/start-warm-pools.js';
 
 export interface RunningExecutor {
   port: number;
@@ -39,7 +41,7 @@ export async function startExecutor(
   const catalog = await loadToolCatalogFile(config.catalog);
   const attestationKey = await loadAttestationKey(config.decision_key_file);
   const metrics = new ExecutorMetrics();
-  const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing);
+  const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing, catalog.all());
   const runner = created.runner;
   // The result channel on its own listener when configured (tool pods then never reach the agent-facing port).
   const callbackAddress = config.runner.kind === 'kubernetes' ? config.runner.callback_address : undefined;
@@ -106,7 +108,7 @@ interface CreatedRunner {
   close?: () => Promise<void>;
 }
 
-async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracing | undefined): Promise<CreatedRunner> {
+async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracing | undefined, tools: ToolDefinition[]): Promise<CreatedRunner> {
   const r = config.runner;
   if (r.kind === 'local') {
     const bwrapPath = findBwrap();
@@ -137,5 +139,6 @@ async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracin
     return 0;
   });
   if (orphans > 0) log.warn('deleted orphaned Jobs at start', { count: orphans });
-  return { runner, routes: [runner.channel.handle] };
+  const pooled = await startWarmPools(r, runner, instance, tools, log);
+  return pooled ?? { runner, routes: [runner.channel.handle] };
 }

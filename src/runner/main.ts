@@ -2,6 +2,10 @@ import { readFileSync } from 'node:fs';
 import { MAX_RESULT_BYTES, ToolError, type ResultEnvelope } from './envelope.js';
 import { startRunnerTelemetry } from './telemetry.js';
 import { TOOL_REGISTRY } from './tools/registry.js';
+import { waitForClaim } from './claim.js';
+
+/** A warm pod's result token, from its claim (a Job's comes from its call's Secret). */
+let claimedToken: string | undefined;
 
 /**
  * The tool runner: the command a Job's container (or a local sandbox) runs. It runs exactly one tool, named
@@ -13,17 +17,25 @@ import { TOOL_REGISTRY } from './tools/registry.js';
  * Secret), TOOL_PARAMS_STDIN=1 (the local sandbox: all of stdin, at most MAX_STDIN_PARAMS_BYTES, so neither
  * the size limit of one environment string nor /proc/<pid>/cmdline of bwrap ever sees them),
  * TOOL_PARAMS_FILE (Jobs: the call's Secret), TOOL_PARAMS (for running by hand); else {}.
+ * A warm pod (TOOL_CLAIM_URL set) gets all of that from its one claim instead (see claim.ts), then runs as above.
  * Exit status: 0 ok, 1 the tool reported an error (bad arguments included), 2 the environment is unusable
  * (missing settings, an unreadable Secret or stdin).
  */
 async function main(): Promise<number> {
+  // A warm pod learns its call only now: load the tool first (the claim then runs it at once), then wait.
+  if (process.env.TOOL_CLAIM_URL) {
+    await TOOL_REGISTRY[process.env.TOOL_NAME ?? '']?.();
+    const claim = await waitForClaim(process.env.TOOL_CLAIM_URL, process.env.TOOL_CLAIM_TOKEN_FILE ?? '');
+    Object.assign(process.env, { CALL_ID: claim.call_id, TOOL_RESULT_URL: claim.result_url, TOOL_PARAMS: JSON.stringify(claim.arguments), ...(claim.traceparent ? { TRACEPARENT: claim.traceparent } : {}) });
+    claimedToken = claim.result_token;
+  }
   const callId = process.env.CALL_ID;
   const toolName = process.env.TOOL_NAME;
   if (!callId || !toolName) {
     process.stderr.write('tool runner: CALL_ID and TOOL_NAME must be set\n');
     return 2;
   }
-  let token: string | undefined;
+  let token: string | undefined = claimedToken;
   let rawParams = process.env.TOOL_PARAMS ?? '{}';
   try {
     if (process.env.TOOL_RESULT_TOKEN_FILE) token = readFileSync(process.env.TOOL_RESULT_TOKEN_FILE, 'utf8').trim();

@@ -38,11 +38,11 @@ export interface StackOptions {
     kubeconfig: string;
     namespace: string;
     instance?: string;
-    /** The runner image and command in it (a real node: test/support/kube/real-node.ts). */
-    image?: string;
-    command?: string[];
+    /** The runner image and the command in it (test/support/kube/real-node.ts builds and imports it). */
+    image: string;
+    command: string[];
     /** Where pods reach this host (the node's bridge address): the result channel listens there, alone. */
-    callbackHost?: string;
+    callbackHost: string;
   };
   /** Tool catalog for the authz server and the executor (default src/catalog/tools.yaml). */
   catalogPath?: string;
@@ -179,7 +179,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // The local runner needs bubblewrap (the executor refuses to start without it); a fresh machine has none.
     if (opts.executor === 'local') await ensureBubblewrap();
     [executorPort, executorOpsPort] = [await freePort(), await freePort()];
-    const callbackPort = opts.kube?.callbackHost ? await freePort() : undefined;
+    const callbackPort = await freePort();
     const executorConfigPath = join(dir, 'executor.yaml');
     await writeFile(
       executorConfigPath,
@@ -196,11 +196,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
             ? {
                 kind: 'kubernetes',
                 namespace: opts.kube.namespace,
-                image: opts.kube.image ?? 'toolgate/runner:dev',
-                command: opts.kube.command ?? [process.execPath, join(REPO_ROOT, 'dist', 'src', 'runner', 'main.js')],
-                ...(opts.kube.callbackHost
-                  ? { callback_url: `http://${opts.kube.callbackHost}:${callbackPort}`, callback_address: `${opts.kube.callbackHost}:${callbackPort}` }
-                  : { callback_url: `http://127.0.0.1:${executorPort}` }),
+                image: opts.kube.image,
+                command: opts.kube.command,
+                callback_url: `http://${opts.kube.callbackHost}:${callbackPort}`,
+                callback_address: `${opts.kube.callbackHost}:${callbackPort}`,
                 ttl_seconds_after_finished: 30,
                 default_service_account: 'toolgate-tool-default',
                 kubeconfig: opts.kube.kubeconfig,

@@ -88,7 +88,7 @@ export class ActiveCall {
     if (!this.runSpan) return;
     const { kind, ...rest } = e;
     const attributes: Record<string, string | number> = {};
-    for (const [k, v] of Object.entries(rest)) if (v !== null && v !== undefined) attributes[k === 'job' ? 'k8s.job.name' : k === 'namespace' ? 'k8s.namespace.name' : `toolgate.${k}`] = v as string | number;
+    for (const [k, v] of Object.entries(rest)) if (v !== null && v !== undefined) attributes[k === 'job' ? 'k8s.job.name' : k === 'namespace' ? 'k8s.namespace.name' : k === 'pod' ? 'k8s.pod.name' : `toolgate.${k}`] = v as string | number;
     this.runSpan.addEvent(kind, attributes);
   }
 
@@ -99,6 +99,8 @@ export class ActiveCall {
       'pod.scheduled': ['queued', 'job.created'],
       'container.started': ['starting', 'pod.scheduled'],
       'job.finished': ['running', 'container.started'],
+      // A warm pod: claimed -> result is the whole run (it was scheduled and started before the call).
+      'pod.finished': ['running', 'pod.claimed'],
     };
     this.phaseMarks.set(kind, now);
     const p = phases[kind];

@@ -21,6 +21,8 @@ export type RunEvent =
   | { kind: 'pod.started'; job: string; namespace: string }
   | { kind: 'pod.scheduled'; job: string; namespace: string; pod: string }
   | { kind: 'container.started'; job: string; namespace: string; pod: string }
+  | { kind: 'pod.claimed'; pod: string; namespace: string }
+  | { kind: 'pod.finished'; pod: string; namespace: string; outcome: string }
   | { kind: 'job.finished'; job: string; namespace: string; outcome: string }
   | { kind: 'sandbox.exited'; exitCode: number | null; durationMs: number };
 

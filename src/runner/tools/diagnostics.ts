@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { ToolImplementation } from './tool.js';
 
 /**
@@ -29,6 +30,8 @@ export const sandboxInfo: ToolImplementation = async () => {
     }
   };
   return {
+    /** The pod's name: which pod served the call. */
+    hostname: hostname(),
     uid: process.getuid?.(),
     gid: process.getgid?.(),
     groups: process.getgroups?.(),

@@ -33,7 +33,8 @@ export async function startExecutionCluster(catalogPath: string): Promise<Execut
     const core = admin.makeApiClient(CoreV1Api);
     for (const name of [EXEC_NS, TARGET_NS]) await core.createNamespace({ body: { metadata: { name } } });
     const catalog = await loadToolCatalogFile(catalogPath);
-    const rbac = { executionNamespace: EXEC_NS, targetNamespaces: [TARGET_NS], executorServiceAccount: 'toolgate-executor', defaultToolServiceAccount: 'toolgate-tool-default' };
+    const warmPools = catalog.all().some((t) => (t.execution.warm_pool?.size ?? 0) > 0);
+    const rbac = { executionNamespace: EXEC_NS, targetNamespaces: [TARGET_NS], executorServiceAccount: 'toolgate-executor', defaultToolServiceAccount: 'toolgate-tool-default', warmPools };
     await applyAll(admin, [...executorRbac(rbac), ...toolRbac(catalog, rbac)]);
     await admin.makeApiClient(AppsV1Api).createNamespacedDeployment({
       namespace: TARGET_NS,

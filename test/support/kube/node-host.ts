@@ -45,6 +45,8 @@ interface SlotRecord {
   pid: number;
   workDir: string;
   apiserverPort?: number;
+  /** The node's processes (containerd, kubelet, scheduler...): stopped by pid if their owner died. */
+  processes?: number[];
 }
 
 interface HostRecord {
@@ -113,13 +115,13 @@ async function heldSlots(): Promise<number[]> {
 /** Takes a free slot (cleaning up after a dead owner first), records the host's state, makes the bridge and the FORWARD DROP rule. */
 export async function acquireNodeHost(workDir: string): Promise<NodeHost> {
   const host = await withLock(async () => {
-    const routes = await sh('ip', ['-4', 'route', 'show']);
     for (let slot = 0; slot < MAX_SLOTS; slot++) {
       const recPath = join(SLOTS_DIR, `slot-${slot}.json`);
       const rec = await readJson<SlotRecord>(recPath);
       if (rec && alive(rec.pid)) continue;
       if (rec) await cleanSlot(hostFor(slot, rec.workDir), rec);
       const h = hostFor(slot, workDir);
+      const routes = await sh('ip', ['-4', 'route', 'show']);
       if (routes.includes(h.subnet.replace('.0/24', '.'))) continue; // something else routes there
       if ((await heldSlots()).length === 0) {
         const existed = HOST_DIRS.filter((d) => existsSync(d));
@@ -155,6 +157,13 @@ export async function acquireNodeHost(workDir: string): Promise<NodeHost> {
 
 const forwardDrop = (h: NodeHost): string[] => ['-s', h.subnet, '!', '-d', h.subnet, '-j', 'DROP'];
 const serviceDnat = (h: NodeHost, port: number): string[] => ['-s', h.subnet, '-d', `${SERVICE_IP}/32`, '-p', 'tcp', '--dport', '443', '-j', 'DNAT', '--to-destination', `${h.gatewayIp}:${port}`];
+
+/** Records a process of the node, so that a slot whose owner died can still stop it by pid. */
+export async function recordNodeProcess(host: NodeHost, pid: number): Promise<void> {
+  const recPath = join(SLOTS_DIR, `slot-${host.slot}.json`);
+  const rec = (await readJson<SlotRecord>(recPath)) ?? { pid: process.pid, workDir: host.workDir };
+  await writeFile(recPath, JSON.stringify({ ...rec, processes: [...(rec.processes ?? []), pid] }));
+}
 
 /** In-cluster clients dial the `kubernetes` Service: with no kube-proxy, one DNAT rule to the apiserver does it. */
 export async function addServiceDnat(host: NodeHost, apiserverPort: number): Promise<void> {
@@ -192,6 +201,11 @@ async function slotPids(host: NodeHost): Promise<number[]> {
 }
 
 async function cleanSlot(host: NodeHost, rec: SlotRecord): Promise<void> {
+  // The node's own processes first (a dead owner's), checked by command line against pid reuse.
+  for (const pid of rec.processes ?? []) {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (pid !== process.pid && cmd.includes(rec.workDir)) process.kill(pid, 'SIGKILL');
+  }
   for (const pid of await slotPids(host)) {
     try {
       process.kill(pid, 'SIGKILL');

@@ -8,7 +8,7 @@ import { stringify as toYaml } from 'yaml';
 import { ensureKubeNodeTools, type KubeNodeTools } from '../../../src/toolchain/kube-node.js';
 import { freePort, startProcess, type ManagedProcess } from '../managed-process.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { acquireNodeHost, addServiceDnat, releaseNodeHost, type NodeHost } from './node-host.js';
+import { acquireNodeHost, addServiceDnat, recordNodeProcess, releaseNodeHost, type NodeHost } from './node-host.js';
 import { buildPauseImage, buildRunnerImage, PAUSE_IMAGE, RUNNER_COMMAND, RUNNER_IMAGE } from './node-images.js';
 
 const exec = promisify(execFile);
@@ -71,6 +71,7 @@ export async function startRealCluster(): Promise<RealCluster> {
     await writeFile(join(workDir, 'cni', '10-toolgate.conflist'), JSON.stringify(cniConfig(host)));
     const containerd = startProcess({ name: 'containerd', command: tools.containerd, args: ['--config', containerdConfig], logDir });
     processes.push(containerd);
+    await recordNodeProcess(host, containerd.pid);
     await waitUntil(() => ctr(['version']).then(() => true, () => false), 30_000, 'containerd', containerd);
     const images = await imagesReady;
     for (const archive of images) await ctr(['images', 'import', archive]);
@@ -95,6 +96,7 @@ export async function startRealCluster(): Promise<RealCluster> {
       logDir,
     });
     processes.push(kubelet);
+    await recordNodeProcess(host, kubelet.pid);
     const core = plane.admin().makeApiClient(CoreV1Api);
     await waitUntil(
       async () => {

@@ -18,6 +18,8 @@ interface WaitingPod {
   /** Set once; a pod gets at most one claim, ever. */
   claim?: Claim;
   delivered: boolean;
+  /** Whether onReady was called for it. */
+  announced: boolean;
 }
 
 const ROUTE = /^\/internal\/v1\/warm\/([a-z0-9-]{1,63})\/claim$/;
@@ -33,8 +35,11 @@ const HOLD_MS = 20_000;
 export class ClaimChannel {
   private readonly pods = new Map<string, WaitingPod>();
 
+  /** @param onReady called once per pod, when it first waits for its call (its container runs and reaches us). */
+  constructor(private readonly onReady: (pod: string) => void = () => undefined) {}
+
   register(pod: string, token: string): void {
-    this.pods.set(pod, { token: Buffer.from(token), delivered: false });
+    this.pods.set(pod, { token: Buffer.from(token), delivered: false, announced: false });
   }
 
   forget(pod: string): void {
@@ -93,6 +98,10 @@ export class ClaimChannel {
     }
     p.waiter?.destroy();
     p.waiter = res;
+    if (!p.announced) {
+      p.announced = true;
+      this.onReady(m[1] as string);
+    }
     const hold = setTimeout(() => {
       if (p.waiter === res) {
         p.waiter = undefined;

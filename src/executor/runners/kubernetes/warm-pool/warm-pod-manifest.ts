@@ -4,7 +4,7 @@ import { buildJobManifest, CALL_SECRET_MOUNT, EXECUTOR_LABEL, MANAGED_BY, MANAGE
 
 export const COMPONENT_LABEL = 'app.kubernetes.io/component';
 export const WARM_POD_COMPONENT = 'warm-pod';
-/** idle -> claimed, set once, with the claiming call's id beside it. */
+/** idle (starting) -> ready (waiting on the claim channel) -> claimed, with the claiming call's id beside it. */
 export const POOL_STATE_LABEL = 'toolgate.dev/pool-state';
 export const CALL_ID_LABEL = 'toolgate.dev/call-id';
 
