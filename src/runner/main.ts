@@ -25,6 +25,7 @@ async function main(): Promise<number> {
   // A warm pod learns its call only now: load the tool first (the claim then runs it at once), then wait.
   if (process.env.TOOL_CLAIM_URL) {
     await TOOL_REGISTRY[process.env.TOOL_NAME ?? '']?.();
+    if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) await import('../shared/tracing.js');
     const claim = await waitForClaim(process.env.TOOL_CLAIM_URL, process.env.TOOL_CLAIM_TOKEN_FILE ?? '');
     Object.assign(process.env, { CALL_ID: claim.call_id, TOOL_RESULT_URL: claim.result_url, TOOL_PARAMS: JSON.stringify(claim.arguments), ...(claim.traceparent ? { TRACEPARENT: claim.traceparent } : {}) });
     claimedToken = claim.result_token;

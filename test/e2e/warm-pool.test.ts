@@ -149,6 +149,27 @@ describe('warm pool of single-use pods on a real node', () => {
     // The new process fills its pools again.
     await waitFor(async () => (await readyWarm('sleep')) === 1 && (await readyWarm('sandbox_info')) === POOL, 60_000);
   });
+
+  it("never exceeds the namespace's quota: a refused replacement waits, and the pool refills when there is room", async () => {
+    await waitFor(async () => (await readyWarm('echo')) === 1, 60_000);
+    const pods = (await core().listNamespacedPod({ namespace: EXEC_NS })).items.filter((p) => !p.metadata?.deletionTimestamp).length;
+    await core().createNamespacedResourceQuota({ namespace: EXEC_NS, body: { metadata: { name: 'pods' }, spec: { hard: { pods: String(pods) } } } });
+    try {
+      await waitFor(async () => (await core().readNamespacedResourceQuota({ namespace: EXEC_NS, name: 'pods' })).status?.used?.pods === String(pods), 30_000);
+      const res = await stack.call('/v1/tools/echo', { message: 'last warm one' }, { jwt });
+      expect(res.status).toBe(200);
+      // Its replacement is refused by the quota: the pool stays short and the namespace at its quota.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await readyWarm('echo')).toBe(0);
+      expect((await core().listNamespacedPod({ namespace: EXEC_NS })).items.filter((p) => !p.metadata?.deletionTimestamp).length).toBeLessThanOrEqual(pods);
+      // A call meanwhile runs as a Job; its pod is refused by the quota too: it ends at the Job's deadline (504), not hung.
+      const meanwhile = await stack.call('/v1/tools/echo', { message: 'no room' }, { jwt });
+      expect([200, 504]).toContain(meanwhile.status);
+    } finally {
+      await core().deleteNamespacedResourceQuota({ namespace: EXEC_NS, name: 'pods' });
+    }
+    await waitFor(async () => (await readyWarm('echo')) === 1, 60_000);
+  });
 });
 
 async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {

@@ -104,8 +104,10 @@ export class WarmPools {
           JSON_PATCH,
         );
       } catch (err) {
-        // Claimed by someone else, or gone: never ours to use. Leave it to the sync to clear.
+        // Claimed by someone else, or gone: never usable again. It goes; the pool makes another.
         this.opts.log.warn('could not claim a warm pod', { pod: pod.name, cause: errorMessage(err) });
+        this.forget(pod.name);
+        void this.deletePod(pod.name);
         continue;
       }
       this.kick(); // start its replacement now
@@ -179,8 +181,10 @@ export class WarmPools {
       forget();
       this.opts.claims.forget(podName);
       this.pods.delete(podName);
-      // Single use: whatever happened, the pod goes (a running one is killed at once: its call is over).
-      await this.deletePod(podName);
+      // Single use: whatever happened, the pod goes (a running one is killed at once: its call is over). Not
+      // awaited: the caller's answer does not wait for the API server (a failed delete is logged; the pod's
+      // lifetime limit ends it anyway).
+      void this.deletePod(podName);
     }
   }
 
