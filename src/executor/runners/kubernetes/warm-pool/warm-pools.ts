@@ -110,7 +110,6 @@ export class WarmPools {
         void this.deletePod(pod.name);
         continue;
       }
-      this.kick(); // start its replacement now
       return pod.name;
     }
     return undefined;
@@ -185,6 +184,8 @@ export class WarmPools {
       // awaited: the caller's answer does not wait for the API server (a failed delete is logged; the pod's
       // lifetime limit ends it anyway).
       void this.deletePod(podName);
+      // Its replacement starts now, not at the claim: a pod starting up would compete for CPU with the call.
+      this.kick();
     }
   }
 
