@@ -13,6 +13,8 @@
  * at a sweep of other fixed rates (--sweep-rates), because on a small VM the added latency depends on how
  * idle the processes are between requests.
  *
+ * `--shadow-only` measures only what a shadow policy costs (bench/results/check-path-shadow.{json,md}).
+ *
  *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --sweep-rates 100,500,1000 --envoy-concurrency 1 --quick --main-only]
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
@@ -40,6 +42,8 @@ const arg = (name: string, fallback: number): number => {
   return value;
 };
 const QUICK = flag('quick');
+// Only the shadow policy's cost (toolgate embedded without and with a shadow bundle): no OPA Envoy plugin needed.
+const SHADOW_ONLY = flag('shadow-only');
 // Only the configurations side by side (no tracing, no growth): the inner loop when tuning.
 const MAIN_ONLY = flag('main-only');
 const ROUNDS = arg('rounds', QUICK ? 1 : 3);
@@ -85,7 +89,7 @@ const emptyMeasured = (): Measured => ({ rps: [], latency: [], cpuPer1000: [], e
 
 async function main(): Promise<void> {
   exitOnSignals();
-  const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin().catch((err: unknown) => {
+  const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), SHADOW_ONLY ? '' : process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin().catch((err: unknown) => {
     throw new Error(`could not build the OPA Envoy plugin with go install (${err instanceof Error ? err.message : String(err)}); where the Go module proxy does not serve it, build it from its repository and set OPA_ENVOY_PLUGIN (bench/README.md)`);
   })]);
   const bins: Binaries = { opa, opaEnvoyPlugin };
@@ -96,6 +100,18 @@ async function main(): Promise<void> {
   const bodies = await writeBodies(dir);
   const ctx = { dir, creds, upstreamPort: upstream.port, bins, envoyWorkers: ENVOY_WORKERS };
   log(`work dir ${dir}; Envoy workers: ${ENVOY_WORKERS_TEXT}; h2load --h1, ${CLIENTS} clients, ${SAT_REQUESTS} requests at saturation, ${RATE} req/s for ${SECONDS} s at fixed rate, ${ROUNDS} rounds`);
+  if (SHADOW_ONLY) {
+    const shadow = await measureShadow(ctx, await bundlesFor(dir, bins.opa, MAIN_AGENTS), jwt, bodies.small);
+    await upstream.proc.stop();
+    const md = shadowMarkdown(shadow);
+    const outDir = join(REPO_ROOT, 'bench', 'results');
+    await mkdir(outDir, { recursive: true });
+    await writeFile(join(outDir, 'check-path-shadow.json'), JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, rounds: ROUNDS, shadow }, null, 2));
+    await writeFile(join(outDir, 'check-path-shadow.md'), md);
+    process.stdout.write(md);
+    if (shadow.off.non_2xx + shadow.on.non_2xx > 0) throw new Error('requests did not answer 200 in the shadow measurement');
+    return;
+  }
 
   // 1. The configurations side by side, alternated.
   const mainBundles = await bundlesFor(dir, bins.opa, MAIN_AGENTS);
@@ -151,6 +167,9 @@ async function main(): Promise<void> {
   // 2. Tracing and metrics on the check path: toolgate embedded with tracing exported to a real collector.
   const tracing = await measureTracing(ctx, mainBundles, jwt, bodies.small);
 
+  // 2b. Shadow policy: the same toolgate with a candidate bundle evaluated beside the active one.
+  const shadow = await measureShadow(ctx, mainBundles, jwt, bodies.small);
+
   // 3. Growth with the policy data (authorized agents) and with the body, for the three authorizers.
   const dataGrowth: Record<string, Record<string, PointResult>> = {};
   for (const agents of [10, 1000, 100_000]) {
@@ -174,11 +193,12 @@ async function main(): Promise<void> {
     },
     added_over_a_ms: Object.fromEntries((['b', 'c', 'd', 'e'] as const).map((n) => [n, { p50: round3(main[n].latency_ms.p50 - main.a.latency_ms.p50), p90: round3(main[n].latency_ms.p90 - main.a.latency_ms.p90), p99: round3(main[n].latency_ms.p99 - main.a.latency_ms.p99) }])),
     tracing,
+    shadow,
     data_growth: dataGrowth,
     body_growth: bodyGrowth,
   };
-  const errors = [...Object.values(main).map((m) => m.non_2xx), tracing.off.non_2xx, tracing.on.non_2xx, ...[...Object.values(dataGrowth), ...Object.values(bodyGrowth)].flatMap((p) => Object.values(p).map((r) => r.non_2xx))].reduce((a, b) => a + b, 0);
-  const md = markdown(report, errors);
+  const errors = [...Object.values(main).map((m) => m.non_2xx), tracing.off.non_2xx, tracing.on.non_2xx, shadow.off.non_2xx, shadow.on.non_2xx, ...[...Object.values(dataGrowth), ...Object.values(bodyGrowth)].flatMap((p) => Object.values(p).map((r) => r.non_2xx))].reduce((a, b) => a + b, 0);
+  const md = `${markdown(report, errors)}\n${shadowMarkdown(shadow)}`;
   const outDir = join(REPO_ROOT, 'bench', 'results');
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'check-path.json'), JSON.stringify({ ...report, non_2xx_total: errors }, null, 2));
@@ -286,6 +306,60 @@ async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: str
   } finally {
     await collector.stop();
   }
+}
+
+/**
+ * Shadow off vs on, toolgate embedded, alternated: the candidate is the active bundle itself (a candidate of
+ * the same size costs the same), evaluated after each answer on the same encoded input.
+ */
+async function measureShadow(ctx: Ctx, bundles: Bundles, jwt: string, body: string): Promise<TracingResult> {
+  const variants = {
+    off: await startConfig('b', { ...ctx, tag: 'shadow-off', bundles }),
+    on: await startConfig('b', { ...ctx, tag: 'shadow-on', bundles, toolgatePolicy: { shadow: { file: bundles.wasm } } }),
+  };
+  const m = { off: emptyMeasured(), on: emptyMeasured() };
+  try {
+    for (const v of Object.values(variants)) await warmUp(v, jwt, body);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const key of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+        const c = variants[key];
+        const before = usageOf(c.authzPids);
+        const sat = await load(c, jwt, body, { requests: SAT_REQUESTS }, `shadow-${key}-sat-${round}`);
+        const after = usageOf(c.authzPids);
+        const fixed = await load(c, jwt, body, { rate: RATE, seconds: SECONDS }, `shadow-${key}-rate-${round}`);
+        m[key].rps.push(sat.rps);
+        m[key].cpuPer1000.push(((after.cpuSeconds - before.cpuSeconds) / sat.requests) * 1000);
+        m[key].latency.push(...fixed.latenciesMs);
+        m[key].non2xx += nonOk(sat) + nonOk(fixed);
+        log(`shadow ${key} round ${round + 1}: ${sat.rps.toFixed(0)} req/s, ${(m[key].cpuPer1000.at(-1) ?? 0).toFixed(3)} CPU s / 1000`);
+      }
+    }
+  } finally {
+    for (const v of Object.values(variants)) await v.stop();
+  }
+  const variant = (x: Measured): TracingVariant => ({ rps: median(x.rps), rps_rounds: x.rps.map(round1), latency_ms: summarize(x.latency), cpu_seconds_per_1000_checks: round3(median(x.cpuPer1000)), non_2xx: x.non2xx });
+  const [off, on] = [variant(m.off), variant(m.on)];
+  return {
+    off,
+    on,
+    rps_ratio_on_off: round3(on.rps / off.rps),
+    added_p50_ms: round3(on.latency_ms.p50 - off.latency_ms.p50),
+    added_p99_ms: round3(on.latency_ms.p99 - off.latency_ms.p99),
+    cpu_ratio_on_off: ratio(on.cpu_seconds_per_1000_checks, off.cpu_seconds_per_1000_checks),
+  };
+}
+
+function shadowMarkdown(r: TracingResult): string {
+  return [
+    '## Shadow policy on the check path (toolgate embedded; the candidate is a bundle of the same size)',
+    '',
+    '| shadow | req/s (median) | p50 ms | p99 ms | CPU s / 1000 checks |',
+    '|---|---|---|---|---|',
+    ...(['off', 'on'] as const).map((k) => `| ${k} | ${r[k].rps.toFixed(0)} | ${r[k].latency_ms.p50} | ${r[k].latency_ms.p99} | ${r[k].cpu_seconds_per_1000_checks} |`),
+    '',
+    `on/off: req/s ${r.rps_ratio_on_off}, CPU ${r.cpu_ratio_on_off} (budget: 1.30), added p50 ${r.added_p50_ms} ms, added p99 ${r.added_p99_ms} ms.`,
+    '',
+  ].join('\n');
 }
 
 async function load(c: RunningConfig, jwt: string, bodyFile: string, how: { requests: number } | { rate: number; seconds: number }, tag: string): Promise<LoadResult> {

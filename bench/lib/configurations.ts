@@ -57,6 +57,9 @@ export interface RunningConfig {
 
 export const DECISION = 'bench/authz/allow';
 
+/** The MCP resource (JWT audience for /mcp) of every benchmark Envoy. */
+export const BENCH_MCP_RESOURCE = 'http://toolgate.bench/mcp';
+
 /**
  * Worker threads of every Envoy in the benchmark. Envoy's default (one per hardware thread) is how
  * `npm run gateway`, docker-compose and the Helm chart run it; a number pins it (`--envoy-concurrency`).
@@ -123,6 +126,8 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
     JWT_ISSUER: opts.creds.jwtIssuer,
     JWT_AUDIENCE: opts.creds.jwtAudience,
     ACCESS_LOG_PATH: accessLogPath,
+    // One MCP resource name for every configuration, so one MCP token serves all (bench/mcp-check-path.ts).
+    MCP_RESOURCE_URL: BENCH_MCP_RESOURCE,
   });
   let config = rendered;
   if (!opts.withExtAuthz) {
@@ -177,14 +182,14 @@ async function startOpaEnvoyPlugin(dir: string, binary: string, bundle: string, 
 }
 
 /** Starts one configuration with the given bundles (a fresh authorization backend and its Envoy). */
-export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[]; envoyWorkers?: EnvoyWorkers }): Promise<RunningConfig> {
+export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[]; envoyWorkers?: EnvoyWorkers; toolgatePolicy?: Record<string, unknown> }): Promise<RunningConfig> {
   const dir = join(o.dir, `${name}-${o.tag}`);
   await mkdir(dir, { recursive: true });
   const procs: ManagedProcess[] = [];
   let authzPort = 1;
   let authzPids: number[] = [];
   if (name === 'b') {
-    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm } }, o.toolgateEnv, o.toolgateNodeArgs);
+    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm }, ...o.toolgatePolicy }, o.toolgateEnv, o.toolgateNodeArgs);
     procs.push(t.proc);
     [authzPort, authzPids] = [t.grpcPort, [t.proc.pid]];
   } else if (name === 'c') {

@@ -16,3 +16,14 @@ allow if {
 	data.authorized_agents[claims.sub]
 	is_string(input.parsed_body.message)
 }
+
+# The same call over MCP (POST /mcp, one JSON-RPC tools/call): the plugin and toolgate both parse the
+# JSON-RPC body into input.parsed_body, so this rule runs unchanged on both.
+allow if {
+	input.attributes.request.http.method == "POST"
+	input.parsed_path == ["mcp"]
+	data.authorized_agents[claims.sub]
+	input.parsed_body.method == "tools/call"
+	input.parsed_body.params.name == "echo"
+	is_string(input.parsed_body.params.arguments.message)
+}

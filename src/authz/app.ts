@@ -1,8 +1,9 @@
 import type { BundleSource } from './bundle/bundle-source.js';
-import { FileBundleSource } from './bundle/file-source.js';
-import { HttpBundleSource } from './bundle/http-source.js';
 import type { PolicyBundle } from './bundle/bundle.js';
 import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
+import { EMPTY_MCP_SERVERS, loadMcpServersFile } from '../catalog/mcp-servers.js';
+import { loadUpstreamCredentials } from './upstream-credentials.js';
+import { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import type { Tracing } from '../shared/tracing.js';
 import { loadAttestationKey } from '../shared/decision-attestation.js';
@@ -10,11 +11,16 @@ import { AuditTrail } from '../audit/audit-trail.js';
 import { startOpsServer, type OpsServer } from '../shared/http-endpoints.js';
 import { CheckService } from './check-service.js';
 import type { AuthzConfig } from './config.js';
+import { bundleSourceFor, signatureVerifier, startEmbeddedPolicy } from './embedded-policy.js';
+import { ShadowPolicy } from './shadow/shadow-policy.js';
+import { WasmPolicyEngine } from './policy/wasm-engine.js';
+import { startDecisionLogShipping, type DecisionLogShipping } from './observability/decision-log-shipping.js';
+import type { RecordedInputs } from './bundle/pre-activation.js';
+import type { DecisionObserver } from './check-service.js';
 import { HealthService } from './grpc/health-service.js';
 import { AuthzMetrics } from './observability/metrics.js';
 import type { PolicyEngine } from './policy/policy-engine.js';
 import { RemoteOpaEngine } from './policy/remote-engine.js';
-import { WasmPolicyEngine } from './policy/wasm-engine.js';
 import { startGrpcServer, type AuthzGrpcServer } from './server.js';
 
 export interface RunningAuthz {
@@ -28,8 +34,13 @@ export interface RunningAuthz {
 export async function startAuthz(config: AuthzConfig, log: Logger = createLogger('authz'), tracing?: Tracing): Promise<RunningAuthz> {
   const metrics = new AuthzMetrics();
   const catalog = await loadToolCatalogFile(config.catalog);
+  const servers = config.mcp_servers ? await loadMcpServersFile(config.mcp_servers) : EMPTY_MCP_SERVERS;
+  const upstreamCredentials = await loadUpstreamCredentials(servers);
   const health = new HealthService();
-  const { engine, source, stopProbe } = await startEngine(config, metrics, health, log);
+  // Decision logs in OPA's format follow the active bundle (its mask rule), so they start first.
+  const shipping = config.decision_logs ? startDecisionLogShipping(config, metrics, log) : undefined;
+  const { engine, source, stopProbe, recordedInputs } = await startEngine(config, metrics, health, log, shipping);
+  const shadow = config.policy.shadow ? startShadow(config, metrics, log) : undefined;
   if (!config.decision_key_file) {
     // Fine in front of another upstream; in front of toolgate's executor every allowed call would be refused.
     log.warn('no decision_key_file: allowed tool calls carry no attestation, and toolgate\'s executor refuses such calls');
@@ -38,6 +49,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   const checkService = new CheckService({
     mapper: {
       catalog,
+      servers,
       identity: {
         jwtMetadataNamespace: config.identity.jwt_metadata_namespace,
         jwtPayloadKeys: config.identity.jwt_payload_keys,
@@ -45,9 +57,11 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       },
     },
     engine,
+    upstreamCredentials,
     metrics,
     log,
     decisionLog: log.child('decision'),
+    ...observersOf(recordedInputs, shipping, shadow),
     ...(tracing ? { tracing } : {}),
     ...(config.audit ? { audit: await AuditTrail.open(config.audit.path) } : {}),
     ...(config.decision_key_file ? { attestationKey: await loadAttestationKey(config.decision_key_file) } : {}),
@@ -56,16 +70,18 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   let grpcServer: AuthzGrpcServer | undefined;
   let ops: OpsServer | undefined;
   try {
-    grpcServer = await startGrpcServer({ address: config.grpc.address, checkService, health, log });
+    const toolsListFilter = new ToolsListFilter({ engine, servers, log: log.child('mcp-lists') });
+    grpcServer = await startGrpcServer({ address: config.grpc.address, checkService, health, log, toolsListFilter });
     ops = await startOpsServer({
       address: config.http.address,
       registry: metrics.registry,
       ready: () => engine.ready(),
-      status: () => ({ engine: engine.kind, decision: engine.decisionPath, bundle: source?.status() }),
+      status: () => ({ engine: engine.kind, decision: engine.decisionPath, bundle: source?.status(), ...(shadow ? { shadow: shadow.status() } : {}) }),
     });
   } catch (err) {
     await grpcServer?.shutdown(0);
     await source?.stop();
+    await shadow?.stop();
     stopProbe();
     throw err;
   }
@@ -82,6 +98,8 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       stopProbe();
       await source?.stop();
       await g.shutdown();
+      await shipping?.stop();
+      await shadow?.stop();
       await o.close();
       await engine.close();
     },
@@ -93,11 +111,18 @@ async function startEngine(
   metrics: AuthzMetrics,
   health: HealthService,
   log: Logger,
-): Promise<{ engine: PolicyEngine; source: BundleSource | undefined; stopProbe: () => void }> {
+  shipping: DecisionLogShipping | undefined,
+): Promise<{ engine: PolicyEngine; source: BundleSource | undefined; stopProbe: () => void; recordedInputs?: RecordedInputs }> {
   const decision = config.policy.decision;
   if (config.policy.engine === 'remote') {
     const remote = config.policy.remote as NonNullable<AuthzConfig['policy']['remote']>;
-    const engine = new RemoteOpaEngine({ url: remote.url, decisionPath: decision, timeoutMs: remote.timeout_ms, ...(remote.token ? { token: remote.token } : {}) });
+    const engine = new RemoteOpaEngine({
+      url: remote.url,
+      decisionPath: decision,
+      timeoutMs: remote.timeout_ms,
+      strictBuiltinErrors: config.policy.strict_builtin_errors,
+      ...(remote.token ? { token: remote.token } : {}),
+    });
     // OPA may still be loading its bundles: probe until ready, then keep probing for health.
     const probe = async (): Promise<void> => {
       health.setServing(await engine.probe());
@@ -109,31 +134,38 @@ async function startEngine(
     return { engine, source: undefined, stopProbe: () => clearInterval(timer) };
   }
 
-  const engine = new WasmPolicyEngine(decision);
-  const bundle = config.policy.bundle as NonNullable<AuthzConfig['policy']['bundle']>;
-  const source: BundleSource =
-    'file' in bundle
-      ? new FileBundleSource(bundle.file, { pollIntervalMs: bundle.poll_interval_ms })
-      : new HttpBundleSource({
-          url: bundle.url,
-          pollMinSeconds: bundle.poll_min_seconds,
-          pollMaxSeconds: bundle.poll_max_seconds,
-          cacheDir: bundle.cache_dir,
-          timeoutMs: bundle.timeout_ms,
-          ...(bundle.token ? { headers: { authorization: `Bearer ${bundle.token}` } } : {}),
-        });
-  await source.start(async (b: PolicyBundle) => {
-    try {
-      await engine.activate(b);
-    } catch (err) {
-      metrics.bundleActivations.inc({ outcome: 'rejected' });
-      log.error('policy bundle rejected; keeping the active one', { revision: b.revision, digest: b.digest, cause: errorMessage(err) });
-      throw err;
-    }
-    metrics.bundleActivations.inc({ outcome: 'activated' });
-    metrics.setActiveRevision(b.revision);
-    health.setServing(true);
-    log.info('policy bundle activated', { revision: b.revision, digest: b.digest, roots: b.roots });
-  });
-  return { engine, source, stopProbe: () => undefined };
+  const { engine, source, recordedInputs } = await startEmbeddedPolicy(config, { metrics, health, log, ...(shipping ? { alsoActivate: (b) => shipping.mask.activate(b) } : {}) });
+  return { engine, source, stopProbe: () => undefined, recordedInputs };
+}
+
+const MAX_RECORDED_INPUT_BYTES = 64 * 1024;
+
+/** What runs after each answer has left: recording inputs for pre-activation checks, shipping decision logs. */
+function observersOf(recordedInputs: RecordedInputs | undefined, shipping: DecisionLogShipping | undefined, shadow: ShadowPolicy | undefined): { onDecided?: DecisionObserver } {
+  const observers: DecisionObserver[] = [];
+  if (recordedInputs) {
+    // Inputs the active bundle decided: each candidate bundle must decide them too before activation.
+    observers.push((record, input, _result, json) => {
+      // Bounded in count (one per tool and outcome) and in size: a 2 MiB body is not kept for later.
+      if (input && record.result !== 'error' && (json?.length ?? 0) <= MAX_RECORDED_INPUT_BYTES) recordedInputs.record(record.tool, record.allowed, input);
+    });
+  }
+  if (shipping) observers.push(shipping.observe);
+  if (shadow) observers.push(shadow.observe);
+  if (observers.length === 0) return {};
+  if (observers.length === 1) return { onDecided: observers[0] as DecisionObserver };
+  return {
+    onDecided: (record, input, result, json) => {
+      for (const o of observers) o(record, input, result, json);
+    },
+  };
+}
+
+/** The candidate bundle beside the active one: its own source and engine instance, never deciding. */
+function startShadow(config: AuthzConfig, metrics: AuthzMetrics, log: Logger): ShadowPolicy {
+  const bundle = config.policy.shadow as NonNullable<AuthzConfig['policy']['shadow']>;
+  const shadowLog = log.child('shadow');
+  const shadow = new ShadowPolicy(new WasmPolicyEngine(config.policy.decision, { strictBuiltinErrors: config.policy.strict_builtin_errors }), bundleSourceFor(bundle, shadowLog), { evaluations: metrics.shadowEvaluations, divergences: metrics.shadowDivergences }, shadowLog);
+  shadow.start(signatureVerifier(bundle.signing));
+  return shadow;
 }

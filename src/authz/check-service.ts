@@ -17,6 +17,11 @@ import { interpretResult, type PolicyDecision } from './policy/decision.js';
 import { PolicyError, type PolicyEngine } from './policy/policy-engine.js';
 import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
 import { Rejection } from './response/rejection.js';
+import { McpRejection } from './input/mcp-rejection.js';
+import type { UpstreamCredentialValues } from './upstream-credentials.js';
+import { MCP_LISTING_METADATA_KEY } from './mcp-lists/listing-metadata.js';
+import { linksTo, McpCheck, mcpMetadata, mcpMetaTraceparent, mcpPolicyDeny, mcpPolicyError, mcpRecord, mcpRefusalSubject, mcpRejectionDeny, setMcpSpanAttributes } from './mcp-check.js';
+import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
 
 export interface CheckServiceOptions {
   mapper: InputMapperOptions;
@@ -29,7 +34,17 @@ export interface CheckServiceOptions {
   audit?: AuditTrail;
   /** Shared with the executor: each allowed tool call carries an attestation it verifies. */
   attestationKey?: Buffer;
+  /** Told of every decision after its answer has left (recorded inputs, shadow policy, log shipping). */
+  onDecided?: DecisionObserver;
+  /** What toolgate presents to each upstream MCP server (by server name). */
+  upstreamCredentials?: UpstreamCredentialValues;
 }
+
+/**
+ * Runs after the answer was sent; `input` is the policy input (undefined when the call was refused before it
+ * was evaluated), `result` the raw value at the decision path, `inputJson` the input as the engine got it.
+ */
+export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: Buffer | undefined) => void;
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
 interface Outcome {
@@ -52,32 +67,48 @@ interface Outcome {
  * becomes a deny with a specific reason (fail closed), is logged with its cause, and is counted.
  */
 export class CheckService {
-  constructor(private readonly opts: CheckServiceOptions) {}
+  private readonly mcp: McpCheck;
+
+  constructor(private readonly opts: CheckServiceOptions) {
+    this.mcp = new McpCheck({ engine: opts.engine, catalog: opts.mapper.catalog, servers: opts.mapper.servers, upstreamCredentials: opts.upstreamCredentials, attestationKey: opts.attestationKey });
+  }
 
   async check(req: CheckRequest, traceparent: string | undefined): Promise<CheckResponse> {
     const started = performance.now();
     const decisionId = randomUUID();
     const http = req.attributes?.request?.http;
+    let mapped: MappedRequest | undefined;
+    let mapError: unknown;
+    try {
+      mapped = mapCheckRequest(req, this.opts.mapper);
+    } catch (err) {
+      mapError = err;
+    }
     // Envoy injects its ext_authz span's context into the gRPC metadata; without an Envoy tracer the
-    // client's own traceparent header is the best parent there is.
-    const parentTraceparent = traceparent ?? http?.headers?.traceparent;
+    // client's own traceparent header is the best parent there is. An MCP client that carries its trace in
+    // params._meta (and no header) is joined there: its context becomes the parent, Envoy's a link.
+    const metaTraceparent = http?.headers?.traceparent ? undefined : mcpMetaTraceparent(mapped);
+    const parentTraceparent = metaTraceparent ?? traceparent ?? http?.headers?.traceparent;
+    const links = metaTraceparent && traceparent ? linksTo(traceparent) : [];
     const span = this.opts.tracing?.enabled
       ? this.opts.tracing.tracer.startSpan(
           'toolgate.authz.check',
           {
             kind: SpanKind.SERVER,
             attributes: { 'rpc.system': 'grpc', 'rpc.service': 'envoy.service.auth.v3.Authorization', 'rpc.method': 'Check', 'http.request.method': http?.method ?? '', 'url.path': http?.path ?? '' },
+            links,
+            startTime: performance.timeOrigin + started,
           },
           contextFrom(parentTraceparent),
         )
       : undefined;
-    let mapped: MappedRequest | undefined;
     let outcome: Outcome;
+    const evaluated: { revision?: string; result?: unknown; json?: Buffer } = {};
     try {
-      mapped = mapCheckRequest(req, this.opts.mapper);
-      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http));
+      if (!mapped) throw mapError;
+      outcome = await this.decide(mapped, decisionId, span, bodyBytes(http), evaluated);
     } catch (err) {
-      outcome = this.refuse(err, decisionId, mapped);
+      outcome = this.refuse(err, decisionId, mapped, evaluated.revision);
     }
 
     const durationMs = performance.now() - started;
@@ -102,18 +133,23 @@ export class CheckService {
       http_status: outcome.httpStatus,
     };
     if (outcome.cause) record.cause = outcome.cause;
+    if (mapped?.mcp) record.mcp = mcpRecord(mapped.mcp);
     // The answer goes to Envoy first; the log line, metrics, audit record and span follow in the next
     // turn (the span keeps the time the decision was made).
     const endedAt = performance.timeOrigin + performance.now();
     setImmediate(() => {
       this.record(record, durationMs / 1000);
-      if (!record.allowed) this.audit(record, mapped);
+      // Refusals never reach a runner; nor does an allowed MCP call to an upstream server (no executor in
+      // between): both are recorded here. Allowed calls to toolgate's own tools are recorded by the executor.
+      const upstreamCall = record.mcp?.method === 'tools/call' && record.mcp.server !== TOOLGATE_MCP_SERVER;
+      if (!record.allowed || upstreamCall) this.audit(record, mapped);
       if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
+      this.opts.onDecided?.(record, mapped?.input, evaluated.result, evaluated.json);
     });
     return outcome.response;
   }
 
-  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array): Promise<Outcome> {
+  private async decide(mapped: MappedRequest, decisionId: string, span: Span | undefined, requestBody: Uint8Array, evaluated: { revision?: string; result?: unknown; json?: Buffer }): Promise<Outcome> {
     const { engine, metrics } = this.opts;
     const t0 = performance.now();
     const evalSpan = span
@@ -121,7 +157,8 @@ export class CheckService {
       : undefined;
     let evaluation;
     try {
-      evaluation = await engine.evaluate(mapped.input, encodeInputJson(mapped.input, mapped.rawArguments));
+      evaluated.json = encodeInputJson(mapped.input, mapped.rawArguments);
+      evaluation = await engine.evaluate(mapped.input, evaluated.json);
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
     } catch (err) {
       evalSpan?.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
@@ -129,14 +166,31 @@ export class CheckService {
     } finally {
       evalSpan?.end();
     }
+    evaluated.revision = evaluation.revision;
+    evaluated.result = evaluation.result;
     const evaluationSeconds = (performance.now() - t0) / 1000;
     metrics.evaluationDuration.observe({ engine: engine.kind }, evaluationSeconds);
-    const decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
+    let decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
     const revision = evaluation.revision;
+    if (mapped.mcp) decision = await this.mcp.gateCall(mapped, decision, revision);
     const meta = this.metadata(decisionId, revision, mapped, decision.allowed, decision.allowed ? undefined : 'policy_denied');
     Object.assign(meta, decision.dynamicMetadata);
     const evaluationMs = round(evaluationSeconds * 1000);
 
+    if (decision.allowed && mapped.mcp) {
+      const { trusted, remove, listing } = await this.mcp.allowHeaders(mapped, decisionId, revision, requestBody);
+      if (listing) meta[MCP_LISTING_METADATA_KEY] = listing;
+      const withRemovals = { ...decision, requestHeadersToRemove: [...decision.requestHeadersToRemove, ...remove] };
+      return {
+        response: allowResponse({ decision: withRemovals, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
+        result: 'allowed',
+        httpStatus: 200,
+        code: undefined,
+        reasons: [],
+        revision,
+        evaluationMs,
+      };
+    }
     if (decision.allowed) {
       const trusted: Record<string, string> = {
         [TRUSTED_HEADERS.decisionId]: decisionId,
@@ -169,6 +223,20 @@ export class CheckService {
     }
 
     const httpStatus = decision.httpStatus ?? 403;
+    if (mapped.mcp) {
+      const what = mcpRefusalSubject(mapped);
+      const data = denyBody('policy_denied', what, decision.reasons, decisionId, revision, mapped.toolCall?.tool).error;
+      const answer = mcpPolicyDeny({ message: mapped.mcp, what, decision, httpStatus, data, decisionId, meta });
+      return {
+        response: answer.response,
+        result: 'denied',
+        httpStatus: answer.httpStatus,
+        code: 'policy_denied',
+        reasons: decision.reasons,
+        revision,
+        evaluationMs,
+      };
+    }
     const body: DenyBody | string =
       decision.body ??
       denyBody('policy_denied', 'the policy does not allow this tool call', decision.reasons, decisionId, revision, mapped.toolCall?.tool);
@@ -184,17 +252,21 @@ export class CheckService {
   }
 
   /** Turns any failure into a structured deny. Rejections are the agent's input; anything else is ours. */
-  private refuse(err: unknown, decisionId: string, mapped: MappedRequest | undefined): Outcome {
-    const revision = undefined;
+  private refuse(err: unknown, decisionId: string, mapped: MappedRequest | undefined, evaluatedRevision: string | undefined): Outcome {
     if (err instanceof Rejection) {
+      const revision = undefined;
       const body = denyBody(err.code, err.message, [err.message], decisionId, revision, err.tool ?? mapped?.toolCall?.tool, err.details);
       const meta = this.metadata(decisionId, revision, mapped, false, err.code);
       if (err.agentId) meta.agent_id = err.agentId;
       if (err.tool) meta.tool = err.tool;
+      const { response, httpStatus } =
+        err instanceof McpRejection
+          ? mcpRejectionDeny(err, body.error, decisionId, meta)
+          : { response: denyResponse({ httpStatus: err.httpStatus, body, decisionId, dynamicMetadata: meta }), httpStatus: err.httpStatus };
       const outcome: Outcome = {
-        response: denyResponse({ httpStatus: err.httpStatus, body, decisionId, dynamicMetadata: meta }),
+        response,
         result: 'denied',
-        httpStatus: err.httpStatus,
+        httpStatus,
         code: err.code,
         reasons: [err.message],
         revision,
@@ -207,13 +279,18 @@ export class CheckService {
     }
     const isPolicy = err instanceof PolicyError;
     const cause = errorMessage(err);
+    // The revision that failed (a policy_error is the policy's fault: name which one).
+    const revision = evaluatedRevision ?? this.opts.engine.revision?.();
     if (!isPolicy) this.opts.log.error('check failed unexpectedly', { decision_id: decisionId, cause, stack: err instanceof Error ? err.stack : undefined });
-    const message = isPolicy ? `authorization failed: ${cause}` : 'authorization failed: internal error (see the gateway log for this decision id)';
+    // The cause as logged may name files on this server (Rego source paths): agents see it without them.
+    const message = isPolicy ? `authorization failed: ${withoutFilePaths(cause)}` : 'authorization failed: internal error (see the gateway log for this decision id)';
     const body = denyBody('policy_error', message, [message], decisionId, revision, mapped?.toolCall?.tool);
+    const meta = this.metadata(decisionId, revision, mapped, false, 'policy_error');
+    const answer = mapped?.mcp ? mcpPolicyError(mapped.mcp, message, body.error, decisionId, meta) : { response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: meta }), httpStatus: 500 };
     return {
-      response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: this.metadata(decisionId, revision, mapped, false, 'policy_error') }),
+      response: answer.response,
       result: 'error',
-      httpStatus: 500,
+      httpStatus: answer.httpStatus,
       code: 'policy_error',
       reasons: [message],
       revision,
@@ -228,13 +305,14 @@ export class CheckService {
     if (mapped?.agent) meta.agent_id = mapped.agent.id;
     if (mapped?.toolCall) meta.tool = mapped.toolCall.tool;
     if (code) meta.code = code;
+    if (mapped?.mcp) Object.assign(meta, mcpMetadata(mapped.mcp));
     return meta;
   }
 
   private audit(r: DecisionRecord, mapped: MappedRequest | undefined): void {
     this.opts.audit
       ?.append({
-        kind: 'refused_call',
+        kind: r.allowed ? 'upstream_call_allowed' : 'refused_call',
         decision_id: r.decision_id,
         request_id: r.request_id ?? null,
         agent_id: r.agent_id ?? null,
@@ -251,6 +329,7 @@ export class CheckService {
         http_status: r.http_status,
         duration_ms: r.duration_ms,
         trace_id: r.trace_id ?? null,
+        ...(r.mcp ? { mcp_method: r.mcp.method, mcp_server: r.mcp.server, mcp_session_id: r.mcp.session_id ?? null } : {}),
       })
       .catch((err: unknown) => this.opts.log.error('audit record could not be written', { decision_id: r.decision_id, cause: errorMessage(err) }));
   }
@@ -258,8 +337,12 @@ export class CheckService {
   private record(record: DecisionRecord, durationSeconds: number): void {
     const { metrics } = this.opts;
     metrics.decisionsBy(record.result).inc();
-    // An allowed call is counted by the executor once it has run (with its real outcome): once per call.
-    if (record.result !== 'allowed') {
+    // An allowed call is counted by the executor once it has run (with its real outcome): once per call. MCP:
+    // only tools/call messages are tool calls; an allowed one to an upstream server never meets the executor,
+    // so it is counted here, as allowed.
+    const isCall = !record.mcp || record.mcp.method === 'tools/call';
+    const countedElsewhere = record.result === 'allowed' && (!record.mcp || record.mcp.server === TOOLGATE_MCP_SERVER);
+    if (isCall && !countedElsewhere) {
       metrics.toolCalls.inc({ agent_id: record.agent_id ?? '', action: record.action ?? '', resource: record.resource ?? '', result: record.result });
     }
     metrics.decisionDuration.observe({ result: record.result }, durationSeconds);
@@ -290,6 +373,7 @@ function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | und
   if (r.resource) span.setAttribute('toolgate.resource', r.resource);
   if (r.namespace) span.setAttribute('k8s.namespace.name', r.namespace);
   if (mapped?.toolCall) span.setAttribute('toolgate.tool.arguments_digest', argumentsDigest(mapped.toolCall.arguments));
+  if (r.mcp) setMcpSpanAttributes(span, r.mcp);
   span.setAttribute('http.response.status_code', r.http_status);
   if (r.result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r.reasons[0] ?? 'authorization failed' });
   span.end(endedAt);
@@ -309,6 +393,12 @@ export function denyBody(
   if (tool) error.tool = tool;
   if (details !== undefined) error.details = details;
   return { error };
+}
+
+/** "/tmp/build/policies/agent/authz/policy.rego:12: ..." -> "policy.rego:12: ...". URLs are left alone. */
+export function withoutFilePaths(message: string): string {
+  return message.replace(/(^|[\s('"=\[,])((?:[A-Za-z]:)?(?:[\\/][^\s\\/:'"()\],]+)+)/g, (_m, lead: string, path: string) => lead + path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1))
+    .replace(/(?:[\w.-]+\/)+([\w.-]+\.rego)\b/g, '$1');
 }
 
 function str(v: unknown): string | undefined {

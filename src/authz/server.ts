@@ -5,6 +5,9 @@ import type { CheckRequest, CheckResponse } from './grpc/check-types.js';
 import type { HealthService } from './grpc/health-service.js';
 import { serverStream, startHttp2GrpcServer, unary, type GrpcCall, type RunningGrpcServer } from './grpc/http2-grpc-server.js';
 import { loadServerCodecs } from './grpc/proto-loading.js';
+import { bidiStream } from './grpc/http2-grpc-server.js';
+import { loadExtProcCodec } from './mcp-lists/ext-proc-codec.js';
+import type { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
 
 /** Envoy may send bodies up to its with_request_body limit; leave room for headers and metadata. */
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -17,6 +20,8 @@ export async function startGrpcServer(opts: {
   checkService: CheckService;
   health: HealthService;
   log: Logger;
+  /** Envoy's ext_proc for upstream MCP tools/list responses, on the same port. */
+  toolsListFilter?: ToolsListFilter;
 }): Promise<AuthzGrpcServer> {
   const codecs = loadServerCodecs();
   const check = (call: GrpcCall<CheckRequest>): Promise<CheckResponse> => {
@@ -35,6 +40,12 @@ export async function startGrpcServer(opts: {
       [codecs.check.path]: unary({ deserialize: codecs.check.deserialize, serialize: encodeCheckResponse }, check),
       [codecs.healthCheck.path]: unary(codecs.healthCheck, (call) => opts.health.check(call)),
       [codecs.healthWatch.path]: serverStream(codecs.healthWatch, (call, send, onClose) => opts.health.watch(call, send, onClose)),
+      ...(opts.toolsListFilter ? extProcMethod(opts.toolsListFilter) : {}),
     },
   });
+}
+
+function extProcMethod(filter: ToolsListFilter): Record<string, ReturnType<typeof bidiStream>> {
+  const codec = loadExtProcCodec();
+  return { [codec.path]: bidiStream(codec, (call) => filter.process(call.request)) as ReturnType<typeof bidiStream> };
 }

@@ -1,5 +1,5 @@
 /** JSON Schema (draft 2020-12) of the tool catalog file itself, so a broken catalog fails at load, not at call time. */
-const fieldSpec = {
+export const FIELD_SPEC_SCHEMA = {
   oneOf: [
     { type: ['string', 'number', 'boolean'] },
     {
@@ -26,6 +26,7 @@ export const RESERVED_FIELD_NAMES = new Set([
   'resource',
   'namespace',
   'policy',
+  'mcp',
 ]);
 
 export const CATALOG_SCHEMA = {
@@ -44,10 +45,10 @@ export const CATALOG_SCHEMA = {
         properties: {
           name: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,62}$' },
           description: { type: 'string', minLength: 1 },
-          action: fieldSpec,
-          resource: fieldSpec,
-          namespace: fieldSpec,
-          fields: { type: 'object', additionalProperties: fieldSpec },
+          action: FIELD_SPEC_SCHEMA,
+          resource: FIELD_SPEC_SCHEMA,
+          namespace: FIELD_SPEC_SCHEMA,
+          fields: { type: 'object', additionalProperties: FIELD_SPEC_SCHEMA },
           input_schema: { type: 'object' },
           execution: {
             type: 'object',

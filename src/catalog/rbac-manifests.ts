@@ -4,8 +4,8 @@ import type { ToolCatalog } from './tool-catalog.js';
  * Least-privilege RBAC derived from the tool catalog: one ServiceAccount per tool in the execution
  * namespace, and in each target namespace a Role with exactly the verbs the tool declares, bound to that
  * ServiceAccount. Tools without RBAC share a ServiceAccount that is bound to nothing. The executor itself
- * may only create, watch and delete Jobs, read their pods and create (never read) their Secrets, in the
- * execution namespace.
+ * may only create, watch and delete Jobs, read their pods, create their Secrets and read one by name (never
+ * list them), in the execution namespace.
  */
 export interface RbacOptions {
   executionNamespace: string;
@@ -32,9 +32,9 @@ export function executorRbac(o: RbacOptions): Manifest[] {
         { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
         // Warm pools (tools that opt in): the executor makes, claims (patches) and deletes its own pods.
         { apiGroups: [''], resources: ['pods'], verbs: o.warmPools ? ['get', 'list', 'watch', 'create', 'patch', 'delete'] : ['get', 'list', 'watch'] },
-        // Each call's Secret (result token, arguments): create only. The executor never reads a Secret, and
-        // the garbage collector deletes each with its Job.
-        { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+        // Each call's Secret (result token, arguments) and its result's: create, and get by name (a replica
+        // reads the result another stored; never list). The garbage collector deletes each with its Job.
+        { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'get'] },
       ],
     },
     {

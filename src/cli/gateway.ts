@@ -9,6 +9,7 @@ import { parseExecutorConfig } from '../executor/config.js';
 import { startExecutor } from '../executor/app.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt } from '../gateway/dev-credentials.js';
 import { renderEnvoyConfig } from '../gateway/envoy-template.js';
+import { loadMcpServersFile } from '../catalog/mcp-servers.js';
 import { createLogger, errorMessage } from '../shared/logger.js';
 import { REPO_ROOT } from '../shared/repo-paths.js';
 import { startTracing } from '../shared/tracing.js';
@@ -74,14 +75,22 @@ async function main(): Promise<void> {
   const token = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 24 * 3600 });
   const tokenPath = join(STATE, 'dev', 'ops-bot.jwt');
   await writeFile(tokenPath, token, { mode: 0o600 });
+  // MCP clients need a token for this gateway's MCP resource (its audience), not the REST one.
+  const mcpResource = `http://127.0.0.1:${PORTS.http}/mcp`;
+  const mcpTokenPath = join(STATE, 'dev', 'ops-bot.mcp.jwt');
+  await writeFile(mcpTokenPath, await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 24 * 3600, audience: mcpResource }), { mode: 0o600 });
 
   const catalog = join(REPO_ROOT, 'src', 'catalog', 'tools.yaml');
+  // Upstream MCP servers: TOOLGATE_MCP_SERVERS names another registry than the one in the repository.
+  const mcpServers = process.env.TOOLGATE_MCP_SERVERS ?? join(REPO_ROOT, 'src', 'catalog', 'mcp-servers.yaml');
+  const mcpRegistry = await loadMcpServersFile(mcpServers);
   const authz = await startAuthz(
     parseAuthzConfig(
       JSON.stringify({
         grpc: { address: `127.0.0.1:${PORTS.authz}` },
         http: { address: `127.0.0.1:${PORTS.authzOps}` },
         catalog,
+        mcp_servers: mcpServers,
         policy: { engine: 'embedded', decision: 'agent/authz', bundle: { file: bundlePath } },
         decision_key_file: creds.decisionKeyPath,
       }),
@@ -127,6 +136,8 @@ async function main(): Promise<void> {
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: join(STATE, 'logs', 'access.log'),
       ...(collector ? { TRACING: true, OTEL_COLLECTOR_HOST: collector.host, OTEL_COLLECTOR_PORT: collector.port } : {}),
+      MCP_SERVERS: mcpRegistry.all(),
+      MCP_RESOURCE_URL: mcpResource,
     }),
   );
   const envoy: ChildProcess = spawn(envoyBin, ['-c', envoyConfigPath, '--use-dynamic-base-id', '-l', 'warning', '--file-flush-interval-msec', '1000'], { stdio: ['ignore', 'inherit', 'inherit'] });

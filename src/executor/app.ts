@@ -4,9 +4,10 @@ import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
 import { startOpsServer, splitHostPort } from '../shared/http-endpoints.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import { AuditTrail } from '../audit/audit-trail.js';
-import { loadAttestationKey } from '../shared/decision-attestation.js';
+import { ATTESTATION_ACCEPT_WINDOW_SECONDS, loadAttestationKey } from '../shared/decision-attestation.js';
 import type { Tracing } from '../shared/tracing.js';
 import { CallLedger } from './call/call-ledger.js';
+import { UsedDecisions } from './call/used-decisions.js';
 import { CallTelemetry } from './observability/call-telemetry.js';
 import type { ExecutorConfig } from './config.js';
 import { sendError } from './http/respond.js';
@@ -41,14 +42,20 @@ export async function startExecutor(
   const catalog = await loadToolCatalogFile(config.catalog);
   const attestationKey = await loadAttestationKey(config.decision_key_file);
   const metrics = new ExecutorMetrics();
-  const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing, catalog.all());
+  const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing, attestationKey, catalog.all());
   const runner = created.runner;
   // The result channel on its own listener when configured (tool pods then never reach the agent-facing port).
   const callbackAddress = config.runner.kind === 'kubernetes' ? config.runner.callback_address : undefined;
   const callbacks = callbackAddress ? await startCallbackServer(callbackAddress, created.routes) : undefined;
   const routes = [...(callbacks ? [] : created.routes), ...(opts.routes ?? [])];
   const audit = config.audit ? await AuditTrail.open(config.audit.path) : undefined;
-  const ledger = new CallLedger({ maxInFlight: config.max_in_flight, retainMs: config.idempotency.retain_seconds * 1000, maxRetained: config.idempotency.max_entries });
+  const ledger = new CallLedger({
+    maxInFlight: config.max_in_flight,
+    maxInFlightPerAgent: (agent) => config.max_in_flight_by_agent[agent] ?? config.max_in_flight_per_agent,
+    retainMs: config.idempotency.retain_seconds * 1000,
+    maxRetained: config.idempotency.max_entries,
+    maxRetainedBytes: config.idempotency.max_bytes,
+  });
 
   const handle = createToolCallHandler({
     catalog,
@@ -59,18 +66,23 @@ export async function startExecutor(
     telemetry: new CallTelemetry({ metrics, tracing: opts.tracing, audit, log }),
     onRefused: (tool, httpStatus) => metrics.calls.inc({ tool, outcome: 'refused', http_status: String(httpStatus) }),
     attestationKey,
+    usedDecisions: new UsedDecisions(),
   });
 
   const server: Server = createServer((req, res) => {
     for (const route of routes) if (route(req, res)) return;
     metrics.inFlight.set(ledger.inFlight);
+    metrics.retainedBytes.set(ledger.retainedBytes);
     handle(req, res)
       .catch((err: unknown) => {
         // Never lose a call silently: the agent gets a 500 with the cause's class, the operator the cause.
         log.error('call handler failed', { url: req.url, cause: errorMessage(err) });
         sendError(res, 500, 'internal_error', 'the executor failed to handle this call');
       })
-      .finally(() => metrics.inFlight.set(ledger.inFlight));
+      .finally(() => {
+        metrics.inFlight.set(ledger.inFlight);
+        metrics.retainedBytes.set(ledger.retainedBytes);
+      });
   });
   // Calls may legitimately take minutes; Envoy's route timeout is the bound, not Node's defaults.
   server.requestTimeout = 0;
@@ -108,7 +120,7 @@ interface CreatedRunner {
   close?: () => Promise<void>;
 }
 
-async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracing | undefined, tools: ToolDefinition[]): Promise<CreatedRunner> {
+async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracing | undefined, sharedKey: Buffer, tools: ToolDefinition[]): Promise<CreatedRunner> {
   const r = config.runner;
   if (r.kind === 'local') {
     const bwrapPath = findBwrap();
@@ -127,12 +139,17 @@ async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracin
     image: r.image,
     command: r.command,
     callbackBaseUrl: r.callback_url,
+    // Run once across replicas: Jobs named after their call, results stored with them (job-identity.ts).
+    resultBaseUrl: r.result_url,
+    sharedKey,
+    idempotencyWindowSeconds: config.idempotency.retain_seconds,
+    attestationWindowSeconds: ATTESTATION_ACCEPT_WINDOW_SECONDS,
     ttlSecondsAfterFinished: r.ttl_seconds_after_finished,
     defaultServiceAccount: r.default_service_account,
     ...(r.otel_exporter_otlp_endpoint ? { otelEndpoint: r.otel_exporter_otlp_endpoint } : {}),
     log: log.child('kubernetes'),
   });
-  log.info('Kubernetes runner', { instance, callback_url: r.callback_url, namespace: r.namespace });
+  log.info('Kubernetes runner', { instance, callback_url: r.callback_url, result_url: r.result_url, namespace: r.namespace });
   // Nothing waits for Jobs this instance's previous process started: stop the ones still running.
   const orphans = await runner.reconcile().catch((err: unknown) => {
     log.error('could not reconcile Jobs at start', { cause: errorMessage(err) });

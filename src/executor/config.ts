@@ -10,9 +10,19 @@ export interface ExecutorConfig {
   ops: { address: string };
   catalog: string;
   max_in_flight: number;
+  /**
+   * Calls one agent may have running at once, beside max_in_flight, so that one agent cannot take every
+   * slot (default: a quarter of max_in_flight, at least 1); `max_in_flight_by_agent` sets it per agent id.
+   */
+  max_in_flight_per_agent: number;
+  max_in_flight_by_agent: Record<string, number>;
   /** Must equal Envoy's with_request_body.max_request_bytes: both sides then accept exactly the same bodies. */
   max_body_bytes: number;
-  idempotency: { retain_seconds: number; max_entries: number };
+  /**
+   * Outcomes of calls with an Idempotency-Key, kept for their retries: how long, how many, how many bytes in
+   * all (their JSON). Calls without a key keep nothing once answered: no retry can name them.
+   */
+  idempotency: { retain_seconds: number; max_entries: number; max_bytes: number };
   runner: LocalRunnerConfig | KubernetesRunnerConfig;
   /** Hash-chained audit trail of every call run (JSON lines). */
   audit?: { path: string };
@@ -48,6 +58,12 @@ export interface KubernetesRunnerConfig {
    * so that tool pods reach only it. Omitted: the result channel is a route on http.address.
    */
   callback_address?: string;
+  /**
+   * Where Jobs post their results: a Service that reaches any executor replica (default: callback_url).
+   * Whichever replica receives a result stores it with the Job, so the result still lands, and every replica
+   * waiting for that call reads it, when the replica that started the Job is gone. Same `${NAME}` expansion.
+   */
+  result_url: string;
   ttl_seconds_after_finished: number;
   default_service_account: string;
   /** Omit in a cluster (in-cluster config); a path for running outside one. */
@@ -65,12 +81,14 @@ const SCHEMA = {
     ops: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
     catalog: { type: 'string', minLength: 1 },
     max_in_flight: { type: 'integer', minimum: 1 },
+    max_in_flight_per_agent: { type: 'integer', minimum: 1 },
+    max_in_flight_by_agent: { type: 'object', additionalProperties: { type: 'integer', minimum: 1 } },
     max_body_bytes: { type: 'integer', minimum: 1024 },
     audit: { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
     idempotency: {
       type: 'object',
       additionalProperties: false,
-      properties: { retain_seconds: { type: 'integer', minimum: 1 }, max_entries: { type: 'integer', minimum: 1 } },
+      properties: { retain_seconds: { type: 'integer', minimum: 1 }, max_entries: { type: 'integer', minimum: 1 }, max_bytes: { type: 'integer', minimum: 0 } },
     },
     runner: {
       oneOf: [
@@ -86,6 +104,7 @@ const SCHEMA = {
             command: { type: 'array', items: { type: 'string' }, minItems: 1 },
             callback_url: { type: 'string', pattern: '^https?://' },
             callback_address: { type: 'string', minLength: 1 },
+            result_url: { type: 'string', pattern: '^https?://' },
             ttl_seconds_after_finished: { type: 'integer', minimum: 0 },
             default_service_account: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
             kubeconfig: { type: 'string' },
@@ -117,13 +136,20 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
   const base = dirname(resolve(origin));
   const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   const runner = c.runner ?? { kind: 'local' };
+  const maxInFlight = c.max_in_flight ?? 32;
   return {
     http: { address: c.http?.address ?? '127.0.0.1:9292' },
     ops: { address: c.ops?.address ?? '127.0.0.1:9465' },
     catalog: rel(c.catalog),
-    max_in_flight: c.max_in_flight ?? 32,
+    max_in_flight: maxInFlight,
+    max_in_flight_per_agent: c.max_in_flight_per_agent ?? Math.max(1, Math.ceil(maxInFlight / 4)),
+    max_in_flight_by_agent: c.max_in_flight_by_agent ?? {},
     max_body_bytes: c.max_body_bytes ?? 2 * 1024 * 1024,
-    idempotency: { retain_seconds: c.idempotency?.retain_seconds ?? 600, max_entries: c.idempotency?.max_entries ?? 10_000 },
+    idempotency: {
+      retain_seconds: c.idempotency?.retain_seconds ?? 600,
+      max_entries: c.idempotency?.max_entries ?? 10_000,
+      max_bytes: c.idempotency?.max_bytes ?? 64 * 1024 * 1024,
+    },
     ...(c.audit ? { audit: { path: rel(c.audit.path) } } : {}),
     decision_key_file: rel(c.decision_key_file),
     runner:
@@ -131,6 +157,7 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
         ? {
             ...runner,
             callback_url: expandCallbackUrl(runner.callback_url, env, origin),
+            result_url: expandCallbackUrl(runner.result_url ?? runner.callback_url, env, origin, 'result_url'),
             command: runner.command ?? ['/nodejs/bin/node', '/app/dist/src/runner/main.js'],
             ttl_seconds_after_finished: runner.ttl_seconds_after_finished ?? 30,
             default_service_account: runner.default_service_account ?? 'toolgate-tool-default',
@@ -143,23 +170,23 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
 const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 /** Replaces callback_url's `${NAME}` placeholders from the environment (see KubernetesRunnerConfig.callback_url). */
-export function expandCallbackUrl(template: string, env: NodeJS.ProcessEnv, origin: string): string {
+export function expandCallbackUrl(template: string, env: NodeJS.ProcessEnv, origin: string, field = 'callback_url'): string {
   const url = template.replace(PLACEHOLDER, (_, name: string, offset: number) => {
     const value = env[name]?.trim();
     if (!value) {
       const hint = name === 'POD_IP' ? ' (in Kubernetes, set it from the downward API: fieldRef status.podIP)' : '';
-      throw new ExecutorConfigError(`${origin}: runner.callback_url uses \${${name}}, but ${name} is not set in the executor's environment${hint}`);
+      throw new ExecutorConfigError(`${origin}: runner.${field} uses \${${name}}, but ${name} is not set in the executor's environment${hint}`);
     }
     return isIPv6(value) && template.slice(0, offset).endsWith('://') ? `[${value}]` : value;
   });
-  if (template.replace(PLACEHOLDER, '').includes('${')) throw new ExecutorConfigError(`${origin}: runner.callback_url has a malformed placeholder: ${template} (use \${NAME})`);
+  if (template.replace(PLACEHOLDER, '').includes('${')) throw new ExecutorConfigError(`${origin}: runner.${field} has a malformed placeholder: ${template} (use \${NAME})`);
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new ExecutorConfigError(`${origin}: runner.callback_url is not a valid URL once expanded: ${url}`);
+    throw new ExecutorConfigError(`${origin}: runner.${field} is not a valid URL once expanded: ${url}`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ExecutorConfigError(`${origin}: runner.callback_url must be http(s): ${url}`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ExecutorConfigError(`${origin}: runner.${field} must be http(s): ${url}`);
   return url;
 }
 

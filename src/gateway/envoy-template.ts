@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { McpServerDefinition } from '../catalog/mcp-servers.js';
 import { REPO_ROOT } from '../shared/repo-paths.js';
+import { insertMcpServers } from './mcp-envoy-config.js';
 
 /** The values envoy/toolgate.yaml needs. Everything else in that file is plain Envoy config. */
 export interface EnvoyTemplateValues {
@@ -21,11 +23,35 @@ export interface EnvoyTemplateValues {
   JWT_ISSUER: string;
   JWT_AUDIENCE: string;
   ACCESS_LOG_PATH: string;
+  /** Overload and request limits (defaults: ENVOY_LIMIT_DEFAULTS). */
+  MAX_HEAP_BYTES?: number;
+  MAX_DOWNSTREAM_CONNECTIONS?: number;
+  REQUEST_HEADERS_TIMEOUT?: string;
+  REQUEST_TIMEOUT?: string;
+  /**
+   * This gateway's MCP resource (RFC 8707/9728): the audience MCP tokens must carry, named in the protected
+   * resource metadata. Default: http://<listen address>:<HTTP port>/mcp (fine on one machine).
+   */
+  MCP_RESOURCE_URL?: string;
   /** Envoy's OpenTelemetry tracer, exporting to the collector below (blocks marked `#if TRACING`). */
   TRACING?: boolean;
   OTEL_COLLECTOR_HOST?: string;
   OTEL_COLLECTOR_PORT?: number;
+  /** Upstream MCP servers (src/catalog/mcp-servers.yaml): a route and a cluster each. */
+  MCP_SERVERS?: readonly McpServerDefinition[];
 }
+
+/**
+ * Envoy's own bounds, unless a deployment sets them: a heap budget for the overload manager (Helm derives it
+ * from the pod's memory limit), agent connections, and how long a client may take to send headers and its
+ * whole request (a 2 MiB body at a modest 100 KB/s takes 20 s).
+ */
+export const ENVOY_LIMIT_DEFAULTS = {
+  MAX_HEAP_BYTES: 1024 * 1024 * 1024,
+  MAX_DOWNSTREAM_CONNECTIONS: 10_000,
+  REQUEST_HEADERS_TIMEOUT: '10s',
+  REQUEST_TIMEOUT: '60s',
+} as const;
 
 export const ENVOY_TEMPLATE_PATH = join(REPO_ROOT, 'envoy', 'toolgate.yaml');
 
@@ -58,5 +84,16 @@ export function renderTemplate(template: string, values: Record<string, string |
 }
 
 export async function renderEnvoyConfig(values: EnvoyTemplateValues, templatePath = ENVOY_TEMPLATE_PATH): Promise<string> {
-  return renderTemplate(await readFile(templatePath, 'utf8'), values as unknown as Record<string, string | number | boolean>);
+  const { MCP_SERVERS, ...scalars } = values;
+  const host = values.LISTEN_ADDRESS === '0.0.0.0' ? '127.0.0.1' : values.LISTEN_ADDRESS;
+  const resource = values.MCP_RESOURCE_URL ?? `http://${host}:${values.HTTP_PORT}/mcp`;
+  const withMcp = { ...ENVOY_LIMIT_DEFAULTS, ...scalars, MCP_RESOURCE_URL: resource, MCP_RESOURCE_METADATA_URL: protectedResourceMetadataUrl(resource) };
+  const rendered = renderTemplate(await readFile(templatePath, 'utf8'), withMcp as unknown as Record<string, string | number | boolean>);
+  return insertMcpServers(rendered, MCP_SERVERS ?? []);
+}
+
+/** RFC 9728 section 3.1: the well-known path is inserted between the resource's origin and its path. */
+export function protectedResourceMetadataUrl(resource: string): string {
+  const u = new URL(resource);
+  return `${u.origin}/.well-known/oauth-protected-resource${u.pathname === '/' ? '' : u.pathname}`;
 }

@@ -8,13 +8,29 @@ import { TRUSTED_HEADERS } from './trusted-headers.js';
  * decision (id, agent, tool, policy revision) and the SHA-256 of the body that was evaluated, with a key only
  * those two hold. Envoy strips client copies of the x-toolgate-* headers, but anything else that can reach the
  * executor's port (a tool with network access, another pod) could set them; without the key it cannot make
- * a call run, nor change the arguments of an allowed one.
+ * a call run, nor change the arguments of an allowed one. An attestation expires (ATTESTATION_TTL_SECONDS) and
+ * the executor accepts each decision once.
  */
 export const ATTESTATION_HEADER = TRUSTED_HEADERS.attestation;
 
 /** Long enough for HMAC-SHA256 to be as strong as its output. */
 const MIN_KEY_BYTES = 32;
-const VERSION = 'v1';
+/** v2: `v2.<issued-at>.<expires-at>.<mac>`, times in Unix seconds, both under the MAC (v1 had no expiry). */
+const VERSION = 'v2';
+
+/**
+ * How long an attestation is good for. Envoy forwards an allowed request as soon as the check answers (the
+ * body is already buffered for the check), so seconds are plenty; a short life bounds what a captured
+ * attestation is worth, and how long the executor must remember it to accept it once (see
+ * executor/call/used-decisions.ts and, across replicas, the Job named after the call).
+ */
+export const ATTESTATION_TTL_SECONDS = 20;
+/** No attestation may claim a longer life than Envoy's route timeout for tool calls (330 s). */
+export const MAX_ATTESTATION_LIFETIME_SECONDS = 330;
+/** Clocks of the authz and executor hosts may disagree by this much. */
+export const ATTESTATION_CLOCK_SKEW_SECONDS = 5;
+/** From the earliest to the latest moment an attestation of ATTESTATION_TTL_SECONDS can be accepted. */
+export const ATTESTATION_ACCEPT_WINDOW_SECONDS = ATTESTATION_TTL_SECONDS + 2 * ATTESTATION_CLOCK_SKEW_SECONDS;
 
 export interface AttestedDecision {
   decisionId: string;
@@ -56,20 +72,53 @@ export async function loadAttestationKey(path: string): Promise<Buffer> {
   return key;
 }
 
-export function attest(key: Buffer, d: AttestedDecision): string {
-  return `${VERSION}.${mac(key, d).toString('base64url')}`;
+/** When an attestation was made and how long it lasts (defaults: now, ATTESTATION_TTL_SECONDS). */
+export interface AttestationValidity {
+  /** Unix time in milliseconds. */
+  nowMs?: number;
+  ttlSeconds?: number;
 }
 
-export function verifyAttestation(key: Buffer, d: AttestedDecision, presented: string | undefined): boolean {
-  if (!presented?.startsWith(`${VERSION}.`)) return false;
-  const got = Buffer.from(presented.slice(VERSION.length + 1), 'base64url');
-  const want = mac(key, d);
-  return got.length === want.length && timingSafeEqual(got, want);
+export function attest(key: Buffer, d: AttestedDecision, validity: AttestationValidity = {}): string {
+  const issuedAt = Math.floor((validity.nowMs ?? Date.now()) / 1000);
+  const expiresAt = issuedAt + Math.min(validity.ttlSeconds ?? ATTESTATION_TTL_SECONDS, MAX_ATTESTATION_LIFETIME_SECONDS);
+  return `${VERSION}.${issuedAt}.${expiresAt}.${mac(key, d, issuedAt, expiresAt).toString('base64url')}`;
 }
 
-function mac(key: Buffer, d: AttestedDecision): Buffer {
+export type AttestationCheck =
+  | { ok: true; issuedAt: number; expiresAt: number }
+  /** missing/malformed/mismatch: not made by the key holder for this decision; the others: made, but not valid now. */
+  | { ok: false; reason: 'missing' | 'malformed' | 'mismatch' | 'expired' | 'not_yet_valid' | 'too_long' };
+
+const FORMAT = /^v2\.(\d{1,12})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
+
+/**
+ * Checks the MAC first (so a forgery learns nothing about timing rules), then the validity window. A verifier
+ * that must remember what it accepted until expiry (to accept it once) bounds the life it accepts.
+ */
+export function checkAttestation(key: Buffer, d: AttestedDecision, presented: string | undefined, nowMs = Date.now(), maxLifetimeSeconds = MAX_ATTESTATION_LIFETIME_SECONDS): AttestationCheck {
+  if (!presented) return { ok: false, reason: 'missing' };
+  const m = FORMAT.exec(presented);
+  if (!m) return { ok: false, reason: 'malformed' };
+  const issuedAt = Number(m[1]);
+  const expiresAt = Number(m[2]);
+  const got = Buffer.from(m[3] as string, 'base64url');
+  const want = mac(key, d, issuedAt, expiresAt);
+  if (got.length !== want.length || !timingSafeEqual(got, want)) return { ok: false, reason: 'mismatch' };
+  const now = nowMs / 1000;
+  if (expiresAt - issuedAt > Math.min(maxLifetimeSeconds, MAX_ATTESTATION_LIFETIME_SECONDS) || expiresAt < issuedAt) return { ok: false, reason: 'too_long' };
+  if (issuedAt > now + ATTESTATION_CLOCK_SKEW_SECONDS) return { ok: false, reason: 'not_yet_valid' };
+  if (expiresAt + ATTESTATION_CLOCK_SKEW_SECONDS < now) return { ok: false, reason: 'expired' };
+  return { ok: true, issuedAt, expiresAt };
+}
+
+export function verifyAttestation(key: Buffer, d: AttestedDecision, presented: string | undefined, nowMs = Date.now()): boolean {
+  return checkAttestation(key, d, presented, nowMs).ok;
+}
+
+function mac(key: Buffer, d: AttestedDecision, issuedAt: number, expiresAt: number): Buffer {
   const bodySha256 = createHash('sha256').update(d.body).digest('hex');
   // A JSON array: unambiguous whatever characters an agent id or a revision holds.
-  const message = JSON.stringify([VERSION, d.decisionId, d.agentId, d.agentMethod, d.tool, d.policyRevision, bodySha256, d.scope ?? 'rest']);
+  const message = JSON.stringify([VERSION, d.decisionId, d.agentId, d.agentMethod, d.tool, d.policyRevision, bodySha256, d.scope ?? 'rest', issuedAt, expiresAt]);
   return createHmac('sha256', key).update(message).digest();
 }

@@ -99,8 +99,11 @@ describe('bad input through Envoy', () => {
     expect(stack.upstream.requests()).toHaveLength(0);
   });
 
-  it('missing identity → 401 unauthenticated', async () => {
-    await expectRefused(await stack.call('/v1/tools/k8s_get_deployment', good), 401, 'unauthenticated', /identity/);
+  it('missing identity → 401 unauthenticated, from Envoy at the headers (no decision made, no body read)', async () => {
+    const res = await stack.call('/v1/tools/k8s_get_deployment', good);
+    expect([res.status, res.headers['content-type'], res.json.error.code]).toEqual([401, 'application/json', 'unauthenticated']);
+    expect(res.json.error.message).toMatch(/identity/);
+    expect(stack.upstream.requests()).toHaveLength(0);
   });
 
   it('wrong method on a tool endpoint → 405', async () => {

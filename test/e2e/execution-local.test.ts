@@ -18,7 +18,7 @@ describe('execution through Envoy with the local sandbox runner', () => {
   let jwt: string;
 
   beforeAll(async () => {
-    stack = await startStack({ engine: 'embedded', executor: 'local', maxInFlight: 2 });
+    stack = await startStack({ engine: 'embedded', executor: 'local', maxInFlight: 2, executorConfig: { max_in_flight_per_agent: 2 } });
     jwt = await stack.jwtFor('ops-bot');
   });
   afterAll(async () => {

@@ -91,6 +91,13 @@ describe('Helm chart', () => {
     const kinds = (k: 'default' | 'all'): string[] => rendered[k].map((m) => `${m.kind}/${m.metadata.name}`);
     expect(kinds('default')).toEqual(expect.arrayContaining(['Deployment/toolgate-envoy', 'Deployment/toolgate-authz', 'Deployment/toolgate-executor', 'Service/toolgate-authz', 'PodDisruptionBudget/toolgate-authz', 'NetworkPolicy/toolgate-tool-calls', 'Namespace/toolgate-exec']));
     expect(kinds('default').some((k) => k.startsWith('HorizontalPodAutoscaler/'))).toBe(false);
+    // The execution namespace is bounded whatever the executors ask: a quota and per-container limits.
+    for (const k of ['default', 'all'] as const) {
+      const quota = rendered[k].find((m) => m.kind === 'ResourceQuota') as { metadata: { namespace: string }; spec: { hard: Record<string, string> } } | undefined;
+      expect(quota?.metadata.namespace).toBe(k === 'default' ? 'toolgate-exec' : 'agents-exec');
+      expect(Object.keys(quota?.spec.hard ?? {}).sort()).toEqual(['count/jobs.batch', 'limits.cpu', 'limits.memory', 'pods', 'requests.cpu', 'requests.memory', 'secrets']);
+      expect(rendered[k].some((m) => m.kind === 'LimitRange' && m.metadata.namespace === quota?.metadata.namespace)).toBe(true);
+    }
     expect(kinds('all')).toEqual(expect.arrayContaining(['HorizontalPodAutoscaler/toolgate-envoy', 'Deployment/toolgate-otel-collector', 'NetworkPolicy/toolgate-tool-k8s-get-deployment']));
     // Every pod: non-root, read-only root filesystem, no privilege escalation, all capabilities dropped.
     for (const d of rendered.all.filter((m) => m.kind === 'Deployment')) {
@@ -114,7 +121,8 @@ describe('Helm chart', () => {
       const text = find('ConfigMap', `${RELEASE}-executor`).data['executor.yaml'] as string;
       expect(text).toContain('callback_url: "http://${POD_IP}:9292"');
       const runner = parseExecutorConfig(text, '/etc/toolgate/executor.yaml', { POD_IP: '10.244.1.17' }).runner;
-      expect(runner).toMatchObject({ kind: 'kubernetes', callback_url: 'http://10.244.1.17:9292' });
+      // Results go to the Service: any replica stores them with the Job, so they land when the starter is gone.
+      expect(runner).toMatchObject({ kind: 'kubernetes', callback_url: 'http://10.244.1.17:9292', result_url: `http://${RELEASE}-executor.${RELEASE_NS}.svc.cluster.local:9292` });
       expect(() => parseExecutorConfig(text, '/etc/toolgate/executor.yaml', {})).toThrow(/POD_IP is not set/);
       // NetworkPolicies select pods (and the pod's port), so Jobs may reach an executor pod at its own address.
       const execNs = runner.kind === 'kubernetes' ? runner.namespace : '';
@@ -179,13 +187,15 @@ describe('Helm chart', () => {
     expect(await can(executor.sa, executor.ns, { verb: 'watch', resource: 'jobs', group: 'batch', namespace: 'toolgate-exec' })).toBe(true);
     expect(await can(executor.sa, executor.ns, { verb: 'delete', resource: 'jobs', group: 'batch', namespace: 'toolgate-exec' })).toBe(true);
     expect(await can(executor.sa, executor.ns, { verb: 'get', resource: 'pods', namespace: 'toolgate-exec' })).toBe(true);
-    // Each call's Secret: the executor creates it and can never read one back.
+    // Each call's Secret, and its result's: the executor creates them and reads one by name (a result another
+    // replica stored), never lists them.
     expect(await can(executor.sa, executor.ns, { verb: 'create', resource: 'secrets', namespace: 'toolgate-exec' })).toBe(true);
+    expect(await can(executor.sa, executor.ns, { verb: 'get', resource: 'secrets', namespace: 'toolgate-exec' })).toBe(true);
     for (const ns of [RELEASE_NS, 'staging', 'production', 'default', 'kube-system']) {
       expect(await can(executor.sa, executor.ns, { verb: 'create', resource: 'jobs', group: 'batch', namespace: ns }), `jobs in ${ns}`).toBe(false);
       expect(await can(executor.sa, executor.ns, { verb: 'create', resource: 'secrets', namespace: ns }), `secrets in ${ns}`).toBe(false);
     }
-    for (const [verb, resource, group] of [['get', 'secrets', ''], ['list', 'secrets', ''], ['watch', 'secrets', ''], ['update', 'secrets', ''], ['patch', 'secrets', ''], ['delete', 'secrets', ''], ['create', 'pods', ''], ['delete', 'pods', ''], ['update', 'jobs', 'batch'], ['create', 'rolebindings', 'rbac.authorization.k8s.io'], ['get', 'deployments', 'apps']] as const) {
+    for (const [verb, resource, group] of [['list', 'secrets', ''], ['watch', 'secrets', ''], ['update', 'secrets', ''], ['patch', 'secrets', ''], ['delete', 'secrets', ''], ['create', 'pods', ''], ['delete', 'pods', ''], ['update', 'jobs', 'batch'], ['create', 'rolebindings', 'rbac.authorization.k8s.io'], ['get', 'deployments', 'apps']] as const) {
       expect(await can(executor.sa, executor.ns, { verb, resource, group, namespace: 'toolgate-exec' }), `${verb} ${resource}`).toBe(false);
     }
 
@@ -233,7 +243,7 @@ describe('Helm chart', () => {
         .replace('/etc/envoy/tls/tls.crt', creds.serverCertPath)
         .replace('/etc/envoy/tls/tls.key', creds.serverKeyPath)
         .replace('/etc/envoy/tls/ca.crt', creds.caCertPath)
-        .replace('/etc/envoy/jwks/jwks.json', creds.jwksPath)
+        .replaceAll('/etc/envoy/jwks/jwks.json', creds.jwksPath)
         // The pod logs to its stdout; the test runner's stdout may be a socket Envoy cannot open.
         .replace('path: /dev/stdout', `path: ${join(dir, 'access.log')}`);
       const file = join(dir, `envoy-${k}.yaml`);

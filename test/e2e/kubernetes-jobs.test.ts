@@ -47,7 +47,7 @@ describe('Kubernetes Job runner on a real node', () => {
     await writeFile(catalogPath, toYaml(doc));
     cluster = await startExecutionCluster(catalogPath);
     ({ admin, executorKubeconfig } = cluster);
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE, ...cluster.runner }, catalogPath, maxInFlight: 3 });
+    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE, ...cluster.runner }, catalogPath, maxInFlight: 3, executorConfig: { max_in_flight_per_agent: 3 } });
     jwt = await stack.jwtFor('ops-bot');
     decisionKey = await loadAttestationKey(stack.creds.decisionKeyPath);
   }, 600_000);
@@ -109,7 +109,9 @@ describe('Kubernetes Job runner on a real node', () => {
     const kc = new KubeConfig();
     kc.loadFromFile(executorKubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
-    await expect(core.readNamespacedSecret({ namespace: EXEC_NS, name: 'anything' })).rejects.toMatchObject({ code: 403 });
+    // Secrets in its namespace: read one by name (a call's stored result), never list them.
+    await expect(core.readNamespacedSecret({ namespace: EXEC_NS, name: 'anything' })).rejects.toMatchObject({ code: 404 });
+    await expect(core.listNamespacedSecret({ namespace: EXEC_NS })).rejects.toMatchObject({ code: 403 });
     await expect(core.listNamespacedSecret({ namespace: TARGET_NS })).rejects.toMatchObject({ code: 403 });
     await expect(kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: TARGET_NS })).rejects.toMatchObject({ code: 403 });
     await expect(kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: TARGET_NS, name: 'api-server' })).rejects.toMatchObject({ code: 403 });

@@ -7,13 +7,15 @@ import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
 import { ensureDevCredentials, issueAgentCertificate, signAgentJwt, type DevCredentials } from '../../src/gateway/dev-credentials.js';
-import { renderEnvoyConfig } from '../../src/gateway/envoy-template.js';
+import { renderEnvoyConfig, type EnvoyTemplateValues } from '../../src/gateway/envoy-template.js';
+import { loadMcpServersFile } from '../../src/catalog/mcp-servers.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { ensureBubblewrap } from '../../src/toolchain/bubblewrap.js';
 import { ensureEnvoy, ensureOpa } from '../../src/toolchain/install.js';
 import { startEchoUpstream } from '../support/echo-upstream.js';
 import { startEnvoy } from '../support/envoy-process.js';
 import { freePort, startProcess, waitForHttp, type ManagedProcess } from '../support/managed-process.js';
+import { startTcpBalancer, type TcpBalancer } from '../support/tcp-balancer.js';
 
 /**
  * A whole authorization path on loopback for end-to-end tests: the real Envoy (rendered from
@@ -52,6 +54,34 @@ export interface StackOptions {
   otlpEndpoint?: string;
   /** Hash-chained audit trails (authz: refusals; executor: calls run) under the stack's directory. */
   audit?: boolean;
+  /**
+   * Executor processes behind Envoy (default 1). With more, Jobs post results through a balancer standing in
+   * for the executor Service (result_url), and replica i > 0 is named `<kube.instance>-<i>`.
+   */
+  executorReplicas?: number;
+  /** Extra keys of the executor's config file (limits, idempotency...). */
+  executorConfig?: Record<string, unknown>;
+  /** Extra environment of the executor processes (e.g. NODE_OPTIONS for a measurement). */
+  executorEnv?: NodeJS.ProcessEnv;
+  /** Envoy's overload and request limits, when a test needs other than the defaults. */
+  envoyLimits?: Pick<EnvoyTemplateValues, 'MAX_HEAP_BYTES' | 'MAX_DOWNSTREAM_CONNECTIONS' | 'REQUEST_HEADERS_TIMEOUT' | 'REQUEST_TIMEOUT'>;
+  /** Policy lifecycle: extra keys merged into the authz config (e.g. policy.bundle.signing, decision_logs). */
+  editAuthzConfig?: (config: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
+  /** MCP: the upstream MCP server registry (authz field mapping and credentials, Envoy routes and clusters). */
+  mcpServersPath?: string;
+  /** Extra environment of the authz server (e.g. upstream MCP credentials named by value_env). */
+  authzEnv?: Record<string, string>;
+}
+
+/** One executor process of the stack. */
+export interface ExecutorReplica {
+  /** Its POD_NAME (the label on its Jobs), when set. */
+  instance: string | undefined;
+  port: number;
+  opsPort: number;
+  /** Its result listener (runner.callback_address), on the node's bridge address. */
+  callbackPort: number;
+  process: ManagedProcess | undefined;
 }
 
 export interface Response {
@@ -85,6 +115,12 @@ export interface Stack {
   executorPort: number;
   /** Restarts the executor process (same config), e.g. to show reconciliation. */
   restartExecutor(opts?: { kill?: boolean }): Promise<void>;
+  /** Every executor replica (executorReplicas); the first is `executor` above. */
+  executors: ExecutorReplica[];
+  /** SIGKILLs replica i (no restart). */
+  killExecutor(i: number): Promise<void>;
+  /** Starts replica i again (same config and name) after killExecutor. */
+  startExecutor(i: number): Promise<void>;
   upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
   call(path: string, body: unknown, opts?: CallOptions): Promise<Response>;
   jwtFor(sub: string, extra?: Record<string, unknown>): Promise<string>;
@@ -149,10 +185,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...(opts.engine === 'remote' ? { remote: { url: remoteUrl, timeout_ms: 1000 } } : {}),
     },
     decision_key_file: creds.decisionKeyPath,
+    ...(opts.mcpServersPath ? { mcp_servers: opts.mcpServersPath } : {}),
   };
   const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
   const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
   if (authzAuditPath) Object.assign(authzConfig, { audit: { path: authzAuditPath } });
+  opts.editAuthzConfig?.(authzConfig);
   const tracingEnv = opts.otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.otlpEndpoint } : {};
   const authzConfigPath = join(dir, 'authz.yaml');
   await writeFile(authzConfigPath, toYaml(authzConfig));
@@ -162,7 +200,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       name: 'authz',
       command: process.execPath,
       args: [join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', authzConfigPath],
-      env: tracingEnv,
+      env: { ...tracingEnv, ...opts.authzEnv },
       logDir,
     });
     // /healthz: the embedded engine listens only once its bundle is active; a remote OPA may be down on purpose.
@@ -171,51 +209,63 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   let authz = await startAuthzProcess();
 
-  let executor: ManagedProcess | undefined;
   let executorPort = upstream.port;
   let executorOpsPort: number | undefined;
-  let startExecutorProcess: (() => Promise<ManagedProcess>) | undefined;
+  const executors: ExecutorReplica[] = [];
+  const startExecutorAt: (() => Promise<ManagedProcess>)[] = [];
+  let resultBalancer: TcpBalancer | undefined;
   if (opts.executor === 'local' || opts.executor === 'kubernetes') {
     // The local runner needs bubblewrap (the executor refuses to start without it); a fresh machine has none.
     if (opts.executor === 'local') await ensureBubblewrap();
-    [executorPort, executorOpsPort] = [await freePort(), await freePort()];
-    const callbackPort = await freePort();
-    const executorConfigPath = join(dir, 'executor.yaml');
-    await writeFile(
-      executorConfigPath,
-      toYaml({
-        http: { address: `127.0.0.1:${executorPort}` },
-        ops: { address: `127.0.0.1:${executorOpsPort}` },
-        catalog: opts.catalogPath ?? join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
-        max_body_bytes: opts.maxRequestBytes ?? 2 * 1024 * 1024,
-        max_in_flight: opts.maxInFlight ?? 16,
-        decision_key_file: creds.decisionKeyPath,
-        ...(executorAuditPath ? { audit: { path: executorAuditPath } } : {}),
-        runner:
-          opts.executor === 'kubernetes' && opts.kube
-            ? {
-                kind: 'kubernetes',
-                namespace: opts.kube.namespace,
-                image: opts.kube.image,
-                command: opts.kube.command,
-                callback_url: `http://${opts.kube.callbackHost}:${callbackPort}`,
-                callback_address: `${opts.kube.callbackHost}:${callbackPort}`,
-                ttl_seconds_after_finished: 30,
-                default_service_account: 'toolgate-tool-default',
-                kubeconfig: opts.kube.kubeconfig,
-                ...(opts.otlpEndpoint ? { otel_exporter_otlp_endpoint: opts.otlpEndpoint } : {}),
-              }
-            : { kind: 'local' },
-      }),
-    );
-    // As the downward API would set it in a cluster: the name its Jobs are labelled with.
-    const executorEnv = { ...tracingEnv, ...(opts.kube?.instance ? { POD_NAME: opts.kube.instance } : {}) };
-    startExecutorProcess = async () => {
-      const p = startProcess({ name: 'executor', command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], env: executorEnv, logDir });
-      await waitForHttp(`http://127.0.0.1:${executorOpsPort}/healthz`, { process: p, timeoutMs: 30_000 });
-      return p;
-    };
-    executor = await startExecutorProcess();
+    const replicas = opts.executorReplicas ?? 1;
+    for (let i = 0; i < replicas; i++) {
+      const instance = opts.kube?.instance ? (i === 0 ? opts.kube.instance : `${opts.kube.instance}-${i}`) : undefined;
+      executors.push({ instance, port: await freePort(), opsPort: await freePort(), callbackPort: await freePort(), process: undefined });
+    }
+    // As the executor Service would: Jobs post results to any replica that is up (on the node's bridge, where pods reach it).
+    if (replicas > 1 && opts.kube) resultBalancer = await startTcpBalancer(() => executors.map((e) => e.callbackPort), opts.kube.callbackHost);
+    for (const [i, replica] of executors.entries()) {
+      const executorConfigPath = join(dir, i === 0 ? 'executor.yaml' : `executor-${i}.yaml`);
+      await writeFile(
+        executorConfigPath,
+        toYaml({
+          http: { address: `127.0.0.1:${replica.port}` },
+          ops: { address: `127.0.0.1:${replica.opsPort}` },
+          catalog: opts.catalogPath ?? join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'),
+          max_body_bytes: opts.maxRequestBytes ?? 2 * 1024 * 1024,
+          max_in_flight: opts.maxInFlight ?? 16,
+          decision_key_file: creds.decisionKeyPath,
+          ...(executorAuditPath ? { audit: { path: i === 0 ? executorAuditPath : `${executorAuditPath}.${i}` } } : {}),
+          ...opts.executorConfig,
+          runner:
+            opts.executor === 'kubernetes' && opts.kube
+              ? {
+                  kind: 'kubernetes',
+                  namespace: opts.kube.namespace,
+                  image: opts.kube.image,
+                  command: opts.kube.command,
+                  // The result listener alone on the node's bridge address: pods reach it, and only it.
+                  callback_url: `http://${opts.kube.callbackHost}:${replica.callbackPort}`,
+                  callback_address: `${opts.kube.callbackHost}:${replica.callbackPort}`,
+                  ...(resultBalancer ? { result_url: `http://${opts.kube.callbackHost}:${resultBalancer.port}` } : {}),
+                  ttl_seconds_after_finished: 30,
+                  default_service_account: 'toolgate-tool-default',
+                  kubeconfig: opts.kube.kubeconfig,
+                  ...(opts.otlpEndpoint ? { otel_exporter_otlp_endpoint: opts.otlpEndpoint } : {}),
+                }
+              : { kind: 'local' },
+        }),
+      );
+      // As the downward API would set it in a cluster: the name its Jobs are labelled with.
+      const executorEnv = { ...tracingEnv, ...opts.executorEnv, ...(replica.instance ? { POD_NAME: replica.instance } : {}) };
+      startExecutorAt[i] = async () => {
+        const p = startProcess({ name: i === 0 ? 'executor' : `executor-${i}`, command: process.execPath, args: [join(REPO_ROOT, 'dist', 'src', 'executor', 'main.js'), '--config', executorConfigPath], env: executorEnv, logDir });
+        await waitForHttp(`http://127.0.0.1:${replica.opsPort}/healthz`, { process: p, timeoutMs: 30_000 });
+        return p;
+      };
+    }
+    for (const [i, replica] of executors.entries()) replica.process = await (startExecutorAt[i] as () => Promise<ManagedProcess>)();
+    [executorPort, executorOpsPort] = [executors[0]?.port as number, executors[0]?.opsPort];
   }
 
   const [envoyHttpPort, envoyMtlsPort, envoyAdminPort] = [await freePort(), await freePort(), await freePort()];
@@ -241,9 +291,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       JWT_ISSUER: creds.jwtIssuer,
       JWT_AUDIENCE: creds.jwtAudience,
       ACCESS_LOG_PATH: accessLogPath,
+      ...opts.envoyLimits,
       ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: new URL(opts.otlpEndpoint).hostname, OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
+      ...(opts.mcpServersPath ? { MCP_SERVERS: (await loadMcpServersFile(opts.mcpServersPath)).all() } : {}),
     }),
   );
+  if (executors.length > 1) await writeFile(envoyConfigPath, withExecutorEndpoints(await readFile(envoyConfigPath, 'utf8'), executorPort, executors.map((e) => e.port)));
   const envoy = await startEnvoy({ configPath: envoyConfigPath, logDir, adminPort: envoyAdminPort });
   processes.push(envoy);
 
@@ -301,18 +354,34 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return authz;
     },
     get executor() {
-      return executor;
+      return executors[0]?.process;
+    },
+    executors,
+    killExecutor: async (i) => {
+      const p = executors[i]?.process;
+      if (!p) throw new Error(`no executor replica ${i}`);
+      process.kill(p.pid, 'SIGKILL');
+      await p.exited;
+      await p.stop();
+    },
+    startExecutor: async (i) => {
+      const replica = executors[i];
+      const start = startExecutorAt[i];
+      if (!replica || !start) throw new Error(`no executor replica ${i}`);
+      replica.process = await start();
     },
     executorOpsPort,
     executorPort,
     restartExecutor: async (o = {}) => {
-      if (!executor || !startExecutorProcess) throw new Error('no executor in this stack');
+      const first = executors[0];
+      const start = startExecutorAt[0];
+      if (!first?.process || !start) throw new Error('no executor in this stack');
       if (o.kill) {
-        process.kill(executor.pid, 'SIGKILL');
-        await executor.exited;
+        process.kill(first.process.pid, 'SIGKILL');
+        await first.process.exited;
       }
-      await executor.stop();
-      executor = await startExecutorProcess();
+      await first.process.stop();
+      first.process = await start();
     },
     upstream,
     call,
@@ -324,7 +393,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     },
     stopAuthz: () => authz.stop(),
     stop: async () => {
-      await executor?.stop();
+      for (const e of executors) await e.process?.stop();
+      await resultBalancer?.close();
       await authz.stop();
       for (const p of processes.reverse()) await p.stop();
       await upstream.close();
@@ -348,4 +418,14 @@ export async function readAccessLog(stack: Stack): Promise<Record<string, string
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, string>);
+}
+
+/** Envoy's executor cluster with one endpoint per replica (the rendered config has the first one's). */
+function withExecutorEndpoints(config: string, firstPort: number, ports: number[]): string {
+  const one = new RegExp(`^( *)- endpoint:\\n +address:\\n +socket_address: \\{ address: 127\\.0\\.0\\.1, port_value: ${firstPort} \\}$`, 'm');
+  const m = one.exec(config);
+  if (!m) throw new Error('stack: no executor endpoint in the rendered Envoy config');
+  const indent = m[1] as string;
+  const endpoint = (port: number): string => `${indent}- endpoint:\n${indent}    address:\n${indent}      socket_address: { address: 127.0.0.1, port_value: ${port} }`;
+  return config.replace(one, ports.map(endpoint).join('\n'));
 }

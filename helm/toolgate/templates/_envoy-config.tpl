@@ -25,7 +25,14 @@
   "JWT_ISSUER" .Values.envoy.jwt.issuer
   "JWT_AUDIENCE" .Values.envoy.jwt.audience
   "ACCESS_LOG_PATH" "/dev/stdout"
+  "MAX_HEAP_BYTES" (toString (int .Values.envoy.limits.maxHeapBytes))
+  "MAX_DOWNSTREAM_CONNECTIONS" (toString (int .Values.envoy.limits.maxDownstreamConnections))
+  "REQUEST_HEADERS_TIMEOUT" .Values.envoy.limits.requestHeadersTimeout
+  "REQUEST_TIMEOUT" .Values.envoy.limits.requestTimeout
+  "MCP_RESOURCE_URL" .Values.envoy.mcp.resourceUrl
 -}}
+{{- $mcpUrl := urlParse .Values.envoy.mcp.resourceUrl -}}
+{{- $_ := set $values "MCP_RESOURCE_METADATA_URL" (printf "%s://%s/.well-known/oauth-protected-resource%s" $mcpUrl.scheme $mcpUrl.host (trimSuffix "/" $mcpUrl.path)) -}}
 {{- if $otlp -}}
 {{- $hostPort := regexReplaceAll "^[a-z]+://" $otlp "" | trimSuffix "/" -}}
 {{- $_ := set $values "OTEL_COLLECTOR_HOST" (regexReplaceAll ":[0-9]+$" $hostPort "") -}}
@@ -40,8 +47,69 @@
 {{- if .Values.envoy.extraRoutes -}}
 {{- $cfg = regexReplaceAll "(?m)^[ \t]*# @extra-routes.*\n" $cfg (printf "%s\n" (toYaml .Values.envoy.extraRoutes | indent 24)) -}}
 {{- end -}}
+{{- $mcpRoutes := include "toolgate.mcpRoutes" . | trim -}}
+{{- $mcpClusters := include "toolgate.mcpClusters" . | trim -}}
+{{- if $mcpRoutes -}}
+{{- $cfg = regexReplaceAll "(?m)^[ \t]*# @mcp-routes.*$" $cfg ($mcpRoutes | indent 24) -}}
+{{- $cfg = regexReplaceAll "(?m)^[ \t]*# @mcp-clusters.*$" $cfg ($mcpClusters | indent 4) -}}
+{{- end -}}
 {{- if regexMatch "\\$\\{[A-Z0-9_]+\\}" $cfg -}}
 {{- fail (printf "envoy config: placeholders left unrendered: %s" (regexFindAll "\\$\\{[A-Z0-9_]+\\}" $cfg -1 | uniq | join ", ")) -}}
 {{- end -}}
 {{ $cfg }}
+{{- end -}}
+
+{{/*
+  The upstream MCP servers' routes and clusters: the same shape src/gateway/mcp-envoy-config.ts renders for
+  the one-machine gateway (see the comment there for the order and why).
+*/}}
+{{- define "toolgate.mcpRoutes" -}}
+{{- $extProc := "    envoy.filters.http.ext_proc:\n      \"@type\": type.googleapis.com/envoy.config.route.v3.FilterConfig\n      config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute\n        %s" -}}
+{{- $hidden := "[\"x-toolgate-mcp-method\",\"x-toolgate-visible-tools\",\"x-toolgate-agent-id\",\"x-toolgate-agent-auth\",\"x-toolgate-attestation\",\"x-toolgate-tool\"]" -}}
+{{- range .Values.mcpServers.servers }}
+{{- $u := urlParse .url -}}
+{{- $cluster := printf "mcp_%s" (.name | replace "-" "_") -}}
+{{- $t := int (default 300 .timeout_seconds) -}}
+{{- $common := printf "cluster: %s, prefix_rewrite: %s, auto_host_rewrite: true" $cluster (toJson (default "/" $u.path)) -}}
+{{- $authz := printf "  typed_per_filter_config:\n    envoy.filters.http.ext_authz:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute\n      check_settings:\n        context_extensions: { protocol: mcp, mcp_server: %s }" (toJson .name) }}
+- match: { path: "/mcp/{{ .name }}", headers: [{ name: x-toolgate-mcp-method, string_match: { exact: tools/list } }] }
+  route: { {{ $common }}, timeout: {{ $t }}s, idle_timeout: {{ add $t 10 }}s }
+  request_headers_to_remove: {{ $hidden }}
+{{ $authz }}
+{{ printf $extProc "overrides: {}" }}
+- match: { path: "/mcp/{{ .name }}", headers: [{ name: ":method", string_match: { exact: GET } }] }
+  route: { {{ $common }}, timeout: 0s, idle_timeout: {{ max $t 600 }}s }
+  request_headers_to_remove: {{ $hidden }}
+{{ $authz }}
+{{ printf $extProc "disabled: true" }}
+- match: { path: "/mcp/{{ .name }}" }
+  route: { {{ $common }}, timeout: {{ $t }}s, idle_timeout: {{ add $t 10 }}s }
+  request_headers_to_remove: {{ $hidden }}
+{{ $authz }}
+{{ printf $extProc "disabled: true" }}
+{{- end }}
+{{- end -}}
+
+{{- define "toolgate.mcpClusters" -}}
+{{- range .Values.mcpServers.servers }}
+{{- $u := urlParse .url -}}
+{{- $cluster := printf "mcp_%s" (.name | replace "-" "_") -}}
+{{- $port := trimPrefix (printf "%s:" $u.hostname) $u.host -}}
+{{- if eq $port $u.host }}{{ $port = ternary "443" "80" (eq $u.scheme "https") }}{{ end }}
+- name: {{ $cluster }}
+  type: STRICT_DNS
+  connect_timeout: {{ int (default 2 .connect_timeout_seconds) }}s
+  load_assignment:
+    cluster_name: {{ $cluster }}
+    endpoints:
+      - lb_endpoints:
+          - endpoint: { address: { socket_address: { address: {{ toJson $u.hostname }}, port_value: {{ $port }} } } }
+{{- if eq $u.scheme "https" }}
+  transport_socket:
+    name: envoy.transport_sockets.tls
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+      sni: {{ toJson $u.hostname }}
+{{- end }}
+{{- end }}
 {{- end -}}

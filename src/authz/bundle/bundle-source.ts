@@ -3,6 +3,9 @@ import type { PolicyBundle } from './bundle.js';
 /** Hands a bundle to the engine; rejects when the engine cannot use it (the source then keeps the old one). */
 export type ActivateBundle = (bundle: PolicyBundle) => Promise<void>;
 
+/** Told of a bundle the source fetched but could not read (so it never reached `activate`). */
+export type BundleUnreadable = (err: unknown) => void;
+
 export interface BundleSourceStatus {
   source: string;
   revision: string | undefined;
@@ -17,7 +20,7 @@ export interface BundleSourceStatus {
  * could be), then keeps watching for new ones until `stop`.
  */
 export interface BundleSource {
-  start(activate: ActivateBundle): Promise<void>;
+  start(activate: ActivateBundle, unreadable?: BundleUnreadable): Promise<void>;
   stop(): Promise<void>;
   status(): BundleSourceStatus;
 }

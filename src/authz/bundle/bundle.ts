@@ -25,6 +25,8 @@ export interface PolicyBundle {
   metadata: Record<string, unknown>;
   /** sha256 of the archive (or of the directory's files): identifies exactly what was loaded. */
   digest: string;
+  /** Every file as read (path relative to the bundle root), for signature verification. */
+  files: ReadonlyMap<string, Buffer>;
 }
 
 export class BundleError extends Error {}
@@ -159,7 +161,7 @@ function assemble(files: Files, digest: string): PolicyBundle {
     if (typeof e.entrypoint === 'string') m.entrypoints.push(e.entrypoint);
   }
   for (const [path, bytes] of wasmFiles) if (!wasm.some((w) => w.path === path)) wasm.push({ path, entrypoints: [], bytes });
-  return { revision, roots, wasm, data, rego, metadata, digest };
+  return { revision, roots, wasm, data, rego, metadata, digest, files };
 }
 
 function parseDataFile(path: string, content: Buffer): unknown {

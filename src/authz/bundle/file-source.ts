@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { createLogger, errorMessage, type Logger } from '../../shared/logger.js';
-import { loadBundleFile } from './bundle.js';
-import { SourceState, type ActivateBundle, type BundleSource, type BundleSourceStatus } from './bundle-source.js';
+import { BundleError, loadBundleFile } from './bundle.js';
+import { SourceState, type ActivateBundle, type BundleSource, type BundleUnreadable, type BundleSourceStatus } from './bundle-source.js';
 
 /**
  * A bundle on disk (a .tar.gz from `opa build`, or an unpacked bundle directory), re-read when it changes.
@@ -22,9 +22,13 @@ export class FileBundleSource implements BundleSource {
     this.log = log;
   }
 
-  async start(activate: ActivateBundle): Promise<void> {
+  private unreadable: BundleUnreadable = () => undefined;
+
+  async start(activate: ActivateBundle, unreadable?: BundleUnreadable): Promise<void> {
+    if (unreadable) this.unreadable = unreadable;
     this.lastStamp = await this.stamp();
     const bundle = await loadBundleFile(this.path).catch((err: unknown) => {
+      this.unreadable(err);
       throw new Error(`cannot load policy bundle ${this.path}: ${errorMessage(err)}`);
     });
     await activate(bundle);
@@ -55,6 +59,7 @@ export class FileBundleSource implements BundleSource {
       await activate(bundle);
       this.state.activated(bundle, false);
     } catch (err) {
+      if (err instanceof BundleError) this.unreadable(err);
       this.state.lastError = errorMessage(err);
       this.log.error('policy bundle update rejected; keeping the active bundle', { source: this.state.source, active_revision: this.state.revision, cause: this.state.lastError });
     } finally {

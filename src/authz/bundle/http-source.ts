@@ -1,17 +1,23 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, errorMessage, type Logger } from '../../shared/logger.js';
-import { parseBundleArchive, type PolicyBundle } from './bundle.js';
-import { SourceState, type ActivateBundle, type BundleSource, type BundleSourceStatus } from './bundle-source.js';
+import { ServiceClient } from '../opa-config/service-client.js';
+import { BundleError, parseBundleArchive, type PolicyBundle } from './bundle.js';
+import { SourceState, type ActivateBundle, type BundleSource, type BundleUnreadable, type BundleSourceStatus } from './bundle-source.js';
 
 export interface HttpBundleSourceOptions {
   url: string;
   headers?: Record<string, string>;
+  /** An OPA service (credentials, client TLS, custom CA) and the bundle's resource on it (then `url` is theirs joined). */
+  service?: { client: ServiceClient; resource: string };
   pollMinSeconds: number;
   pollMaxSeconds: number;
   cacheDir: string;
   timeoutMs: number;
 }
+
+/** A compressed bundle larger than this is refused before it is read (gunzip is bounded separately). */
+const MAX_BUNDLE_BYTES = 128 * 1024 * 1024;
 
 interface CacheMeta {
   etag: string | undefined;
@@ -38,7 +44,12 @@ export class HttpBundleSource implements BundleSource {
   ) {
     this.state = new SourceState(opts.url);
     this.log = log;
+    this.client = opts.service?.client ?? new ServiceClient({ name: 'bundle', url: opts.url, headers: {} });
+    this.resource = opts.service?.resource ?? '';
   }
+
+  private readonly client: ServiceClient;
+  private readonly resource: string;
 
   private get bundlePath(): string {
     return join(this.opts.cacheDir, 'bundle.tar.gz');
@@ -48,12 +59,16 @@ export class HttpBundleSource implements BundleSource {
     return join(this.opts.cacheDir, 'bundle.json');
   }
 
-  async start(activate: ActivateBundle): Promise<void> {
+  private unreadable: BundleUnreadable = () => undefined;
+
+  async start(activate: ActivateBundle, unreadable?: BundleUnreadable): Promise<void> {
     this.stopped = false;
+    if (unreadable) this.unreadable = unreadable;
     try {
       const changed = await this.fetchOnce(activate);
       if (!changed) throw new Error('server answered 304 without a previous bundle');
     } catch (err) {
+      if (err instanceof BundleError) this.unreadable(err);
       const cause = errorMessage(err);
       const cached = await this.loadCache();
       if (!cached) throw new Error(`cannot load policy bundle from ${this.opts.url} (${cause}) and no cached bundle in ${this.opts.cacheDir}`);
@@ -73,6 +88,7 @@ export class HttpBundleSource implements BundleSource {
     this.timer = setTimeout(() => {
       this.fetchOnce(activate)
         .catch((err: unknown) => {
+          if (err instanceof BundleError) this.unreadable(err);
           this.state.lastError = errorMessage(err);
           this.log.error('policy bundle update failed; keeping the active bundle', { url: this.opts.url, active_revision: this.state.revision, cause: this.state.lastError });
         })
@@ -85,21 +101,14 @@ export class HttpBundleSource implements BundleSource {
   private async fetchOnce(activate: ActivateBundle): Promise<boolean> {
     const headers: Record<string, string> = { ...this.opts.headers };
     if (this.etag) headers['if-none-match'] = this.etag;
-    const res = await fetch(this.opts.url, { headers, signal: AbortSignal.timeout(this.opts.timeoutMs) }).catch((err: unknown) => {
-      const cause = (err as { cause?: unknown }).cause;
-      throw new Error(`unreachable: ${cause instanceof Error ? cause.message : errorMessage(err)}`);
+    const res = await this.client.request({ method: 'GET', resource: this.resource, headers, timeoutMs: this.opts.timeoutMs, maxBytes: MAX_BUNDLE_BYTES }).catch((err: unknown) => {
+      throw new Error(`unreachable: ${errorMessage(err)}`);
     });
-    if (res.status === 304) {
-      await res.arrayBuffer().catch(() => undefined);
-      return false;
-    }
-    if (!res.ok) {
-      await res.arrayBuffer().catch(() => undefined);
-      throw new Error(`bundle server answered ${res.status}`);
-    }
-    const bytes = Buffer.from(await res.arrayBuffer());
+    if (res.status === 304) return false;
+    if (res.status < 200 || res.status > 299) throw new Error(`bundle server answered ${res.status}`);
+    const bytes = res.body;
     const bundle = await parseBundleArchive(bytes);
-    const etag = res.headers.get('etag') ?? undefined;
+    const etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined;
     if (bundle.digest === this.state.digest) {
       this.etag = etag;
       return false;
@@ -134,6 +143,7 @@ export class HttpBundleSource implements BundleSource {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.client.close();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }

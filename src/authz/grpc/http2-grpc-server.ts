@@ -42,8 +42,19 @@ export interface ServerStreamMethod<Req, Res> {
   open(call: GrpcCall<Req>, send: (message: Res) => void, onClose: (cleanup: () => void) => void): void;
 }
 
+/**
+ * A bidirectional stream answered message by message: one response per request message, in order (Envoy's
+ * ext_proc protocol). The call ends when the client half-closes and every answer has been sent.
+ */
+export interface BidiStreamMethod<Req, Res> {
+  kind: 'bidi';
+  deserialize(bytes: Buffer): Req;
+  serialize(message: Res): Buffer;
+  handle(call: GrpcCall<Req>): Promise<Res>;
+}
+
 /** Methods are declared with method syntax, so a typed method fits this table of untyped ones. */
-export type GrpcMethod = UnaryMethod<unknown, unknown> | ServerStreamMethod<unknown, unknown>;
+export type GrpcMethod = UnaryMethod<unknown, unknown> | ServerStreamMethod<unknown, unknown> | BidiStreamMethod<unknown, unknown>;
 
 interface Codec<Req, Res> {
   deserialize(bytes: Buffer): Req;
@@ -56,6 +67,10 @@ export function unary<Req, Res>(codec: Codec<Req, Res>, handle: (call: GrpcCall<
 
 export function serverStream<Req, Res>(codec: Codec<Req, Res>, open: ServerStreamMethod<Req, Res>['open']): ServerStreamMethod<Req, Res> {
   return { kind: 'server-stream', deserialize: (b) => codec.deserialize(b), serialize: (m) => codec.serialize(m), open };
+}
+
+export function bidiStream<Req, Res>(codec: Codec<Req, Res>, handle: (call: GrpcCall<Req>) => Promise<Res>): BidiStreamMethod<Req, Res> {
+  return { kind: 'bidi', deserialize: (b) => codec.deserialize(b), serialize: (m) => codec.serialize(m), handle };
 }
 
 export interface GrpcServerOptions {
@@ -143,6 +158,10 @@ export async function startHttp2GrpcServer(address: string, opts: GrpcServerOpti
       return;
     }
 
+    if (method.kind === 'bidi') {
+      serveBidi(stream, method, headers, maxMessageBytes, log);
+      return;
+    }
     const chunks: Buffer[] = [];
     let length = 0;
     let refused = false;
@@ -240,6 +259,63 @@ function openServerStream(stream: http2.ServerHttp2Stream, method: ServerStreamM
     },
     (cleanup) => stream.once('close', cleanup),
   );
+}
+
+function serveBidi(stream: http2.ServerHttp2Stream, method: BidiStreamMethod<unknown, unknown>, headers: http2.IncomingHttpHeaders, maxMessageBytes: number, log: Logger): void {
+  let pending: Buffer = Buffer.alloc(0);
+  let chain: Promise<void> = Promise.resolve();
+  let trailers: Record<string, string> = OK_TRAILERS;
+  let responded = false;
+  let failed = false;
+  const open = (): void => {
+    if (responded) return;
+    responded = true;
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+  };
+  const fail = (code: RpcCode, message: string): void => {
+    if (failed) return;
+    failed = true;
+    if (!responded) return respondStatus(stream, code, message);
+    trailers = { 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) };
+    if (!stream.destroyed && !stream.closed) stream.end();
+  };
+  stream.on('data', (chunk: Buffer) => {
+    if (failed) return;
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 5) {
+      if (pending[0] !== 0) return fail(RpcCode.UNIMPLEMENTED, 'compressed messages are not supported (grpc-encoding identity only)');
+      const size = pending.readUInt32BE(1);
+      if (size > maxMessageBytes) return fail(RpcCode.RESOURCE_EXHAUSTED, `request message larger than ${maxMessageBytes} bytes`);
+      if (pending.length < 5 + size) break;
+      const bytes = pending.subarray(5, 5 + size);
+      pending = pending.subarray(5 + size);
+      let request: unknown;
+      try {
+        request = method.deserialize(bytes);
+      } catch (err) {
+        return fail(RpcCode.INTERNAL, `request message could not be decoded: ${errorMessage(err)}`);
+      }
+      chain = chain
+        .then(() => method.handle({ request, metadata: headers }))
+        .then((response) => {
+          if (failed || stream.destroyed || stream.closed) return;
+          open();
+          stream.write(frame(method.serialize(response)));
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof GrpcError)) log.error('gRPC stream handler failed', { cause: errorMessage(err) });
+          fail(err instanceof GrpcError ? err.code : RpcCode.INTERNAL, err instanceof GrpcError ? err.message : 'internal error');
+        });
+    }
+  });
+  stream.on('end', () => {
+    void chain.then(() => {
+      if (failed || stream.destroyed || stream.closed) return;
+      open();
+      stream.end();
+    });
+  });
 }
 
 /** "host:port", "[v6]:port" or ":port" → [host, port]. */

@@ -68,3 +68,19 @@ function verifiedJwtPayload(filterMetadata: JsonObject | undefined, opts: Identi
   }
   return undefined;
 }
+
+/**
+ * Why jwt_authn refused a presented token, when a route lets refused tokens through to be answered here
+ * (MCP: `failed_status_in_metadata`, so that the agent gets a 401 with the cause rather than Envoy's 403).
+ * A refused token is never ignored: whatever else identifies the caller, the request is refused.
+ */
+export const JWT_FAILURE_METADATA_KEY = 'jwt_failure';
+
+export function refusedJwt(filterMetadata: JsonObject | undefined, opts: IdentityOptions): string | undefined {
+  const ns = filterMetadata?.[opts.jwtMetadataNamespace];
+  if (!ns || typeof ns !== 'object') return undefined;
+  const failure = (ns as JsonObject)[JWT_FAILURE_METADATA_KEY];
+  if (!failure || typeof failure !== 'object') return undefined;
+  const message = (failure as JsonObject).message;
+  return typeof message === 'string' && message !== '' ? message : 'the token did not verify';
+}

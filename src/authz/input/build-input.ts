@@ -1,11 +1,15 @@
+import type { McpServerRegistry } from '../../catalog/mcp-servers.js';
 import type { ToolCatalog, ToolDefinition } from '../../catalog/tool-catalog.js';
 import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, sourceTextIsExact } from '../../shared/body/strict-json.js';
 import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
 import { Rejection } from '../response/rejection.js';
-import { resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
+import { refusedJwt, resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
 import { attributesToJson, INPUT_VERSION, metadataToJson, type JsonObject } from './envoy-input.js';
-import type { RawJsonValue } from './input-json.js';
+import type { InputSplices, RawJsonValue } from './input-json.js';
+import { mapMcpRequest, TOOLGATE_MCP_SERVER } from './mcp-adapter.js';
+import type { McpMessage } from './mcp-message.js';
+import { McpRejection } from './mcp-rejection.js';
 import { parseRequestBody } from './parsed-body.js';
 import { parsePath, parseQuery, PathError, splitPathAndQuery } from './parsed-path.js';
 import { PROTOCOL_ADAPTERS, type ProtocolAdapter, type ToolCall } from './tool-call.js';
@@ -22,24 +26,37 @@ export interface MappedRequest {
   tool: ToolDefinition | undefined;
   /** Flat fields as derived from the catalog ({} when not a tool call). */
   fields: Record<string, unknown>;
+  /** The MCP message, when the route speaks MCP (`input.mcp`). */
+  mcp: McpMessage | undefined;
   /** The JSON bytes the tool arguments were parsed from (a REST call's body), reused when encoding the input. */
-  rawArguments: RawJsonValue | undefined;
+  rawArguments: RawJsonValue | InputSplices | undefined;
 }
 
 export interface InputMapperOptions {
   catalog: ToolCatalog;
   identity: IdentityOptions;
+  /** Upstream MCP servers (field mapping of their tools); none registered when absent. */
+  servers?: McpServerRegistry;
 }
 
 /** Header Envoy adds when with_request_body.allow_partial_message cut the body at max_request_bytes. */
 const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
 
 export function mapCheckRequest(req: CheckRequest, opts: InputMapperOptions): MappedRequest {
+  const protocol = req.attributes?.context_extensions?.protocol ?? 'rest';
+  try {
+    return mapProtocol(req, opts, protocol);
+  } catch (err) {
+    // On an MCP route every refusal is answered in JSON-RPC, even one raised before the message was read.
+    if (protocol === 'mcp' && err instanceof Rejection) throw McpRejection.from(err, undefined);
+    throw err;
+  }
+}
+
+function mapProtocol(req: CheckRequest, opts: InputMapperOptions, protocol: string): MappedRequest {
   const attrs = req.attributes ?? {};
   const http = attrs.request?.http ?? {};
-  const headers = http.headers ?? {};
   const ext = attrs.context_extensions ?? {};
-  const protocol = ext.protocol ?? 'rest';
 
   const { pathOnly, rawQuery } = splitPathAndQuery(http.path ?? '');
   let segments: string[];
@@ -53,12 +70,18 @@ export function mapCheckRequest(req: CheckRequest, opts: InputMapperOptions): Ma
   const metadata = metadataToJson(attrs.metadata_context);
   const principal = attrs.source?.principal || undefined;
   const agent = resolveAgentIdentity(principal, metadata?.filterMetadata as JsonObject | undefined, opts.identity);
-  const adapter = protocol === 'http' ? undefined : PROTOCOL_ADAPTERS[protocol];
-  if (protocol !== 'http' && !adapter) {
+  const isMcp = protocol === 'mcp';
+  const adapter = protocol === 'http' || isMcp ? undefined : PROTOCOL_ADAPTERS[protocol];
+  if (protocol !== 'http' && !isMcp && !adapter) {
     // A route misconfiguration, not the agent's fault, but still fail closed with a precise cause.
     throw new Rejection('invalid_path', `route declares unknown protocol "${protocol}" in context_extensions`);
   }
-  if (adapter && !agent) {
+  const jwtRefused = refusedJwt(metadata?.filterMetadata as JsonObject | undefined, opts.identity);
+  if (jwtRefused) {
+    const hint = isMcp ? ": an MCP token's audience must be this gateway's MCP resource (see its protected resource metadata)" : '';
+    throw new Rejection('unauthenticated', `the presented JWT was refused (${jwtRefused})${hint}`);
+  }
+  if ((adapter || isMcp) && !agent) {
     throw new Rejection(
       'unauthenticated',
       'no verified agent identity: present a client certificate (mTLS) or a JWT accepted by the gateway',
@@ -66,7 +89,7 @@ export function mapCheckRequest(req: CheckRequest, opts: InputMapperOptions): Ma
   }
 
   try {
-    return mapAuthenticated(attrs, { segments, rawQuery, principal, agent, adapter, ext }, opts);
+    return mapAuthenticated(attrs, { segments, rawQuery, principal, agent, adapter, isMcp, ext }, opts);
   } catch (err) {
     if (err instanceof Rejection) {
       err.agentId = agent?.id;
@@ -82,11 +105,12 @@ interface RequestBasics {
   principal: string | undefined;
   agent: AgentIdentity | undefined;
   adapter: ProtocolAdapter | undefined;
+  isMcp: boolean;
   ext: Record<string, string>;
 }
 
 function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: InputMapperOptions): MappedRequest {
-  const { segments, rawQuery, principal, agent, adapter, ext } = basics;
+  const { segments, rawQuery, principal, agent, adapter, isMcp, ext } = basics;
   const http = attrs.request?.http ?? {};
   const headers = http.headers ?? {};
   const body = decodeBody(http.raw_body, http.body);
@@ -102,7 +126,15 @@ function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: 
   let toolCall: ToolCall | undefined;
   let tool: ToolDefinition | undefined;
   let fields: Record<string, unknown> = {};
-  if (adapter) {
+  let mcp: McpMessage | undefined;
+  let mcpInput: JsonObject | undefined;
+  if (isMcp) {
+    const server = ext.mcp_server ?? TOOLGATE_MCP_SERVER;
+    const mapped = mapMcpRequest({ method: http.method ?? '', headers, body, server }, { catalog: opts.catalog, servers: opts.servers });
+    ({ toolCall, tool, fields } = mapped);
+    mcp = mapped.message;
+    mcpInput = mapped.mcp;
+  } else if (adapter) {
     toolCall = adapter({ method: http.method ?? '', segments, body, contextExtensions: ext });
     tool = opts.catalog.get(toolCall.tool);
     if (!tool) throw withTool(new Rejection('unknown_tool', `unknown tool "${toolCall.tool}"`), toolCall.tool);
@@ -121,21 +153,32 @@ function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: 
     parsed_query: parseQuery(rawQuery),
     truncated_body: false,
   };
-  const parsedBody = toolCall ? toolCall.arguments : parsePluginBody(headers['content-type'], body);
+  // MCP: parsed_body is the JSON-RPC message, as the OPA Envoy plugin would give it.
+  const parsedBody = mcp ? mcp.document : toolCall ? toolCall.arguments : parsePluginBody(headers['content-type'], body);
   if (parsedBody !== undefined) input.parsed_body = parsedBody;
   if (principal) input.source_principal = principal;
   if (agent) {
     input.agent = agent;
     input.agent_id = agent.id;
   }
+  if (mcpInput) input.mcp = mcpInput;
   if (toolCall) {
     input.tool_call = toolCall;
     Object.assign(input, fields);
   }
   // REST: the arguments are the whole body (other protocols carry them inside an envelope), reusable as the
   // input's JSON only when the policy would read exactly the values the tool runs with.
-  const rawArguments = toolCall?.protocol === 'rest' && sourceTextIsExact(toolCall.arguments) ? { value: toolCall.arguments, json: http.raw_body && http.raw_body.length > 0 ? withoutBom(http.raw_body) : Buffer.from(body) } : undefined;
-  return { input, agent, toolCall, tool, fields, rawArguments };
+  const rawBody = (): Buffer => (http.raw_body && http.raw_body.length > 0 ? withoutBom(http.raw_body) : Buffer.from(body));
+  let rawArguments: RawJsonValue | InputSplices | undefined;
+  if (toolCall?.protocol === 'rest' && sourceTextIsExact(toolCall.arguments)) rawArguments = { value: toolCall.arguments, json: rawBody() };
+  // MCP tools/call: the message is in the input as parsed_body, and its arguments twice more (params and
+  // tool_call): the message's bytes stand for parsed_body, and the arguments are serialised once for both.
+  if (mcp?.document && toolCall && mcpInput) {
+    const values = new Map<unknown, Buffer>([[toolCall.arguments, Buffer.from(JSON.stringify(toolCall.arguments))]]);
+    if (sourceTextIsExact(mcp.document)) values.set(mcp.document, rawBody());
+    rawArguments = { values, containers: new Set([mcpInput, mcpInput.params, toolCall]) };
+  }
+  return { input, agent, toolCall, tool, fields, mcp, rawArguments };
 }
 
 /** The strict decoder drops a UTF-8 byte order mark; so must the bytes reused as JSON. */

@@ -20,7 +20,18 @@ const SPLICE_FROM_BYTES = 4096;
 
 const utf8 = new TextEncoder();
 
-export function encodeInputJson(input: JsonObject, raw: RawJsonValue | undefined): Buffer {
+/**
+ * Several values spliced at once (MCP: the JSON-RPC message as received for `parsed_body`, and the tool's
+ * arguments serialised once for both `mcp.params.arguments` and `tool_call.arguments`). `containers` are the
+ * objects the writer descends into to find them; every other value is serialised whole.
+ */
+export interface InputSplices {
+  values: Map<unknown, Buffer>;
+  containers: Set<unknown>;
+}
+
+export function encodeInputJson(input: JsonObject, raw: RawJsonValue | InputSplices | undefined): Buffer {
+  if (raw && 'values' in raw) return encodeSpliced(input, raw);
   if (!raw || raw.json.length < SPLICE_FROM_BYTES) {
     // TextEncoder gives the bytes their own ArrayBuffer, which the wasm engine can hand over without a copy.
     const bytes = utf8.encode(JSON.stringify(input));
@@ -52,6 +63,40 @@ export function encodeInputJson(input: JsonObject, raw: RawJsonValue | undefined
     text += '}';
   };
   writeObject(input, true);
+  flush();
+  return Buffer.concat(chunks);
+}
+
+function encodeSpliced(input: JsonObject, s: InputSplices): Buffer {
+  let total = 0;
+  for (const b of s.values.values()) total += b.length;
+  if (total < SPLICE_FROM_BYTES) return encodeInputJson(input, undefined);
+  const chunks: Buffer[] = [];
+  let text = '';
+  const flush = (): void => {
+    if (text) chunks.push(Buffer.from(text));
+    text = '';
+  };
+  const writeObject = (obj: Record<string, unknown>): void => {
+    text += '{';
+    let first = true;
+    for (const [key, value] of Object.entries(obj)) {
+      if (value === undefined) continue;
+      text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+      first = false;
+      const spliced = s.values.get(value);
+      if (spliced) {
+        flush();
+        chunks.push(spliced);
+      } else if (isObject(value) && s.containers.has(value)) {
+        writeObject(value);
+      } else {
+        text += JSON.stringify(value);
+      }
+    }
+    text += '}';
+  };
+  writeObject(input);
   flush();
   return Buffer.concat(chunks);
 }

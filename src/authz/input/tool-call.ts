@@ -8,6 +8,8 @@ import { Rejection } from '../response/rejection.js';
  */
 export interface ToolCall {
   protocol: string;
+  /** MCP: the server the call goes to (`toolgate` or a registered upstream). */
+  server?: string;
   tool: string;
   arguments: Record<string, unknown>;
 }

@@ -21,6 +21,8 @@ export interface DecisionRecord {
   duration_ms: number;
   http_status: number;
   cause?: string;
+  /** MCP messages: what was decided, on which server, in which session (absent for REST). */
+  mcp?: { method: string; server: string; jsonrpc_id?: string | number; session_id?: string; protocol_version?: string };
 }
 
 export function logDecision(log: Logger, record: DecisionRecord): void {

@@ -44,6 +44,44 @@ export class AuthzMetrics {
     registers: [this.registry],
   });
 
+  readonly bundleRejections = new Counter({
+    name: 'toolgate_policy_bundle_rejections_total',
+    help: 'Bundles refused, by reason (corrupt | signature | evaluation | engine); the last good bundle stays active.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly decisionLogEvents = new Counter({
+    name: 'toolgate_decision_logs_events_total',
+    help: 'Decision log events (OPA format) by outcome: shipped, or dropped because the buffer was full, the event was larger than an upload, or the drop policy said so.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly decisionLogUploads = new Counter({
+    name: 'toolgate_decision_logs_uploads_total',
+    help: 'Uploads of decision log batches to the decision_logs service, by outcome (ok | failed).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly decisionLogBuffered = new Gauge({
+    name: 'toolgate_decision_logs_buffered_events',
+    help: 'Decision log events waiting for upload.',
+    registers: [this.registry],
+  });
+
+  readonly shadowEvaluations = new Counter({
+    name: 'toolgate_shadow_evaluations_total',
+    help: 'Decisions the shadow (candidate) bundle evaluated beside the active one, by outcome (agreed | diverged).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowDivergences = new Counter({
+    name: 'toolgate_shadow_divergences_total',
+    help: 'Decisions where the shadow bundle differs from the active one, by tool and direction (allow_to_deny | deny_to_allow | reasons_changed | candidate_error | candidate_fixes_error).',
+    labelNames: ['tool', 'direction'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -19,6 +19,8 @@ export interface PolicyEngine {
   readonly decisionPath: string;
   /** `json` is the same input already encoded (src/authz/input/input-json.ts); engines send it as is. */
   evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation>;
+  /** The active bundle's revision, when the engine holds one (names the policy in a policy_error). */
+  revision?(): string | undefined;
   /** True once the engine can decide (a bundle is active / the server answered). */
   ready(): boolean;
   close(): Promise<void>;

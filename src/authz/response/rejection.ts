@@ -13,6 +13,12 @@ export const REJECTION_STATUS = {
   method_not_allowed: 405,
   policy_denied: 403,
   policy_error: 500,
+  // MCP (JSON-RPC over Streamable HTTP). A refusal that can name the request's id is answered 200 with a
+  // JSON-RPC error instead (see jsonrpc-deny.ts); these statuses are for messages without one.
+  invalid_jsonrpc: 400,
+  invalid_params: 400,
+  header_mismatch: 400,
+  unknown_mcp_server: 404,
 } as const;
 
 export type RejectionCode = keyof typeof REJECTION_STATUS;

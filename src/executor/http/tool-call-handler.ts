@@ -4,9 +4,10 @@ import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-json.js';
 import { argumentsDigest, canonicalJson, sha256Hex } from '../../shared/digest.js';
 import type { Logger } from '../../shared/logger.js';
-import { verifyAttestation } from '../../shared/decision-attestation.js';
+import { ATTESTATION_TTL_SECONDS, checkAttestation } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import type { CallLedger } from '../call/call-ledger.js';
+import type { UsedDecisions } from '../call/used-decisions.js';
 import type { ActiveCall, CallTelemetry } from '../observability/call-telemetry.js';
 import type { Runner, ToolOutcome } from '../runners/runner.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
@@ -23,6 +24,8 @@ export interface ToolCallHandlerDeps {
   onRefused?: (tool: string, httpStatus: number) => void;
   /** Shared with the authz server: only calls it attested run (see shared/decision-attestation.ts). */
   attestationKey: Buffer;
+  /** Decisions already accepted by this process: each attestation is accepted once. */
+  usedDecisions: UsedDecisions;
 }
 
 const TOOL_PATH = /^\/v1\/tools\/([^/?]+)(?:\?.*)?$/;
@@ -66,8 +69,16 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     }
     const policyRevision = header(req, TRUSTED_HEADERS.policyRevision) ?? '';
     const decision = { decisionId, agentId, agentMethod: header(req, TRUSTED_HEADERS.agentMethod) ?? '', tool: toolName, policyRevision, body: raw };
-    if (!verifyAttestation(deps.attestationKey, decision, header(req, TRUSTED_HEADERS.attestation))) {
+    // Accepted once: this process and, across replicas, the call's Job remember a decision for its whole life.
+    const attested = checkAttestation(deps.attestationKey, decision, header(req, TRUSTED_HEADERS.attestation), Date.now(), ATTESTATION_TTL_SECONDS);
+    if (!attested.ok && (attested.reason === 'expired' || attested.reason === 'not_yet_valid' || attested.reason === 'too_long')) {
+      return refuse(403, 'attestation_expired', `the gateway's attestation of this call is not valid now (${attested.reason.replaceAll('_', ' ')}); send the call again through the gateway`);
+    }
+    if (!attested.ok) {
       return refuse(403, 'not_authorized', 'this call carries no valid attestation from the gateway\'s authorization for this agent, tool and body');
+    }
+    if (!deps.usedDecisions.claim(decisionId, attested.expiresAt)) {
+      return refuse(403, 'attestation_used', 'this decision was already used: an attested call runs once; send the call again through the gateway');
     }
     let args: Record<string, unknown>;
     try {
@@ -81,7 +92,8 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
       return refuse(400, 'invalid_arguments', `arguments for tool "${tool.name}" are invalid`, { tool: tool.name, fields: errors });
     }
 
-    const identity = callIdentity(agentId, tool.name, decisionId, header(req, 'idempotency-key'));
+    const idempotencyKey = header(req, 'idempotency-key');
+    const identity = callIdentity(agentId, tool.name, decisionId, idempotencyKey);
     // A DNS-label-safe id (names the Job), stable for a given identity so retries map to the same call.
     const callId = sha256Hex(identity).slice(0, 20);
     const digest = argumentsDigest(args);
@@ -99,12 +111,21 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
       traceparent: header(req, 'traceparent'),
     });
 
-    const admission = deps.ledger.admit(identity, digest, (signal) =>
-      deps.runner.run({ callId, tool, arguments: args, agentId, decisionId, policyRevision, signal, ...call.runnerHooks(deps.runner.kind) }),
+    const idempotent = idempotencyKey !== undefined && idempotencyKey !== '';
+    const admission = deps.ledger.admit(
+      identity,
+      digest,
+      (signal) => deps.runner.run({ callId, tool, arguments: args, agentId, decisionId, policyRevision, idempotent, signal, ...call.runnerHooks(deps.runner.kind) }),
+      // Only a call with an Idempotency-Key can be asked for again: keep no outcome for the others.
+      { agentId, retain: idempotent },
     );
     if (admission.kind === 'busy') {
       call.finish(undefined, 429, { replayed: false });
-      return sendError(res, 429, 'too_many_calls', 'the executor is at its limit of calls in flight; retry later', {}, { 'retry-after': String(admission.retryAfterSeconds) });
+      const [code, message] =
+        admission.limit === 'agent'
+          ? ['agent_too_many_calls', `agent "${agentId}" is at its limit of calls in flight; retry later`]
+          : ['too_many_calls', 'the executor is at its limit of calls in flight; retry later'];
+      return sendError(res, 429, code, message, {}, { 'retry-after': String(admission.retryAfterSeconds) });
     }
     if (admission.kind === 'conflict') {
       call.finish(undefined, 422, { replayed: true });
@@ -161,6 +182,11 @@ function respondWithOutcome(res: ServerResponse, o: { callId: string; tool: stri
     case 'unavailable':
       sendError(res, 503, 'runner_unavailable', out.error, common, headers);
       return 503;
+    case 'refused': {
+      const status = out.code === 'idempotency_conflict' ? 422 : 403;
+      sendError(res, status, out.code, out.error, common, headers);
+      return status;
+    }
   }
 }
 

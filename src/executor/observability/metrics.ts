@@ -40,6 +40,12 @@ export class ExecutorMetrics {
     registers: [this.registry],
   });
 
+  readonly retainedBytes = new Gauge({
+    name: 'toolgate_executor_retained_result_bytes',
+    help: 'Bytes of call outcomes kept for Idempotency-Key retries (bounded by idempotency.max_bytes).',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

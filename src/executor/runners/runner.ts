@@ -9,6 +9,11 @@ export interface ToolInvocation {
   agentId: string;
   decisionId: string;
   policyRevision: string;
+  /**
+   * The call is named by the agent's Idempotency-Key (a retry may ask for it again), not by its decision
+   * (which only one request can carry). Runners that share calls across executor replicas need to know.
+   */
+  idempotent?: boolean;
   traceparent?: string;
   /** Aborted when every client waiting for the call has gone: the run must stop and clean up. */
   signal: AbortSignal;
@@ -33,7 +38,12 @@ export type ToolOutcome =
   | { status: 'timeout'; durationMs: number }
   | { status: 'cancelled'; durationMs: number }
   /** The runner's own infrastructure (cluster, sandbox) could not be used. */
-  | { status: 'unavailable'; error: string };
+  | { status: 'unavailable'; error: string }
+  /**
+   * Not run, because another executor replica already has this call: with other arguments under the same
+   * Idempotency-Key, or under the very same decision (a replayed attestation).
+   */
+  | { status: 'refused'; code: 'idempotency_conflict' | 'attestation_used'; error: string };
 
 /** call -> runner -> result: where a call runs (a Kubernetes Job, a local sandbox) is a runner's business. */
 export interface Runner {

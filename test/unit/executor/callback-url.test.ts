@@ -42,4 +42,20 @@ describe("the executor config's callback_url", () => {
     expect(() => callbackUrl('http://${POD_IP:9292', { POD_IP: '10.0.0.1' })).toThrow(/malformed placeholder/);
     expect(() => callbackUrl('http://${HOST}:9292', { HOST: 'a b' })).toThrow(/not a valid URL/);
   });
+
+  it('result_url (where Jobs post results, any replica) defaults to callback_url and expands the same way', () => {
+    const runner = (extra: string, env: NodeJS.ProcessEnv): Record<string, unknown> => parseExecutorConfig(config('http://${POD_IP}:9292') + extra, '/e.yaml', env).runner as unknown as Record<string, unknown>;
+    expect(runner('', { POD_IP: '10.0.0.9' }).result_url).toBe('http://10.0.0.9:9292');
+    expect(runner('  result_url: "http://toolgate-executor.${NS}.svc:9292"\n', { POD_IP: '10.0.0.9', NS: 'tg' }).result_url).toBe('http://toolgate-executor.tg.svc:9292');
+    expect(() => runner('  result_url: "http://${SVC}:9292"\n', { POD_IP: '10.0.0.9' })).toThrow(/result_url uses \$\{SVC\}/);
+  });
+
+  it('limits per agent: a quarter of max_in_flight by default, or as configured, per agent id too', () => {
+    const base = 'catalog: /c.yaml\ndecision_key_file: /k\n';
+    expect(parseExecutorConfig(`${base}max_in_flight: 64\n`, '/e.yaml')).toMatchObject({ max_in_flight_per_agent: 16, max_in_flight_by_agent: {}, idempotency: { max_bytes: 64 * 1024 * 1024 } });
+    expect(parseExecutorConfig(`${base}max_in_flight: 2\n`, '/e.yaml').max_in_flight_per_agent).toBe(1);
+    const c = parseExecutorConfig(`${base}max_in_flight_per_agent: 3\nmax_in_flight_by_agent: { ops-bot: 9 }\nidempotency: { max_bytes: 1024 }\n`, '/e.yaml');
+    expect([c.max_in_flight_per_agent, c.max_in_flight_by_agent, c.idempotency.max_bytes]).toEqual([3, { 'ops-bot': 9 }, 1024]);
+    expect(() => parseExecutorConfig(`${base}max_in_flight_by_agent: { ops-bot: 0 }\n`, '/e.yaml')).toThrow(/invalid executor config/);
+  });
 });

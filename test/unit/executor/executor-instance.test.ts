@@ -32,7 +32,7 @@ describe('the executor instance a Job belongs to', () => {
     const tool = catalog.all().find((t) => t.name === 'echo');
     if (!tool) throw new Error('no echo tool in the default catalog');
     const inv = { callId: '0123456789abcdef0123', tool, arguments: {}, agentId: 'a', decisionId: 'd', policyRevision: 'r', signal: new AbortController().signal };
-    const s = { namespace: 'ns', image: 'i', command: ['c'], ttlSecondsAfterFinished: 1, resultUrl: 'http://x/r', attempt: 'beef', defaultServiceAccount: 'sa', executor: 'executor-0', params: '{}' };
+    const s = { namespace: 'ns', image: 'i', command: ['c'], ttlSecondsAfterFinished: 1, resultUrl: 'http://x/r', defaultServiceAccount: 'sa', executor: 'executor-0', params: '{}' };
     const job = buildJobManifest(inv, s);
     expect(job.metadata?.labels?.[EXECUTOR_LABEL]).toBe('executor-0');
     expect(job.spec?.template.metadata?.labels?.[EXECUTOR_LABEL]).toBe('executor-0');

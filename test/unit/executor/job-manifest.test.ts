@@ -12,7 +12,7 @@ const settings: JobSettings = {
   ttlSecondsAfterFinished: 30,
   resultUrl: 'http://executor/internal/v1/calls/0123456789abcdef0123/result',
   paramsUrl: 'http://executor/internal/v1/calls/0123456789abcdef0123/params',
-  attempt: 'beef',
+ 
   defaultServiceAccount: 'toolgate-tool-default',
   executor: 'toolgate-executor-0',
   params: '',

@@ -1,9 +1,12 @@
-import type { V1Job } from '@kubernetes/client-node';
+import type { V1Job, V1Secret } from '@kubernetes/client-node';
 import { getEventListeners } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadToolCatalogFile } from '../../../src/catalog/tool-catalog.js';
 import { KubernetesJobRunner, type KubeApis } from '../../../src/executor/runners/kubernetes/kubernetes-job-runner.js';
+import { ResultTokens } from '../../../src/executor/runners/kubernetes/job-identity.js';
+import { JobResultStore } from '../../../src/executor/runners/kubernetes/result-store.js';
+import { argumentsDigest } from '../../../src/shared/digest.js';
 import type { ToolInvocation } from '../../../src/executor/runners/runner.js';
 import { createLogger } from '../../../src/shared/logger.js';
 import { REPO_ROOT } from '../../../src/shared/repo-paths.js';
@@ -17,16 +20,23 @@ const networkError = (): Error => Object.assign(new Error('socket hang up'), { c
  * TEST DOUBLE for the slice of the Kubernetes API the runner uses: each read of the Job answers what `read`
  * says for that attempt (a Job, or an error thrown); creations succeed; deletions are recorded.
  */
-function kubeDouble(read: (attempt: number) => V1Job | Error): KubeApis & { reads: number; deleted: string[] } {
-  const double = {
+function kubeDouble(read: (attempt: number) => V1Job | Error, opts: { existing?: V1Job; secrets?: Map<string, V1Secret> } = {}): KubeApis & { reads: number; deleted: string[]; secrets: Map<string, V1Secret> } {
+  const secrets = opts.secrets ?? new Map<string, V1Secret>();
+  type Double = KubeApis & { reads: number; deleted: string[]; secrets: Map<string, V1Secret> };
+  const double: Double = {
     reads: 0,
     deleted: [] as string[],
+    secrets,
     batch: {
-      createNamespacedJob: async ({ body }) => ({ ...body, metadata: { ...body.metadata, uid: 'uid-1' } }),
+      createNamespacedJob: async ({ body }) => {
+        if (opts.existing) throw Object.assign(new Error('HTTP 409'), { code: 409, body: '{"message":"jobs.batch already exists"}' });
+        return { ...body, metadata: { ...body.metadata, uid: 'uid-1' } };
+      },
       readNamespacedJob: async () => {
-        const answer = read(++double.reads);
+        const answer: V1Job | Error = double.reads === 0 && opts.existing ? opts.existing : read(double.reads + (opts.existing ? 0 : 1));
+        double.reads++;
         if (answer instanceof Error) throw answer;
-        return answer;
+        return { ...answer, metadata: { uid: 'uid-1', ...answer.metadata } };
       },
       deleteNamespacedJob: async ({ name }) => {
         double.deleted.push(name);
@@ -35,14 +45,24 @@ function kubeDouble(read: (attempt: number) => V1Job | Error): KubeApis & { read
       listNamespacedJob: async () => ({ items: [] }),
     } satisfies KubeApis['batch'],
     core: {
-      createNamespacedSecret: async ({ body }) => body,
+      createNamespacedSecret: async ({ body }) => {
+        secrets.set(body.metadata?.name as string, body);
+        return body;
+      },
+      readNamespacedSecret: async ({ name }) => {
+        const found = secrets.get(name);
+        if (!found) throw Object.assign(new Error('HTTP 404'), { code: 404 });
+        return found;
+      },
       listNamespacedPod: async () => ({ items: [] }),
     } satisfies KubeApis['core'],
   };
   return double;
 }
 
-function runner(api: KubeApis, opts: { pollIntervalMs?: number; readErrorToleranceMs?: number } = {}): KubernetesJobRunner {
+const SHARED_KEY = Buffer.alloc(32, 3);
+
+function runner(api: KubeApis, opts: { pollIntervalMs?: number; readErrorToleranceMs?: number; shared?: boolean } = {}): KubernetesJobRunner {
   return new KubernetesJobRunner({
     api,
     instance: 'executor-0',
@@ -53,16 +73,17 @@ function runner(api: KubeApis, opts: { pollIntervalMs?: number; readErrorToleran
     ttlSecondsAfterFinished: 30,
     defaultServiceAccount: 'toolgate-tool-default',
     pollIntervalMs: opts.pollIntervalMs ?? 2,
+    ...(opts.shared ? { sharedKey: SHARED_KEY, idempotencyWindowSeconds: 600, attestationWindowSeconds: 25 } : {}),
     ...(opts.readErrorToleranceMs !== undefined ? { readErrorToleranceMs: opts.readErrorToleranceMs } : {}),
     log: createLogger('test', () => undefined),
   });
 }
 
-async function invocation(signal = new AbortController().signal): Promise<ToolInvocation> {
+async function invocation(signal = new AbortController().signal, extra: Partial<ToolInvocation> = {}): Promise<ToolInvocation> {
   const catalog = await loadToolCatalogFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'));
   const tool = catalog.all().find((t) => t.name === 'echo');
   if (!tool) throw new Error('no echo tool in the default catalog');
-  return { callId: '0123456789abcdef0123', tool, arguments: { message: 'hi' }, agentId: 'ops-bot', decisionId: 'd-1', policyRevision: 'r-1', signal };
+  return { callId: '0123456789abcdef0123', tool, arguments: { message: 'hi' }, agentId: 'ops-bot', decisionId: 'd-1', policyRevision: 'r-1', signal, ...extra };
 }
 
 describe('the Kubernetes Job runner', () => {
@@ -77,9 +98,9 @@ describe('the Kubernetes Job runner', () => {
   it('gives up on an unreadable Job after its tolerance, and deletes the Job before answering', async () => {
     const api = kubeDouble(() => apiError(503));
     const outcome = await runner(api, { readErrorToleranceMs: 50 }).run(await invocation());
-    expect(outcome).toMatchObject({ status: 'unavailable', error: expect.stringMatching(/lost track of Job tg-0123456789abcdef0123-/) });
+    expect(outcome).toMatchObject({ status: 'unavailable', error: expect.stringMatching(/lost track of Job tg-0123456789abcdef0123/) });
     expect(api.reads).toBeGreaterThan(1);
-    expect(api.deleted).toEqual([expect.stringMatching(/^tg-0123456789abcdef0123-[0-9a-f]{4}$/)]);
+    expect(api.deleted).toEqual(['tg-0123456789abcdef0123']);
   });
 
   it('does not wait on an error that will not pass (the Job is gone)', async () => {
@@ -113,5 +134,65 @@ describe('the Kubernetes Job runner', () => {
     expect(outcome).toMatchObject({ status: 'cancelled' });
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(api.deleted).toHaveLength(1);
+  });
+
+  it('with an Idempotency-Key, attaches to the Job another replica started and answers its stored result, never running it again', async () => {
+    const inv = await invocation(undefined, { idempotent: true, decisionId: 'd-retry' });
+    const existing: V1Job = { metadata: { name: 'tg-0123456789abcdef0123', uid: 'uid-1', annotations: { 'toolgate.dev/decision-id': 'd-first', 'toolgate.dev/arguments-digest': argumentsDigest(inv.arguments) } }, status: { active: 1 } };
+    const COMPLETE: V1Job = { status: { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] } };
+    const api = kubeDouble((n) => (n < 3 ? RUNNING : COMPLETE), { existing });
+    // Another replica received the Job's result and stored it with the Job.
+    await new JobResultStore(api.core, 'toolgate-exec').save('0123456789abcdef0123', { name: 'tg-0123456789abcdef0123', uid: 'uid-1' }, { call_id: '0123456789abcdef0123', status: 'ok', result: { message: 'hi' } });
+    const outcome = await runner(api, { shared: true }).run(inv);
+    expect(outcome).toMatchObject({ status: 'succeeded', result: { message: 'hi' } });
+    expect(api.deleted).toEqual([]);
+  });
+
+  it('refuses, without running, the same decision twice (a replayed attestation) and other arguments under the same key', async () => {
+    const inv = await invocation(undefined, { idempotent: true, decisionId: 'd-first' });
+    const job = (digest: string): V1Job => ({ metadata: { uid: 'uid-1', annotations: { 'toolgate.dev/decision-id': 'd-first', 'toolgate.dev/arguments-digest': digest } }, status: { active: 1 } });
+    expect(await runner(kubeDouble(() => RUNNING, { existing: job(argumentsDigest(inv.arguments)) }), { shared: true }).run(inv)).toMatchObject({ status: 'refused', code: 'attestation_used' });
+    // Without an Idempotency-Key the Job is named by the decision: AlreadyExists means a replay.
+    const plain = await invocation(undefined, { decisionId: 'd-other' });
+    expect(await runner(kubeDouble(() => RUNNING, { existing: job(argumentsDigest(plain.arguments)) }), { shared: true }).run(plain)).toMatchObject({ status: 'refused', code: 'attestation_used' });
+    const retry = await invocation(undefined, { idempotent: true, decisionId: 'd-retry' });
+    expect(await runner(kubeDouble(() => RUNNING, { existing: job('sha256:other') }), { shared: true }).run(retry)).toMatchObject({ status: 'refused', code: 'idempotency_conflict' });
+  });
+
+  it('a follower whose client goes away stops waiting but leaves the Job to the replica that started it', async () => {
+    const controller = new AbortController();
+    const inv = await invocation(controller.signal, { idempotent: true, decisionId: 'd-retry' });
+    const existing: V1Job = { metadata: { uid: 'uid-1', annotations: { 'toolgate.dev/decision-id': 'd-first', 'toolgate.dev/arguments-digest': argumentsDigest(inv.arguments) } }, status: { active: 1 } };
+    const api = kubeDouble((n) => {
+      if (n === 2) controller.abort();
+      return RUNNING;
+    }, { existing });
+    expect(await runner(api, { shared: true }).run(inv)).toMatchObject({ status: 'cancelled' });
+    expect(api.deleted).toEqual([]);
+  });
+
+  it('keeps a finished Job (the call\'s lock and result) for the idempotency window, and any Job for an attestation\'s life', async () => {
+    const created: V1Job[] = [];
+    const api = kubeDouble(() => FAILED);
+    const create = api.batch.createNamespacedJob;
+    api.batch.createNamespacedJob = async (req) => {
+      created.push(req.body);
+      return create(req);
+    };
+    await runner(api, { shared: true }).run(await invocation(undefined, { idempotent: true }));
+    await runner(api, { shared: true }).run(await invocation(undefined, { callId: 'fedcba9876543210fedc' }));
+    expect(created.map((j) => [j.metadata?.labels?.['toolgate.dev/identity'], j.spec?.ttlSecondsAfterFinished])).toEqual([
+      ['idempotency-key', 600],
+      ['decision', 30],
+    ]);
+  });
+
+  it('a result token is bound to one Job: its name and its uid', () => {
+    const tokens = new ResultTokens(SHARED_KEY);
+    const token = tokens.tokenFor({ name: 'tg-a', uid: 'u1' });
+    expect(tokens.matches({ name: 'tg-a', uid: 'u1' }, token)).toBe(true);
+    expect(tokens.matches({ name: 'tg-a', uid: 'u2' }, token)).toBe(false);
+    expect(tokens.matches({ name: 'tg-b', uid: 'u1' }, token)).toBe(false);
+    expect(new ResultTokens(Buffer.alloc(32, 4)).matches({ name: 'tg-a', uid: 'u1' }, token)).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { attest, loadAttestationKey, mcpArgumentsBytes, verifyAttestation, type AttestedDecision } from '../../../src/shared/decision-attestation.js';
+import { attest, checkAttestation, loadAttestationKey, mcpArgumentsBytes, verifyAttestation, type AttestedDecision } from '../../../src/shared/decision-attestation.js';
 
 const key = Buffer.alloc(32, 7);
 const decision: AttestedDecision = { decisionId: 'd-1', agentId: 'spiffe://toolgate.local/agent/ops-bot', agentMethod: 'mtls', tool: 'echo', policyRevision: 'r-1', body: Buffer.from('{"message":"hi"}') };
@@ -18,7 +18,7 @@ describe('decision attestation', () => {
       expect(verifyAttestation(key, { ...decision, ...changed }, value), JSON.stringify(changed)).toBe(false);
     }
     expect(verifyAttestation(Buffer.alloc(32, 8), decision, value)).toBe(false);
-    for (const bad of [undefined, '', 'v1.', 'v2.' + value.slice(3), value.slice(0, -2), 'v1.!!!']) expect(verifyAttestation(key, decision, bad), String(bad)).toBe(false);
+    for (const bad of [undefined, '', 'v1.', 'v1.' + value.slice(3), value.slice(0, -2), 'v2.!!!', value.replace(/^v2\.(\d+)\./, (_, iat: string) => `v2.${Number(iat) - 1}.`)]) expect(verifyAttestation(key, decision, bad), String(bad)).toBe(false);
   });
 
   it('scopes an attestation to the kind of message decided: REST by default, MCP by JSON-RPC method', () => {
@@ -28,6 +28,21 @@ describe('decision attestation', () => {
     expect(verifyAttestation(key, { ...call, body: mcpArgumentsBytes({ a: { c: 'x', d: [1, 2] }, b: 1 }) }, attest(key, call))).toBe(true);
     expect(verifyAttestation(key, { ...call, scope: 'mcp:tools/list' }, attest(key, call))).toBe(false);
     expect(mcpArgumentsBytes(undefined).toString()).toBe('{}');
+  });
+
+  it('expires: valid from its issue (with 5 s of clock skew) to its expiry, never longer than the route timeout', () => {
+    const t0 = Date.UTC(2026, 10, 29, 12, 0, 0);
+    const value = attest(key, decision, { nowMs: t0 });
+    expect(checkAttestation(key, decision, value, t0)).toEqual({ ok: true, issuedAt: t0 / 1000, expiresAt: t0 / 1000 + 20 });
+    expect(checkAttestation(key, decision, value, t0 + 25_000).ok).toBe(true);
+    expect(checkAttestation(key, decision, value, t0 + 25_001)).toEqual({ ok: false, reason: 'expired' });
+    expect(checkAttestation(key, decision, value, t0 - 6_000)).toEqual({ ok: false, reason: 'not_yet_valid' });
+    // An issuer asking for a day gets the route timeout; the MAC covers the times, so they cannot be edited.
+    const long = attest(key, decision, { nowMs: t0, ttlSeconds: 86_400 });
+    expect(checkAttestation(key, decision, long, t0)).toMatchObject({ ok: true, expiresAt: t0 / 1000 + 330 });
+    const stretched = value.replace(/^v2\.(\d+)\.(\d+)\./, (_, iat: string, exp: string) => `v2.${iat}.${Number(exp) + 600}.`);
+    expect(checkAttestation(key, decision, stretched, t0)).toEqual({ ok: false, reason: 'mismatch' });
+    expect(checkAttestation(key, decision, undefined, t0)).toEqual({ ok: false, reason: 'missing' });
   });
 
   it('loads a key of at least 32 bytes from a file, and says what is wrong otherwise', async () => {

@@ -1,6 +1,7 @@
 import type { V1Job, V1Secret } from '@kubernetes/client-node';
 import { argumentsDigest } from '../../../shared/digest.js';
 import type { ToolInvocation } from '../runner.js';
+import { callJobName, IDENTITY_LABEL } from './job-identity.js';
 
 /** Labels that mark a Job as one of the executor's, so reconciliation after a restart can find them. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -16,8 +17,6 @@ export interface JobSettings {
   command: string[];
   ttlSecondsAfterFinished: number;
   resultUrl: string;
-  /** Distinguishes attempts of the same call (see jobName). */
-  attempt: string;
   /** Where the runner fetches arguments too large for an environment variable (same token). */
   paramsUrl?: string;
   otelEndpoint?: string;
@@ -44,14 +43,14 @@ export const TERMINATION_GRACE_SECONDS = 2;
 /** Projected service-account tokens cannot be shorter-lived than this (Kubernetes' minimum). */
 const TOKEN_EXPIRATION_SECONDS = 600;
 
-/** The call id plus a per-attempt suffix: a retry after an executor restart never collides with a leftover Job. */
-export function jobName(callId: string, attempt: string): string {
-  return `tg-${callId}-${attempt}`;
+/** Named after the call, the same on every executor replica (see job-identity.ts): the Job is the call's lock. */
+export function jobName(callId: string): string {
+  return callJobName(callId);
 }
 
-/** The call's Secret has the Job's name: one of each per attempt. */
-export function callSecretName(callId: string, attempt: string): string {
-  return jobName(callId, attempt);
+/** The call's Secret has the Job's name. */
+export function callSecretName(callId: string): string {
+  return jobName(callId);
 }
 
 function paramsInSecret(params: string): boolean {
@@ -65,12 +64,12 @@ function paramsInSecret(params: string): boolean {
  * the garbage collector deletes it with the Job (on TTL, on deletion, or after an executor crash), and it is
  * immutable. Created after the Job, which the pod waits for as a kubelet waits for any missing volume.
  */
-export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'namespace' | 'attempt' | 'executor' | 'params'>, token: string, job: { name: string; uid: string }): V1Secret {
+export function buildCallSecret(inv: ToolInvocation, s: Pick<JobSettings, 'namespace' | 'executor' | 'params'>, token: string, job: { name: string; uid: string }): V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: {
-      name: callSecretName(inv.callId, s.attempt),
+      name: callSecretName(inv.callId),
       namespace: s.namespace,
       labels: callLabels(inv, s),
       ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.name, uid: job.uid, blockOwnerDeletion: false }],
@@ -88,6 +87,7 @@ function callLabels(inv: ToolInvocation, s: Pick<JobSettings, 'executor'>): Reco
     [CALL_ID_LABEL]: inv.callId,
     'toolgate.dev/tool': inv.tool.name.replaceAll('_', '-'),
     [EXECUTOR_LABEL]: s.executor,
+    [IDENTITY_LABEL]: inv.idempotent ? 'idempotency-key' : 'decision',
   };
 }
 
@@ -127,7 +127,7 @@ export function buildJobManifest(inv: ToolInvocation, s: JobSettings): V1Job {
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name: jobName(inv.callId, s.attempt), namespace: s.namespace, labels, annotations },
+    metadata: { name: jobName(inv.callId), namespace: s.namespace, labels, annotations },
     spec: {
       ttlSecondsAfterFinished: s.ttlSecondsAfterFinished,
       activeDeadlineSeconds: exec.timeout_seconds,
@@ -169,7 +169,7 @@ export function buildJobManifest(inv: ToolInvocation, s: JobSettings): V1Job {
           ],
           volumes: [
             { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } },
-            { name: 'call', secret: { secretName: callSecretName(inv.callId, s.attempt), defaultMode: 0o444 } },
+            { name: 'call', secret: { secretName: callSecretName(inv.callId), defaultMode: 0o444 } },
             ...(needsApi
               ? [
                   {

@@ -2,16 +2,19 @@ import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ResultEnvelope } from '../../../runner/envelope.js';
+import { argumentsDigest } from '../../../shared/digest.js';
 import { createLogger, errorMessage, type Logger } from '../../../shared/logger.js';
 import type { Runner, ToolInvocation, ToolOutcome } from '../runner.js';
+import { callJobName, IDENTITY_LABEL, jobTtlSeconds, ResultTokens, type JobRef } from './job-identity.js';
 import { buildCallSecret, buildJobManifest, CALL_ID_LABEL, EXECUTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './job-manifest.js';
 import { describeTermination, PodProgress } from './pod-progress.js';
 import { ResultChannel } from './result-channel.js';
+import { JobResultStore } from './result-store.js';
 
 /** The part of the Kubernetes API the runner uses (a test double may stand in for it). */
 export interface KubeApis {
   batch: Pick<BatchV1Api, 'createNamespacedJob' | 'readNamespacedJob' | 'deleteNamespacedJob' | 'listNamespacedJob'>;
-  core: Pick<CoreV1Api, 'createNamespacedSecret' | 'listNamespacedPod'>;
+  core: Pick<CoreV1Api, 'createNamespacedSecret' | 'readNamespacedSecret' | 'listNamespacedPod'>;
 }
 
 export function kubeApis(kubeConfig: KubeConfig): KubeApis {
@@ -27,6 +30,17 @@ export interface KubernetesJobRunnerOptions {
   command: string[];
   /** Base URL at which Jobs reach this executor instance, not just any replica (e.g. http://10.1.2.3:9292). */
   callbackBaseUrl: string;
+  /** Base URL at which Jobs post results: any replica will do (default: callbackBaseUrl). */
+  resultBaseUrl?: string;
+  /**
+   * The executors' shared key (the decision key): with it, any replica accepts a call's result, stores it
+   * with the Job, and any replica waiting for the call reads it (see job-identity.ts, result-store.ts).
+   */
+  sharedKey?: Buffer;
+  /** How long a finished call with an Idempotency-Key can be asked for again (its Job is kept that long). */
+  idempotencyWindowSeconds?: number;
+  /** An attestation's life plus clock skew: every Job outlives it, so a replay finds the Job. */
+  attestationWindowSeconds?: number;
   ttlSecondsAfterFinished: number;
   defaultServiceAccount: string;
   otelEndpoint?: string;
@@ -47,30 +61,62 @@ const DEFAULT_READ_ERROR_TOLERANCE_MS = 30_000;
  */
 export class KubernetesJobRunner implements Runner {
   readonly kind = 'kubernetes' as const;
-  readonly channel = new ResultChannel();
+  readonly channel: ResultChannel;
   private readonly batch: KubeApis['batch'];
   private readonly core: KubeApis['core'];
   private readonly log: Logger;
+  private readonly tokens: ResultTokens | undefined;
+  private readonly results: JobResultStore | undefined;
 
   constructor(private readonly opts: KubernetesJobRunnerOptions) {
     this.batch = opts.api.batch;
     this.core = opts.api.core;
     this.log = opts.log ?? createLogger('executor.kubernetes');
+    this.tokens = opts.sharedKey ? new ResultTokens(opts.sharedKey) : undefined;
+    this.results = opts.sharedKey ? new JobResultStore(opts.api.core, opts.namespace) : undefined;
+    const tokens = this.tokens;
+    const results = this.results;
+    this.channel = new ResultChannel(
+      tokens && results
+        ? {
+            verify: async (callId, token) => {
+              const job = await this.readJobRef(callJobName(callId));
+              return job && tokens.matches(job, token) ? job : undefined;
+            },
+            store: (callId, job, envelope) => results.save(callId, job, envelope),
+          }
+        : undefined,
+    );
+  }
+
+  /** The Job's name and uid, or undefined when there is no such Job. */
+  private async readJobRef(name: string): Promise<JobRef | undefined> {
+    try {
+      const job = await this.batch.readNamespacedJob({ name, namespace: this.opts.namespace });
+      return job.metadata?.uid ? { name, uid: job.metadata.uid } : undefined;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
   }
 
   async run(inv: ToolInvocation): Promise<ToolOutcome> {
     const started = performance.now();
     const elapsed = (): number => Math.round(performance.now() - started);
-    const token = randomBytes(32).toString('base64url');
     const base = this.opts.callbackBaseUrl.replace(/\/+$/, '');
+    const resultBase = (this.opts.resultBaseUrl ?? this.opts.callbackBaseUrl).replace(/\/+$/, '');
     const settings = {
       namespace: this.opts.namespace,
       image: this.opts.image,
       command: this.opts.command,
-      ttlSecondsAfterFinished: this.opts.ttlSecondsAfterFinished,
-      resultUrl: `${base}/internal/v1/calls/${inv.callId}/result`,
+      ttlSecondsAfterFinished: jobTtlSeconds({
+        configured: this.opts.ttlSecondsAfterFinished,
+        idempotent: inv.idempotent === true,
+        idempotencyWindowSeconds: this.opts.idempotencyWindowSeconds ?? 0,
+        attestationWindowSeconds: this.opts.attestationWindowSeconds ?? 0,
+      }),
+      resultUrl: `${resultBase}/internal/v1/calls/${inv.callId}/result`,
       paramsUrl: `${base}/internal/v1/calls/${inv.callId}/params`,
-      attempt: randomBytes(2).toString('hex'),
       defaultServiceAccount: this.opts.defaultServiceAccount,
       executor: this.opts.instance,
       params: JSON.stringify(inv.arguments),
@@ -81,10 +127,11 @@ export class KubernetesJobRunner implements Runner {
 
     let envelope: ResultEnvelope | undefined;
     let wake: () => void = () => undefined;
-    const forget = this.channel.expect(inv.callId, token, settings.params, (e) => {
+    const onResult = (e: ResultEnvelope): void => {
       envelope = e;
       wake();
-    });
+    };
+    let forget: () => void = () => undefined;
     // One listener for the whole run (not one per poll): it wakes whichever pause is current.
     const onAbort = (): void => wake();
     inv.signal.addEventListener('abort', onAbort);
@@ -100,22 +147,40 @@ export class KubernetesJobRunner implements Runner {
         const t = setTimeout(done, interval);
         wake = done;
       });
+    // The Job this process started (it alone cancels it), or undefined while following another replica's.
+    let owned = false;
+    let ref: JobRef;
     try {
-      let uid: string;
       try {
-        uid = (await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest })).metadata?.uid as string;
+        ref = { name, uid: (await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest })).metadata?.uid as string };
+        owned = true;
       } catch (err) {
-        // No answer (or a 5xx) does not mean no Job: make sure none is left to act for a call reported as failed.
-        if (transient(err)) await this.deleteJob(name);
-        return { status: 'unavailable', error: `cannot create Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+        if (statusOf(err) !== 409) {
+          // No answer (or a 5xx) does not mean no Job: make sure none is left to act for a call reported as failed.
+          if (transient(err)) await this.deleteJob(name);
+          return { status: 'unavailable', error: `cannot create Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+        }
+        // AlreadyExists: this call is another replica's (or an earlier process's) Job. Attach, never run again.
+        const attached = await this.attach(inv, name);
+        if ('status' in attached) return attached;
+        ref = attached;
       }
-      try {
-        await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: buildCallSecret(inv, settings, token, { name, uid }) });
-      } catch (err) {
-        await this.deleteJob(name);
-        return { status: 'unavailable', error: `cannot create the call's Secret ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+      if (owned) {
+        const token = this.tokens ? this.tokens.tokenFor(ref) : randomBytes(32).toString('base64url');
+        forget = this.channel.expect(inv.callId, token, settings.params, onResult, ref);
+        try {
+          await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: buildCallSecret(inv, settings, token, ref) });
+        } catch (err) {
+          await this.deleteJob(name);
+          return { status: 'unavailable', error: `cannot create the call's Secret ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+        }
+        inv.observe?.({ kind: 'job.created', job: name, namespace: this.opts.namespace });
+      } else {
+        forget = this.channel.listen(inv.callId, onResult);
+        this.log.info('attached to the Job of a call already started', { job: name, call_id: inv.callId });
       }
-      inv.observe?.({ kind: 'job.created', job: name, namespace: this.opts.namespace });
+      // Only the process that started the Job stops it; a follower's client going away ends only its wait.
+      const stopJob = (): Promise<void> => (owned ? this.deleteJob(name) : Promise.resolve());
 
       const deadline = Date.now() + (inv.tool.execution.timeout_seconds + (this.opts.startupGraceSeconds ?? 30)) * 1000;
       let reportedStart = false;
@@ -133,12 +198,12 @@ export class KubernetesJobRunner implements Runner {
             : { status: 'failed', exitCode: 1, error: envelope.error.message, durationMs: elapsed() };
         }
         if (inv.signal.aborted) {
-          await this.deleteJob(name);
+          await stopJob();
           inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: 'cancelled' });
           return { status: 'cancelled', durationMs: elapsed() };
         }
         if (Date.now() > deadline) {
-          await this.deleteJob(name);
+          await stopJob();
           inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: 'timeout' });
           return { status: 'timeout', durationMs: elapsed() };
         }
@@ -157,14 +222,15 @@ export class KubernetesJobRunner implements Runner {
             await pause();
             continue;
           }
-          await this.deleteJob(name);
+          await stopJob();
           return { status: 'unavailable', error: `lost track of Job ${name}: ${apiMessage(err)}` };
         }
+        if (job.metadata?.uid !== ref.uid) return { status: 'unavailable', error: `the Job ${name} of this call was replaced` };
         if (!completedAt && Date.now() - podCheckedAt >= 500) {
           podCheckedAt = Date.now();
           const fatal = await pod.check();
           if (fatal) {
-            await this.deleteJob(name);
+            await stopJob();
             inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: 'pod_failed' });
             return { status: 'unavailable', error: fatal };
           }
@@ -177,11 +243,13 @@ export class KubernetesJobRunner implements Runner {
         if (failed) {
           inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: failed.reason ?? 'Failed' });
           if (failed.reason === 'DeadlineExceeded') {
-            await this.deleteJob(name);
+            await stopJob();
             const never = pod.neverScheduled;
             if (never) return { status: 'unavailable', error: `the tool's pod was never scheduled before its deadline: ${never}` };
             return { status: 'timeout', durationMs: elapsed() };
           }
+          const reported = await this.storedResult(inv.callId, ref);
+          if (reported?.status === 'error') return { status: 'failed', exitCode: 1, error: reported.error.message, durationMs: elapsed() };
           const term = await this.terminatedState(name, inv.tool.execution.resources.memory);
           return { status: 'failed', exitCode: term?.exitCode ?? null, error: term?.message?.trim() || `Job ${name} failed: ${failed.message ?? failed.reason ?? ''}`, durationMs: elapsed() };
         }
@@ -189,6 +257,9 @@ export class KubernetesJobRunner implements Runner {
         if (complete) {
           // The result normally arrives before the Job completes; allow a moment for it to land.
           completedAt ??= Date.now();
+          // Posted to another replica, or to one since gone: it is stored with the Job.
+          envelope ??= await this.storedResult(inv.callId, ref);
+          if (envelope) continue;
           if (Date.now() - completedAt > 3000) return { status: 'failed', exitCode: 0, error: 'the tool finished without reporting a result', durationMs: elapsed() };
         }
         await pause();
@@ -196,6 +267,39 @@ export class KubernetesJobRunner implements Runner {
     } finally {
       inv.signal.removeEventListener('abort', onAbort);
       forget();
+    }
+  }
+
+  /**
+   * Following a Job whose create said AlreadyExists. The same decision again is a replayed attestation (and a
+   * call without an Idempotency-Key is named by its decision): refused. Other arguments under the same key: a
+   * conflict. Otherwise an idempotent retry: follow the Job to its result.
+   */
+  private async attach(inv: ToolInvocation, name: string): Promise<JobRef | ToolOutcome> {
+    let job: V1Job;
+    try {
+      job = await this.batch.readNamespacedJob({ name, namespace: this.opts.namespace });
+    } catch (err) {
+      return { status: 'unavailable', error: `cannot read the Job ${name} of this call: ${apiMessage(err)}` };
+    }
+    const annotations = job.metadata?.annotations ?? {};
+    if (!inv.idempotent || annotations['toolgate.dev/decision-id'] === inv.decisionId) {
+      return { status: 'refused', code: 'attestation_used', error: 'this decision was already used: an attested call runs once; send the call again through the gateway' };
+    }
+    if (annotations['toolgate.dev/arguments-digest'] !== argumentsDigest(inv.arguments)) {
+      return { status: 'refused', code: 'idempotency_conflict', error: 'this Idempotency-Key was already used with different arguments' };
+    }
+    if (job.metadata?.deletionTimestamp || !job.metadata?.uid) return { status: 'unavailable', error: `the earlier run of this call (Job ${name}) is being cancelled; retry` };
+    return { name, uid: job.metadata.uid };
+  }
+
+  /** The result stored with the Job by whichever replica received it; undefined when none (or no store). */
+  private async storedResult(callId: string, job: JobRef): Promise<ResultEnvelope | undefined> {
+    try {
+      return await this.results?.load(callId, job);
+    } catch (err) {
+      this.log.warn('cannot read a stored result; retrying', { job: job.name, cause: apiMessage(err) });
+      return undefined;
     }
   }
 
@@ -222,7 +326,8 @@ export class KubernetesJobRunner implements Runner {
   /**
    * After a restart no caller waits for any Job this instance started: delete the ones still running so
    * nothing acts after its caller has gone (finished ones are left to their TTL, for inspection). Only this
-   * instance's: other replicas' Jobs are live calls. The trade-off: a replaced pod comes back under a new name,
+   * instance's: other replicas' Jobs are live calls. Not those of calls with an Idempotency-Key: their
+   * result is stored with the Job when it finishes, for the retry that will ask for it (on any replica). The trade-off: a replaced pod comes back under a new name,
    * so its predecessor's Jobs are nobody's to reconcile; they run at most to activeDeadlineSeconds (their
    * result reaches no one) and go with their TTL.
    */
@@ -232,7 +337,7 @@ export class KubernetesJobRunner implements Runner {
     let deleted = 0;
     for (const job of jobs.items) {
       const done = job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
-      if (done || !job.metadata?.name) continue;
+      if (done || !job.metadata?.name || job.metadata.labels?.[IDENTITY_LABEL] === 'idempotency-key') continue;
       await this.deleteJob(job.metadata.name);
       deleted++;
       this.log.warn('deleted an orphaned tool-call Job', { job: job.metadata.name, call_id: job.metadata.labels?.[CALL_ID_LABEL] });

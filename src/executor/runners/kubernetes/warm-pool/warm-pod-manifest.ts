@@ -27,11 +27,10 @@ export interface WarmPodSettings extends Pick<JobSettings, 'namespace' | 'image'
  * call at TOOL_CLAIM_URL. It never restarts; it ends by itself after WARM_POD_MAX_LIFETIME_SECONDS.
  */
 export function buildWarmPod(tool: ToolDefinition, name: string, s: WarmPodSettings): V1Pod {
-  // The Job builder keys names on (callId, attempt) as `tg-<callId>-<attempt>`: the pod's name is that shape.
-  const [callId, attempt] = splitName(name);
+  // The Job builder names the call's Secret `tg-<callId>`: the pod's name is that shape, with an id no call has.
   const job = buildJobManifest(
-    { callId, tool, arguments: {}, agentId: '', decisionId: '', policyRevision: '', signal: new AbortController().signal },
-    { ...s, ttlSecondsAfterFinished: 0, resultUrl: '', attempt, params: '{}' },
+    { callId: podId(name), tool, arguments: {}, agentId: '', decisionId: '', policyRevision: '', signal: new AbortController().signal },
+    { ...s, ttlSecondsAfterFinished: 0, resultUrl: '', params: '{}' },
   );
   const template = job.spec?.template;
   const spec = template?.spec;
@@ -73,9 +72,9 @@ export function warmPodLabels(tool: ToolDefinition, executor: string): Record<st
   };
 }
 
-/** `tg-<id>-<suffix>` -> [id, suffix]. */
-function splitName(name: string): [string, string] {
-  const m = /^tg-(.+)-([^-]+)$/.exec(name);
+/** `tg-w<19 hex>` -> `w<19 hex>`: never a call id (those are 20 hex digits), so never a call's Job or Secret name. */
+function podId(name: string): string {
+  const m = /^tg-(w[0-9a-f]{19})$/.exec(name);
   if (!m) throw new Error(`not a warm pod name: ${name}`);
-  return [m[1] as string, m[2] as string];
+  return m[1] as string;
 }

@@ -256,7 +256,7 @@ export class WarmPools {
   }
 
   private async createPod(tool: ToolDefinition): Promise<boolean> {
-    const name = `tg-w${randomBytes(10).toString('hex').slice(0, 19)}-warm`;
+    const name = `tg-w${randomBytes(10).toString('hex').slice(0, 19)}`;
     const ns = this.opts.namespace;
     const token = randomBytes(32).toString('base64url');
     const claimUrl = `${this.opts.callbackBaseUrl.replace(/\/+$/, '')}/internal/v1/warm/${name}/claim`;

@@ -1,0 +1,65 @@
+import * as protoLoader from '@grpc/proto-loader';
+import { join } from 'node:path';
+import { PROTOS_DIR } from '../../shared/repo-paths.js';
+import type { Metadata } from '../grpc/check-types.js';
+
+/** ext_proc reads a mutation's header value from raw_value (bytes); `value` is ignored there. */
+export interface HeaderValueOption {
+  header: { key: string; raw_value: Buffer };
+  append_action?: number;
+}
+
+/** The ext_proc messages the tools/list filter reads and writes (protos/envoy/service/ext_proc/v3). */
+export interface ProcessingRequest {
+  request_headers?: unknown;
+  response_headers?: unknown;
+  request_body?: { body?: Buffer; end_of_stream?: boolean };
+  response_body?: { body?: Buffer; end_of_stream?: boolean };
+  request_trailers?: unknown;
+  response_trailers?: unknown;
+  metadata_context?: Metadata;
+}
+
+export interface HeaderMutation {
+  set_headers?: HeaderValueOption[];
+  remove_headers?: string[];
+}
+
+export interface CommonResponse {
+  status?: number;
+  header_mutation?: HeaderMutation;
+  body_mutation?: { body?: Buffer; clear_body?: boolean };
+}
+
+export interface ProcessingResponse {
+  request_headers?: { response?: CommonResponse };
+  response_headers?: { response?: CommonResponse };
+  request_body?: { response?: CommonResponse };
+  response_body?: { response?: CommonResponse };
+  request_trailers?: { header_mutation?: HeaderMutation };
+  response_trailers?: { header_mutation?: HeaderMutation };
+  immediate_response?: { status: { code: number }; headers?: HeaderMutation; body?: Buffer; details?: string };
+}
+
+export interface ExtProcCodec {
+  path: string;
+  deserialize(bytes: Buffer): ProcessingRequest;
+  serialize(message: ProcessingResponse): Buffer;
+}
+
+export function loadExtProcCodec(): ExtProcCodec {
+  const def = protoLoader.loadSync(join('envoy', 'service', 'ext_proc', 'v3', 'external_processor.proto'), {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    bytes: Buffer,
+    defaults: false,
+    arrays: false,
+    objects: false,
+    oneofs: false,
+    includeDirs: [PROTOS_DIR],
+  });
+  const m = (def['envoy.service.ext_proc.v3.ExternalProcessor'] as protoLoader.ServiceDefinition | undefined)?.Process;
+  if (!m) throw new Error('protos lack envoy.service.ext_proc.v3.ExternalProcessor/Process');
+  return { path: m.path, deserialize: (b) => m.requestDeserialize(b) as ProcessingRequest, serialize: (msg) => m.responseSerialize(msg) };
+}

@@ -1,0 +1,45 @@
+import { attest, mcpArgumentsBytes } from '../../shared/decision-attestation.js';
+import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
+import type { McpMessage } from '../input/mcp-message.js';
+
+/**
+ * What an allowed MCP message to server `toolgate` carries to the executor (the contract in
+ * docs/architecture.md, "MCP"): the decided method, the tool (tools/call) or the visible tools (tools/list),
+ * and an attestation scoped to `mcp:<method>` over the bytes that matter for that method.
+ */
+export interface McpAllowed {
+  message: McpMessage;
+  tool: string | undefined;
+  arguments: Record<string, unknown> | undefined;
+  visibleTools: string[] | undefined;
+  requestBody: Uint8Array;
+}
+
+export function mcpTrustedHeaders(
+  allowed: McpAllowed,
+  decision: { decisionId: string; agentId: string; agentMethod: string; policyRevision: string },
+  key: Buffer | undefined,
+): Record<string, string> {
+  const { message } = allowed;
+  const out: Record<string, string> = { [TRUSTED_HEADERS.mcpMethod]: message.method };
+  let body: Uint8Array = allowed.requestBody;
+  if (message.method === 'tools/call' && allowed.tool !== undefined) {
+    out[TRUSTED_HEADERS.tool] = allowed.tool;
+    body = mcpArgumentsBytes(allowed.arguments);
+  } else if (message.method === 'tools/list') {
+    const value = (allowed.visibleTools ?? []).join(',');
+    out[TRUSTED_HEADERS.visibleTools] = value;
+    body = Buffer.from(value, 'utf8');
+  } else if (message.kind === 'stream' || message.kind === 'session_end') {
+    body = new Uint8Array(0);
+  }
+  if (key) {
+    out[TRUSTED_HEADERS.attestation] = attest(key, {
+      ...decision,
+      tool: message.method === 'tools/call' ? (allowed.tool ?? '') : '',
+      scope: `mcp:${message.method}`,
+      body,
+    });
+  }
+  return out;
+}

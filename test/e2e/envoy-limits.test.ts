@@ -1,0 +1,168 @@
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './stack.js';
+
+/**
+ * Envoy's own bounds, through the real Envoy: a request without credentials is answered at its headers
+ * (nothing of its body is buffered), slow senders are cut by the header and request timeouts, and none of it
+ * holds up authenticated calls or Envoy's memory.
+ */
+const TWO_MIB = 2 * 1024 * 1024;
+const CONNECTION_CAP = 100;
+
+interface RawExchange {
+  /** The status line and headers, once the response starts. */
+  head: Promise<string>;
+  /** When the connection closed (ms since the request started). */
+  closedAfterMs: Promise<number>;
+  stop(): void;
+}
+
+/** A client that announces a 2 MiB body and trickles it: 1 KiB every `everyMs` ms. */
+function slowUpload(port: number, headers: Record<string, string>, everyMs = 100): RawExchange {
+  const started = Date.now();
+  const socket: Socket = connect({ host: '127.0.0.1', port });
+  let received = '';
+  let timer: NodeJS.Timeout | undefined;
+  const head = new Promise<string>((resolve) => {
+    socket.on('data', (d: Buffer) => {
+      received += d.toString('latin1');
+      const end = received.indexOf('\r\n\r\n');
+      if (end >= 0) resolve(received.slice(0, end));
+    });
+    socket.on('close', () => resolve(received));
+  });
+  const closedAfterMs = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
+  socket.on('error', () => undefined);
+  socket.on('connect', () => {
+    const lines = Object.entries({ host: 'toolgate', 'content-type': 'application/json', 'content-length': String(TWO_MIB), ...headers }).map(([k, v]) => `${k}: ${v}`);
+    socket.write(`POST /v1/tools/echo HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n{"message":"`);
+    timer = setInterval(() => {
+      if (!socket.destroyed) socket.write('x'.repeat(1024));
+    }, everyMs);
+  });
+  socket.on('close', () => clearInterval(timer));
+  return { head, closedAfterMs, stop: () => socket.destroy() };
+}
+
+/** A client that sends 1.5 MiB of an announced 2 MiB body at once, then nothing more. */
+function stalledUpload(port: number, headers: Record<string, string>): RawExchange {
+  const started = Date.now();
+  const socket: Socket = connect({ host: '127.0.0.1', port });
+  let received = '';
+  const head = new Promise<string>((resolve) => {
+    socket.on('data', (d: Buffer) => {
+      received += d.toString('latin1');
+      const end = received.indexOf('\r\n\r\n');
+      if (end >= 0) resolve(received.slice(0, end));
+    });
+    socket.on('close', () => resolve(received));
+  });
+  const closedAfterMs = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
+  socket.on('error', () => undefined);
+  socket.on('connect', () => {
+    const lines = Object.entries({ host: 'toolgate', 'content-type': 'application/json', 'content-length': String(TWO_MIB), ...headers }).map(([k, v]) => `${k}: ${v}`);
+    socket.write(`POST /v1/tools/echo HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n{"message":"`);
+    socket.write('x'.repeat(1.5 * 1024 * 1024));
+  });
+  return { head, closedAfterMs, stop: () => socket.destroy() };
+}
+
+describe('Envoy limits', () => {
+  let stack: Stack;
+  let jwt: string;
+
+  beforeAll(async () => {
+    stack = await startStack({ engine: 'embedded', envoyLimits: { REQUEST_HEADERS_TIMEOUT: '2s', REQUEST_TIMEOUT: '4s', MAX_DOWNSTREAM_CONNECTIONS: CONNECTION_CAP } });
+    jwt = await stack.jwtFor('ops-bot');
+  }, 600_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  /** Bytes Envoy has allocated now (the admin /memory endpoint reads the allocator, unlike the stats gauge). */
+  const envoyMemory = async (): Promise<number> => Number(((await (await fetch(`http://127.0.0.1:${stack.envoyAdminPort}/memory`)).json()) as { allocated: string }).allocated);
+
+  it('answers a request without credentials with the JSON 401 at its headers, before any of its body', async () => {
+    const res = await stack.call('/v1/tools/echo', { message: 'who am I' });
+    expect(res.status).toBe(401);
+    expect(res.json.error.code).toBe('unauthenticated');
+    const basic = await stack.call('/v1/tools/echo', { message: 'not a bearer token' }, { headers: { authorization: 'Basic b3BzOmJvdA==' } });
+    expect(basic.status).toBe(401);
+    // Announced 2 MiB, trickled: the answer comes long before the body could have arrived, and the connection closes.
+    const upload = slowUpload(stack.envoyHttpPort, {});
+    const started = Date.now();
+    expect(await upload.head).toMatch(/^HTTP\/1\.1 401 /);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(await upload.closedAfterMs).toBeLessThan(3000);
+    // The authz server never saw it (the refusal is Envoy's own): no ext_authz check was made.
+    const stats = await (await fetch(`http://127.0.0.1:${stack.envoyAdminPort}/stats?filter=ext_authz`)).text();
+    expect(stats).not.toMatch(/http\.agents\.ext_authz\.toolgate\.(ok|denied): [1-9]/);
+  });
+
+  it('50 slow unauthenticated 2 MiB uploads do not raise Envoy\'s memory nor hold up authenticated calls', async () => {
+    const before = await envoyMemory();
+    // Each sends 1.5 MiB of its 2 MiB at once, then stalls: the most an upload can make Envoy hold.
+    const uploads = Array.from({ length: 50 }, (_, i) => stalledUpload(stack.envoyHttpPort, i % 2 === 0 ? {} : { authorization: 'Bearer not.a.jwt' }));
+    const heads = await Promise.all(uploads.map((u) => u.head));
+    expect(heads.every((h) => /^HTTP\/1\.1 401 /.test(h))).toBe(true);
+    const during = await envoyMemory();
+    // Meanwhile, authenticated calls go through at once.
+    const t0 = Date.now();
+    const calls = await Promise.all([1, 2, 3, 4, 5].map((n) => stack.call('/v1/tools/echo', { message: `authenticated ${n}` }, { jwt })));
+    expect(calls.map((c) => c.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await Promise.all(uploads.map((u) => u.closedAfterMs));
+    // Buffered, 50 uploads would be 75 MiB; each costs Envoy a socket's read buffer at most.
+    expect(during - before).toBeLessThan(12 * 1024 * 1024);
+    // The measure is sensitive: 10 authenticated uploads stalled the same way are buffered for the check.
+    const authenticated = Array.from({ length: 10 }, () => stalledUpload(stack.envoyHttpPort, { authorization: `Bearer ${jwt}` }));
+    let buffered = 0;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && buffered < 10 * 1024 * 1024; await new Promise((r) => setTimeout(r, 200))) buffered = (await envoyMemory()) - before;
+    for (const u of authenticated) u.stop();
+    expect(buffered).toBeGreaterThan(10 * 1024 * 1024);
+    process.stdout.write(`envoy allocated: before ${before} B; with 50 stalled unauthenticated uploads ${during} B; with 10 stalled authenticated ones +${buffered} B\n`);
+  });
+
+  it('cuts an authenticated upload that is too slow at the request timeout, and headers that never end at the header timeout', async () => {
+    const upload = slowUpload(stack.envoyHttpPort, { authorization: `Bearer ${jwt}` }, 200);
+    const head = await upload.head;
+    const closed = await upload.closedAfterMs;
+    expect(head).toMatch(/^HTTP\/1\.1 408 /);
+    expect(closed).toBeGreaterThan(3500);
+    expect(closed).toBeLessThan(10_000);
+
+    const started = Date.now();
+    const socket = connect({ host: '127.0.0.1', port: stack.envoyHttpPort });
+    socket.on('error', () => undefined);
+    socket.on('connect', () => socket.write('POST /v1/tools/echo HTTP/1.1\r\nhost: toolgate\r\n'));
+    const timer = setInterval(() => !socket.destroyed && socket.write('x-slow: 1\r\n'), 300);
+    await new Promise((resolve) => socket.on('close', resolve));
+    clearInterval(timer);
+    expect(Date.now() - started).toBeGreaterThan(1500);
+    expect(Date.now() - started).toBeLessThan(8000);
+  });
+
+  it(`holds at most ${CONNECTION_CAP} agent connections: past that, new ones are closed at accept`, async () => {
+    const sockets: Socket[] = [];
+    const closed = new Set<Socket>();
+    for (let i = 0; i < CONNECTION_CAP + 20; i++) {
+      const socket = connect({ host: '127.0.0.1', port: stack.envoyHttpPort });
+      socket.on('error', () => undefined);
+      socket.on('close', () => closed.add(socket));
+      sockets.push(socket);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const open = sockets.filter((s) => !closed.has(s)).length;
+    for (const s of sockets) s.destroy();
+    expect(open).toBeLessThanOrEqual(CONNECTION_CAP);
+    expect(open).toBeGreaterThan(CONNECTION_CAP / 2);
+    const stats = await (await fetch(`http://127.0.0.1:${stack.envoyAdminPort}/stats?filter=downstream_global_cx_overflow`)).text();
+    const overflow = [...stats.matchAll(/downstream_global_cx_overflow: (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(overflow).toBeGreaterThanOrEqual(20);
+    // Once they are gone, agents are served again.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await stack.call('/v1/tools/echo', { message: 'after the flood' }, { jwt })).status).toBe(200);
+  });
+});
