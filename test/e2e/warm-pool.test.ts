@@ -35,7 +35,7 @@ describe('warm pool of single-use pods on a real node', () => {
     const catalogPath = join(await mkdtemp(join(tmpdir(), 'toolgate-catalog-')), 'catalog.yaml');
     await writeFile(catalogPath, toYaml(doc));
     cluster = await startExecutionCluster(catalogPath);
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: cluster.executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE, ...cluster.runner }, catalogPath, maxInFlight: 8 });
+    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: cluster.executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE, ...cluster.runner }, catalogPath, maxInFlight: 8, executorConfig: { max_in_flight_per_agent: 8 } });
     jwt = await stack.jwtFor('ops-bot');
     decisionKey = await loadAttestationKey(stack.creds.decisionKeyPath);
   }, 600_000);
