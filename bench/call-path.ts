@@ -1,7 +1,9 @@
 /**
  * Latency of the call path for a no-op tool (`echo`), through the real Envoy and authz server, side by side:
  *   baseline       Envoy -> authz -> echo upstream (authorization only, nothing executed)
- *   local          Envoy -> authz -> executor -> local sandbox runner (one bubblewrap process per call)
+ *   local          Envoy -> authz -> executor -> local sandbox runner (one bubblewrap process per call, started
+ *                  when the call arrives: the cold path)
+ *   local-pooled   the same, each call taking a sandbox started ahead of it (runner.pool, echo: 2)
  *   kubernetes-job Envoy -> authz -> executor -> one Job per call on a real node (kubelet, containerd, runc:
  *                  test/support/kube/real-node.ts), the runner image built from this checkout
  *   kubernetes-warm  the same node, echo opted into a warm pool (execution.warm_pool): a pre-started pod is
@@ -11,7 +13,7 @@
  * figure is the latency of a warm call; the sustained rate a pool can serve is bounded by pod start-up and is
  * reported as the pool's refill rate. Writes bench/results/call-path.{json,md}.
  *
- *   npm run bench:call-path [-- --calls 200] [--cold-calls 200] [--pool 4]
+ *   npm run bench:call-path [-- --calls 200] [--cold-calls 200] [--pool 4] [--gap-ms 250] [--configs local,kubernetes-warm]
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -32,6 +34,8 @@ const arg = (name: string, fallback: number): number => {
 const CALLS = arg('calls', 200);
 const COLD_CALLS = arg('cold-calls', CALLS);
 const POOL = arg('pool', 4);
+/** Idle time before each call (as between an agent's calls); 0: back to back. */
+const GAP_MS = arg('gap-ms', 250);
 /** --configs baseline,kubernetes-warm: run only these (default: all). */
 const CONFIGS = process.argv.includes('--configs') ? (process.argv[process.argv.indexOf('--configs') + 1] ?? '').split(',') : undefined;
 const ROUNDS = 4;
@@ -68,6 +72,7 @@ async function main(): Promise<void> {
     const wanted = (name: string): boolean => name === 'baseline' || !CONFIGS || CONFIGS.includes(name);
     stacks.baseline = await startStack({ engine: 'embedded' });
     if (wanted('local')) stacks.local = await startStack({ engine: 'embedded', executor: 'local' });
+    if (wanted('local-pooled')) stacks['local-pooled'] = await startStack({ engine: 'embedded', executor: 'local', sandboxPool: { size: 0, tools: { echo: 2 } } });
     if (wanted('kubernetes-job')) stacks['kubernetes-job'] = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { ...kube, instance: 'bench-job' }, catalogPath: coldCatalog });
     if (wanted('kubernetes-warm')) stacks['kubernetes-warm'] = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { ...kube, instance: 'bench-warm' }, catalogPath: warmCatalog });
 
@@ -95,6 +100,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, stack] of Object.entries(stacks)) {
         for (let i = 0; i < perRound(name); i++) {
+          if (GAP_MS > 0) await new Promise((r) => setTimeout(r, GAP_MS));
           if (name === 'kubernetes-warm') pacedWaitsMs.push(await untilWarm());
           (samples[name] as number[]).push(await timeCall(stack, jwts[name] as string));
         }
@@ -129,7 +135,8 @@ async function main(): Promise<void> {
         return `| ${name} | ${r.n} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.mean} | ${a.p50} | ${a.p99} |`;
       }),
       '',
-      'baseline: Envoy + authz (embedded engine) + echo upstream; local: + executor + bubblewrap sandbox per call;',
+      `calls ${GAP_MS} ms apart. baseline: Envoy + authz (embedded engine) + echo upstream; local: + executor + bubblewrap`,
+      'sandbox started per call; local-pooled: each call taking a sandbox started ahead of it (runner.pool: echo 2);',
       'kubernetes-job: + executor + one Job per call on a real node (kubelet, containerd, runc); kubernetes-warm: the',
       `same node, echo on a warm pool of ${POOL} single-use pods (each call paced until a pod is ready; the wait, not timed:`,
       `p50 ${report.warm_pacing_wait_ms.p50} ms, p90 ${report.warm_pacing_wait_ms.p90} ms).`,

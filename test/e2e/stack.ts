@@ -71,6 +71,8 @@ export interface StackOptions {
   mcpServersPath?: string;
   /** Extra environment of the authz server (e.g. upstream MCP credentials named by value_env). */
   authzEnv?: Record<string, string>;
+  /** Local runner: its sandbox pool (the executor config's runner.pool); default none. */
+  sandboxPool?: { size?: number; tools?: Record<string, number>; max_total?: number };
 }
 
 /** One executor process of the stack. */
@@ -253,7 +255,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
                   kubeconfig: opts.kube.kubeconfig,
                   ...(opts.otlpEndpoint ? { otel_exporter_otlp_endpoint: opts.otlpEndpoint } : {}),
                 }
-              : { kind: 'local' },
+              : { kind: 'local', ...(opts.sandboxPool ? { pool: opts.sandboxPool } : {}) },
         }),
       );
       // As the downward API would set it in a cluster: the name its Jobs are labelled with.
