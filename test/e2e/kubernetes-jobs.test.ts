@@ -76,8 +76,12 @@ describe('Kubernetes Job runner on a real node', () => {
     }, 30_000);
     return pod as V1Pod;
   };
-  /** Containers containerd still has for a pod (the sandbox included): 0 once the kubelet tore it down. */
-  const containersOf = async (pod: string): Promise<number> => (await cluster.node.ctr(['containers', 'list', '-q', `labels."io.kubernetes.pod.name"==${pod}`])).split('\n').filter(Boolean).length;
+  /** Containers of a pod (its sandbox included) that containerd still runs: 0 once the kubelet stopped them (exited ones wait for its GC). */
+  const containersOf = async (pod: string): Promise<number> => {
+    const ids = new Set((await cluster.node.ctr(['containers', 'list', '-q', `labels."io.kubernetes.pod.name"==${pod}`])).split('\n').filter(Boolean));
+    const running = (await cluster.node.ctr(['tasks', 'list'])).split('\n').filter((l) => / RUNNING\s*$/.test(l)).map((l) => l.split(/\s+/)[0]);
+    return running.filter((id) => id !== undefined && ids.has(id)).length;
+  };
 
   /**
    * Straight to the executor, with the headers only the gateway sets and the attestation only the authz
