@@ -93,6 +93,8 @@ export const CATALOG_SCHEMA = {
                 additionalProperties: false,
                 properties: { cpu: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?m?$' }, memory: { type: 'string', pattern: '^[0-9]+(Ki|Mi|Gi)?$' } },
               },
+              // Kubernetes runner: this many pre-started single-use pods wait for this tool's calls (0: off).
+              warm_pool: { type: 'object', additionalProperties: false, required: ['size'], properties: { size: { type: 'integer', minimum: 0, maximum: 50 } } },
             },
           },
         },

@@ -23,6 +23,8 @@ export interface ToolExecution {
   service_account?: string;
   rbac: RbacRule[];
   resources: { cpu: string; memory: string };
+  /** Kubernetes runner: pre-started single-use pods for this tool (opt-in; absent or size 0: a Job per call). */
+  warm_pool?: { size: number };
 }
 
 /** MCP tool annotations a platform team declares in the catalog: hints for clients, not guarantees. */

@@ -12,6 +12,8 @@ export interface RbacOptions {
   targetNamespaces: string[];
   executorServiceAccount: string;
   defaultToolServiceAccount: string;
+  /** A tool has a warm pool (execution.warm_pool): the executor then also creates, patches and deletes its own pods. */
+  warmPools?: boolean;
 }
 
 export type Manifest = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
@@ -28,7 +30,8 @@ export function executorRbac(o: RbacOptions): Manifest[] {
       metadata: { name: 'toolgate-executor', ...meta },
       rules: [
         { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+        // Warm pools (tools that opt in): the executor makes, claims (patches) and deletes its own pods.
+        { apiGroups: [''], resources: ['pods'], verbs: o.warmPools ? ['get', 'list', 'watch', 'create', 'patch', 'delete'] : ['get', 'list', 'watch'] },
         // Each call's Secret (result token, arguments) and its result's: create, and get by name (a replica
         // reads the result another stored; never list). The garbage collector deletes each with its Job.
         { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'get'] },

@@ -12,6 +12,7 @@ import { CallTelemetry } from './observability/call-telemetry.js';
 import type { ExecutorConfig } from './config.js';
 import { sendError } from './http/respond.js';
 import { createToolCallHandler } from './http/tool-call-handler.js';
+import { startCallbackServer } from './http/callback-server.js';
 import { ExecutorMetrics } from './observability/metrics.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { executorInstance } from './runners/kubernetes/executor-instance.js';
@@ -26,6 +27,7 @@ import { createMcpEndpoint, isMcpPath } from './mcp/mcp-endpoint.js';
 import { McpInFlight } from './mcp/mcp-in-flight.js';
 import { McpSessionIds } from './mcp/mcp-session-id.js';
 import { packageVersion } from '../shared/repo-paths.js';
+import { startWarmPools } from './runners/kubernetes/warm-pool/start-warm-pools.js';
 
 export interface RunningExecutor {
   port: number;
@@ -47,7 +49,10 @@ export async function startExecutor(
   const metrics = new ExecutorMetrics();
   const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing, attestationKey, catalog);
   const runner = created.runner;
-  const routes = [...created.routes, ...(opts.routes ?? [])];
+  // The result channel on its own listener when configured (tool pods then never reach the agent-facing port).
+  const callbackAddress = config.runner.kind === 'kubernetes' ? config.runner.callback_address : undefined;
+  const callbacks = callbackAddress ? await startCallbackServer(callbackAddress, created.routes) : undefined;
+  const routes = [...(callbacks ? [] : created.routes), ...(opts.routes ?? [])];
   const audit = config.audit ? await openAuditTrail(config.audit, log) : undefined;
   const ledger = new CallLedger({
     maxInFlight: config.max_in_flight,
@@ -128,6 +133,7 @@ export async function startExecutor(
         server.closeIdleConnections();
       });
       await ops.close();
+      await callbacks?.close();
       await runner.close();
       await created.close?.();
     },
@@ -185,5 +191,6 @@ async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracin
     return 0;
   });
   if (orphans > 0) log.warn('deleted orphaned Jobs at start', { count: orphans });
-  return { runner, routes: [runner.channel.handle] };
+  const pooled = await startWarmPools(r, runner, instance, catalog.all(), log);
+  return pooled ?? { runner, routes: [runner.channel.handle] };
 }

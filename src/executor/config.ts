@@ -68,6 +68,11 @@ export interface KubernetesRunnerConfig {
    */
   callback_url: string;
   /**
+   * host:port where the result channel listens on its own, apart from the agent-facing port (http.address),
+   * so that tool pods reach only it. Omitted: the result channel is a route on http.address.
+   */
+  callback_address?: string;
+  /**
    * Where Jobs post their results: a Service that reaches any executor replica (default: callback_url).
    * Whichever replica receives a result stores it with the Job, so the result still lands, and every replica
    * waiting for that call reads it, when the replica that started the Job is gone. Same `${NAME}` expansion.
@@ -129,6 +134,7 @@ const SCHEMA = {
             image: { type: 'string', minLength: 1 },
             command: { type: 'array', items: { type: 'string' }, minItems: 1 },
             callback_url: { type: 'string', pattern: '^https?://' },
+            callback_address: { type: 'string', minLength: 1 },
             result_url: { type: 'string', pattern: '^https?://' },
             ttl_seconds_after_finished: { type: 'integer', minimum: 0 },
             default_service_account: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },

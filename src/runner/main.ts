@@ -3,6 +3,7 @@ import { CALL_RECEIVED_LINE, isSandboxCall, READY_FD_ENV, READY_LINE, REPORTED_L
 import { MAX_RESULT_BYTES, ToolError, type ResultEnvelope } from './envelope.js';
 import { prepareRunnerTelemetry } from './telemetry.js';
 import { TOOL_REGISTRY } from './tools/registry.js';
+import { waitForClaim } from './claim.js';
 import type { ToolImplementation } from './tools/tool.js';
 
 /**
@@ -22,6 +23,8 @@ import type { ToolImplementation } from './tools/tool.js';
  * - CALL_ID and TRACEPARENT from the environment, the arguments from TOOL_PARAMS_URL (Jobs whose arguments
  *   are too large for the Secret), TOOL_PARAMS_STDIN=1 (all of stdin), TOOL_PARAMS_FILE (Jobs: the call's
  *   Secret), TOOL_PARAMS (for running by hand); else {}.
+ * A warm pod (TOOL_CLAIM_URL set) loads the same way, then gets its one call from the executor's claim channel
+ * (claim.ts): call id, traceparent, arguments, result URL and token.
  * Exit status: 0 ok, 1 the tool reported an error (bad arguments included), 2 the environment is unusable
  * (missing settings, an unreadable Secret or stdin).
  */
@@ -29,7 +32,8 @@ async function main(): Promise<number> {
   const toolName = process.env.TOOL_NAME;
   const callFromStdin = flag('TOOL_CALL_STDIN');
   const paramsFromStdin = flag('TOOL_PARAMS_STDIN');
-  if (!toolName || (!callFromStdin && !process.env.CALL_ID)) {
+  const fromClaim = Boolean(process.env.TOOL_CLAIM_URL);
+  if (!toolName || (!callFromStdin && !fromClaim && !process.env.CALL_ID)) {
     process.stderr.write(`tool runner: TOOL_NAME and ${callFromStdin ? 'a call on stdin' : 'CALL_ID'} must be set\n`);
     return 2;
   }
@@ -70,16 +74,27 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  // A warm pod: its one call comes from the executor's claim channel, now that the tool is loaded.
+  if (process.env.TOOL_CLAIM_URL) {
+    try {
+      const claim = await waitForClaim(process.env.TOOL_CLAIM_URL, process.env.TOOL_CLAIM_TOKEN_FILE ?? '');
+      ({ call_id: callId, traceparent, result_token: token, arguments: params } = claim);
+      process.env.TOOL_RESULT_URL = claim.result_url;
+    } catch (err) {
+      process.stderr.write(`tool runner: no call for this warm pod: ${message(err)}\n`);
+      return 2;
+    }
+  }
 
   signal(readyFd, CALL_RECEIVED_LINE);
   const telemetry = startTelemetry({ tool: toolName, callId, traceparent });
   let envelope: ResultEnvelope;
+  const controller = new AbortController();
   try {
     if (process.env.TOOL_PARAMS_URL) rawParams = await fetchParams(process.env.TOOL_PARAMS_URL, token ?? '');
     if (params === undefined) params = JSON.parse(rawParams);
     if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new ToolError('the arguments must be a JSON object', 'bad_params');
     const run = await tool;
-    const controller = new AbortController();
     process.once('SIGTERM', () => controller.abort());
     const result = await run(params as Record<string, unknown>, { callId, signal: controller.signal, apiCall: telemetry.apiCall });
     envelope = { call_id: callId, status: 'ok', result };
@@ -89,6 +104,11 @@ async function main(): Promise<number> {
   } catch (err) {
     const e = err instanceof ToolError ? err : new ToolError(message(err), 'crash');
     envelope = { call_id: callId, status: 'error', error: { message: e.message, code: e.code } };
+  }
+  if (controller.signal.aborted) {
+    // Stopped from outside (deadline, cancellation): the executor knows why from the Job; a result now would be a guess.
+    await telemetry.end({ status: 'error', code: 'terminated', message: 'stopped by SIGTERM' }, 0);
+    return 143;
   }
   const bytes = Buffer.byteLength(JSON.stringify(envelope));
   await telemetry.end(envelope.status === 'ok' ? { status: 'ok' } : { status: 'error', code: envelope.error.code ?? 'tool_error', message: envelope.error.message }, bytes);

@@ -4,6 +4,7 @@ import { ensureBubblewrap } from './bubblewrap.js';
 import { ensureH2load } from './h2load.js';
 import { ensureKubeBinaries } from './kube.js';
 import { ensureKubernetesValidate } from './kubernetes-validate.js';
+import { ensureKubeNodeTools } from './kube-node.js';
 
 /** `npm run tools [envoy|opa|opa-envoy-plugin ...]`: installs the named components (all by default). */
 const installers: Record<string, () => Promise<string>> = {
@@ -16,9 +17,11 @@ const installers: Record<string, () => Promise<string>> = {
   helm: ensureHelm,
   'kubernetes-validate': ensureKubernetesValidate,
   kube: async () => Object.values(await ensureKubeBinaries()).join(' '),
+  // Not in the default set: a real node (tests, bench) installs Debian packages as root.
+  'kube-node': async () => Object.values(await ensureKubeNodeTools()).join(' '),
 };
 const wanted = process.argv.slice(2);
-for (const name of wanted.length > 0 ? wanted : Object.keys(installers)) {
+for (const name of wanted.length > 0 ? wanted : Object.keys(installers).filter((n) => n !== 'kube-node')) {
   const install = installers[name];
   if (!install) {
     process.stderr.write(`unknown tool "${name}"; known: ${Object.keys(installers).join(', ')}\n`);

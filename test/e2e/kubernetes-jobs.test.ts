@@ -1,28 +1,29 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
-import { readFile, writeFile } from 'node:fs/promises';
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { attest, loadAttestationKey } from '../../src/shared/decision-attestation.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
-import { startControlPlane, type ControlPlane } from '../support/kube/control-plane.js';
-import { EXEC_NS, startExecutionCluster, TARGET_NS } from '../support/kube/execution-cluster.js';
-import type { NodeStandIn } from '../support/kube/node-standin.js';
+import { EXEC_NS, startExecutionCluster, TARGET_NS, type ExecutionCluster } from '../support/kube/execution-cluster.js';
+import { PAUSE_IMAGE } from '../support/kube/node-images.js';
+
 import { startStack, type Stack } from './stack.js';
 
 /**
- * The Kubernetes Job runner against a real kube-apiserver, etcd and kube-controller-manager (RBAC on). The
- * executor runs as a ServiceAccount that may only manage Jobs (and read their pods) in the execution
- * namespace; each tool runs as its own ServiceAccount with exactly its catalog verbs. The node stand-in (a
- * test double for kubelet + container runtime) runs each Job's pod command as a local process.
+ * The Kubernetes Job runner on a real node: a real kube-apiserver, etcd, kube-controller-manager,
+ * kube-scheduler and kubelet, with containerd and runc (test/support/kube/real-node.ts). Each call's Job
+ * runs the real src/runner in a real container of the runner image built from this checkout, under the
+ * hardened pod spec. The executor runs as a ServiceAccount that may only manage Jobs (and read their pods)
+ * in the execution namespace; each tool runs as its own ServiceAccount with exactly its catalog verbs.
  */
 const SLEEP_TIMEOUT_S = 6;
 /** The executor's pod name (POD_NAME, as the downward API sets it): its Jobs are labelled with it. */
 const INSTANCE = 'toolgate-executor-5d8c7b9f4-x2x7q';
 
-describe('Kubernetes Job runner', () => {
-  let plane: ControlPlane;
-  let node: NodeStandIn;
+describe('Kubernetes Job runner on a real node', () => {
+  let cluster: ExecutionCluster;
   let stack: Stack;
   let admin: KubeConfig;
   let executorKubeconfig: string;
@@ -30,32 +31,57 @@ describe('Kubernetes Job runner', () => {
   let decisionKey: Buffer;
 
   beforeAll(async () => {
-    plane = await startControlPlane();
-    // A catalog for this suite: the default one, with a short sleep timeout and a tool that crashes. The
-    // Job's deadline counts from the Job's start, so it includes pod scheduling and process start-up: on a
-    // busy 2-core CI machine three concurrent pods took over 1.5 s to start, so the timeout keeps room for that.
+    // A catalog for this suite: the default one, with a short sleep timeout, a tool that crashes, one that
+    // reports its sandbox and one that exceeds its memory limit. The Job's deadline counts from the Job's
+    // start, so it includes scheduling and container start (about 2 s on a busy 2-core machine).
     const doc = parseYaml(await readFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), 'utf8')) as { tools: Record<string, any>[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
     for (const t of doc.tools) if (t.name === 'sleep') t.execution.timeout_seconds = SLEEP_TIMEOUT_S;
-    doc.tools.push({ name: 'fail', description: 'crash on purpose', action: 'invoke', resource: 'fail', input_schema: { type: 'object' }, execution: { timeout_seconds: 10 } });
-    const catalogPath = join(plane.dir, 'catalog.yaml');
+    const invoke = (name: string, execution: Record<string, unknown>): Record<string, unknown> => ({ name, description: name, action: 'invoke', resource: name, input_schema: { type: 'object' }, execution });
+    doc.tools.push(
+      invoke('fail', { timeout_seconds: 10 }),
+      invoke('sandbox_info', { timeout_seconds: 20 }),
+      invoke('allocate_memory', { timeout_seconds: 20, resources: { cpu: '500m', memory: '64Mi' } }),
+      invoke('needs_a_huge_node', { timeout_seconds: 3, resources: { cpu: '64', memory: '64Mi' } }),
+    );
+    const catalogPath = join(await mkdtemp(join(tmpdir(), 'toolgate-catalog-')), 'catalog.yaml');
     await writeFile(catalogPath, toYaml(doc));
-    const cluster = await startExecutionCluster(catalogPath, plane);
-    ({ node, admin, executorKubeconfig } = cluster);
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE }, catalogPath, maxInFlight: 3, executorConfig: { max_in_flight_per_agent: 3 } });
+    cluster = await startExecutionCluster(catalogPath);
+    ({ admin, executorKubeconfig } = cluster);
+    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE, ...cluster.runner }, catalogPath, maxInFlight: 3, executorConfig: { max_in_flight_per_agent: 3 } });
     jwt = await stack.jwtFor('ops-bot');
     decisionKey = await loadAttestationKey(stack.creds.decisionKeyPath);
   }, 600_000);
 
   afterAll(async () => {
     await stack?.stop();
-    await node?.stop();
-    await plane?.stop();
+    await cluster?.stop();
   });
 
   const batch = (): BatchV1Api => admin.makeApiClient(BatchV1Api);
   const core = (): CoreV1Api => admin.makeApiClient(CoreV1Api);
   const secretsFor = async (callId: string): Promise<number> => (await core().listNamespacedSecret({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items.length;
   const jobsFor = async (callId: string): Promise<V1Job[]> => (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items;
+  const podsFor = async (callId: string): Promise<V1Pod[]> => (await core().listNamespacedPod({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items;
+  /** Tool-call pods of this executor that were ever created and still exist (the real count of executions). */
+  const toolPods = async (): Promise<V1Pod[]> => (await core().listNamespacedPod({ namespace: EXEC_NS, labelSelector: `toolgate.dev/executor=${INSTANCE}` })).items;
+  /** Pods whose container has not ended (the node still runs or is about to run them). */
+  const livePods = async (tool?: string): Promise<V1Pod[]> =>
+    (await core().listNamespacedPod({ namespace: EXEC_NS, labelSelector: `toolgate.dev/executor=${INSTANCE}${tool ? `,toolgate.dev/tool=${tool}` : ''}` })).items.filter((p) => p.status?.phase === 'Pending' || p.status?.phase === 'Running');
+  /** The call's pod once its container has ended (the result is posted just before the process exits). */
+  const endedPod = async (callId: string): Promise<V1Pod> => {
+    let pod: V1Pod | undefined;
+    await waitFor(async () => {
+      [pod] = await podsFor(callId);
+      return pod?.status?.containerStatuses?.[0]?.state?.terminated !== undefined;
+    }, 30_000);
+    return pod as V1Pod;
+  };
+  /** Containers of a pod (its sandbox included) that containerd still runs: 0 once the kubelet stopped them (exited ones wait for its GC). */
+  const containersOf = async (pod: string): Promise<number> => {
+    const ids = new Set((await cluster.node.ctr(['containers', 'list', '-q', `labels."io.kubernetes.pod.name"==${pod}`])).split('\n').filter(Boolean));
+    const running = (await cluster.node.ctr(['tasks', 'list'])).split('\n').filter((l) => / RUNNING\s*$/.test(l)).map((l) => l.split(/\s+/)[0]);
+    return running.filter((id) => id !== undefined && ids.has(id)).length;
+  };
 
   /**
    * Straight to the executor, with the headers only the gateway sets and the attestation only the authz
@@ -96,14 +122,17 @@ describe('Kubernetes Job runner', () => {
     expect((await kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: EXEC_NS })).items).toBeDefined();
   });
 
-  it('through Envoy: k8s_get_deployment returns the real Deployment, run by a Job under the tool account', async () => {
-    const started = node.started().length;
+  it('through Envoy: k8s_get_deployment returns the real Deployment, run in a real container under the tool account', async () => {
     const res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: TARGET_NS, name: 'api-server' }, { jwt });
     expect(res.status).toBe(200);
-    expect(res.json.result).toMatchObject({ name: 'api-server', namespace: TARGET_NS, replicas: 1, images: ['registry.local/api:1'] });
-    expect(node.started().length).toBe(started + 1);
+    expect(res.json.result).toMatchObject({ name: 'api-server', namespace: TARGET_NS, replicas: 1, images: [PAUSE_IMAGE] });
     const [job] = await jobsFor(res.json.call_id);
     expect(job?.spec?.template.spec?.serviceAccountName).toBe('toolgate-tool-k8s-get-deployment');
+    // One pod ran it, in the runner image, on the node, and its container ended cleanly.
+    const pod = await endedPod(res.json.call_id);
+    expect(await podsFor(res.json.call_id)).toHaveLength(1);
+    expect(pod.spec?.nodeName).toBe(cluster.node.nodeName);
+    expect(pod.status?.containerStatuses?.[0]).toMatchObject({ image: cluster.runner.image, state: { terminated: { exitCode: 0, reason: 'Completed' } } });
   });
 
   it('through Envoy: k8s_scale_deployment changes the real Deployment', async () => {
@@ -112,16 +141,18 @@ describe('Kubernetes Job runner', () => {
     expect(res.json.result).toMatchObject({ previousReplicas: 1, replicas: 3 });
     const d = await admin.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: TARGET_NS, name: 'api-server' });
     expect(d.spec?.replicas).toBe(3);
+    // The real controllers and kubelet act on it: three pods come up.
+    await waitFor(async () => ((await admin.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: TARGET_NS, name: 'api-server' })).status?.readyReplicas ?? 0) === 3, 60_000);
   });
 
   it('through Envoy: a denied call creates no Job and no process', async () => {
     const jobsBefore = (await batch().listNamespacedJob({ namespace: EXEC_NS })).items.length;
-    const started = node.started().length;
+    const podsBefore = (await toolPods()).length;
     const res = await stack.call('/v1/tools/k8s_scale_deployment', { namespace: TARGET_NS, name: 'api-server', replicas: 11 }, { jwt });
     expect(res.status).toBe(403);
     await new Promise((r) => setTimeout(r, 500));
     expect((await batch().listNamespacedJob({ namespace: EXEC_NS })).items.length).toBe(jobsBefore);
-    expect(node.started().length).toBe(started);
+    expect((await toolPods()).length).toBe(podsBefore);
   });
 
   it('creates the Job as specified: deadline, TTL, no retries, tool account, locked-down pod, call labels', async () => {
@@ -175,7 +206,8 @@ describe('Kubernetes Job runner', () => {
     expect(error.code).toBe('tool_timeout');
     expect(error.call_id).toMatch(/^[0-9a-f]{20}$/);
     await waitFor(async () => (await jobsFor(error.call_id)).length === 0, 15_000);
-    await waitFor(async () => node.running() === 0, 10_000);
+    await waitFor(async () => (await podsFor(error.call_id)).length === 0, 30_000);
+    expect(await livePods('sleep')).toEqual([]);
     // The garbage collector takes the call's Secret with its Job.
     await waitFor(async () => (await secretsFor(error.call_id)) === 0, 15_000);
   });
@@ -190,25 +222,26 @@ describe('Kubernetes Job runner', () => {
     expect(job?.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'TOOL_PARAMS_URL')?.value).toMatch(new RegExp(`/internal/v1/calls/${body.call_id}/params$`));
     const [secret] = (await core().listNamespacedSecret({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${body.call_id}` })).items;
     expect(Object.keys(secret?.data ?? {})).toEqual(['token']);
-    await waitFor(async () => node.running() === 0, 10_000);
   });
 
-  it('cancels the call when the client disconnects: Job deleted, process killed', async () => {
+  it('cancels the call when the client disconnects: Job deleted, pod and containers gone', async () => {
     const controller = new AbortController();
     const key = `cancel-${Date.now()}`;
-    const pending = direct('sleep', { seconds: 2.5 }, { 'idempotency-key': key }, controller.signal).catch((e: unknown) => e);
-    await waitFor(async () => node.running() > 0, 10_000);
-    const jobs = (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=sleep' })).items.filter((j) => !j.status?.conditions?.length);
-    expect(jobs.length).toBe(1);
+    const pending = direct('sleep', { seconds: 20 }, { 'idempotency-key': key }, controller.signal).catch((e: unknown) => e);
+    await waitFor(async () => (await livePods('sleep')).some((p) => p.status?.phase === 'Running'), 30_000);
+    const [pod] = await livePods('sleep');
+    const podName = pod?.metadata?.name as string;
+    expect(await containersOf(podName)).toBeGreaterThan(0);
     controller.abort();
     await pending;
-    await waitFor(async () => (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=sleep' })).items.every((j) => j.metadata?.name !== jobs[0]?.metadata?.name), 10_000);
-    await waitFor(async () => node.running() === 0, 10_000);
+    const callId = pod?.metadata?.labels?.['toolgate.dev/call-id'] as string;
+    await waitFor(async () => (await jobsFor(callId)).length === 0, 10_000);
+    await waitFor(async () => (await podsFor(callId)).length === 0, 30_000);
+    await waitFor(async () => (await containersOf(podName)) === 0, 30_000);
   });
 
-  it('runs an idempotent retry once (one Job, one process) and replays its result', async () => {
+  it('runs an idempotent retry once (one Job, one pod) and replays its result', async () => {
     const key = `idem-${Date.now()}`;
-    const started = node.started().length;
     const [a, b] = await Promise.all([direct('echo', { message: 'once' }, { 'idempotency-key': key }), direct('echo', { message: 'once' }, { 'idempotency-key': key })]);
     const c = await direct('echo', { message: 'once' }, { 'idempotency-key': key });
     const bodies = (await Promise.all([a.json(), b.json(), c.json()])) as { call_id: string; result: unknown }[];
@@ -216,12 +249,12 @@ describe('Kubernetes Job runner', () => {
     expect(new Set(bodies.map((x) => x.call_id)).size).toBe(1);
     expect(bodies[2]?.result).toEqual({ message: 'once', length: 4 });
     expect(await jobsFor(bodies[0]?.call_id as string)).toHaveLength(1);
-    expect(node.started().length).toBe(started + 1);
+    expect(await podsFor(bodies[0]?.call_id as string)).toHaveLength(1);
   });
 
   it('answers 429 with Retry-After past the calls-in-flight limit', async () => {
     const slow = [1, 2, 3].map(() => direct('sleep', { seconds: 1.5 }));
-    await waitFor(async () => node.running() >= 1, 10_000);
+    await waitFor(async () => (await livePods('sleep')).length >= 1, 10_000);
     const extra = await direct('echo', { message: 'one too many' });
     expect(extra.status).toBe(429);
     expect(extra.headers.get('retry-after')).toBe('1');
@@ -238,30 +271,118 @@ describe('Kubernetes Job runner', () => {
     expect(body.error.message).toMatch(/the tool fell over/);
   });
 
+  it('runs the tool as uid 65532, read-only root, no capabilities, RuntimeDefault seccomp: seen from inside and in the pod', async () => {
+    const res = await direct('sandbox_info', {});
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { call_id: string; result: Record<string, unknown> };
+    const zero = '0000000000000000';
+    expect(body.result).toMatchObject({
+      uid: 65532,
+      gid: 65532,
+      capabilities: { effective: zero, permitted: zero, bounding: zero, ambient: zero },
+      seccomp: 2,
+      no_new_privs: true,
+      root_writable: false,
+      call_files: ['params', 'token'],
+      service_account_files: [],
+    });
+    const pod = await endedPod(body.call_id);
+    expect(pod?.spec?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod?.spec?.containers[0]?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } });
+    expect(pod?.spec?.automountServiceAccountToken).toBe(false);
+    expect(pod?.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+  });
+
+  it('reports a tool that exceeds its memory limit as OOM-killed', async () => {
+    const res = await direct('allocate_memory', { mebibytes: 256, hold_seconds: 5 });
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { error: { code: string; message: string; exit_code: number; call_id: string } };
+    expect(body.error).toMatchObject({ code: 'tool_failed', exit_code: 137 });
+    expect(body.error.message).toMatch(/OOM-killed.*64Mi/);
+    const [pod] = await podsFor(body.error.call_id);
+    expect(pod?.status?.containerStatuses?.[0]?.state?.terminated?.reason).toBe('OOMKilled');
+  });
+
+  it('reports a pod that no node can take as never scheduled, at its deadline, and leaves no pod', async () => {
+    const res = await direct('needs_a_huge_node', {});
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { error: { code: string; message: string; call_id: string } };
+    expect(body.error.message).toMatch(/never scheduled.*Insufficient cpu/);
+    await waitFor(async () => (await podsFor(body.error.call_id)).length === 0, 30_000);
+  });
+
+  it('fails at once, naming the image, when the runner image is missing on the node', async () => {
+    await cluster.node.ctr(['images', 'remove', cluster.runner.image]);
+    try {
+      const t0 = Date.now();
+      const res = await direct('echo', { message: 'no image' });
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: { message: string; call_id: string } };
+      expect(body.error.message).toMatch(new RegExp(`image ${cluster.runner.image.replace(/[.:/]/g, '.')} is not available.*(ErrImagePull|ImagePullBackOff)`));
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      await waitFor(async () => (await podsFor(body.error.call_id)).length === 0, 30_000);
+    } finally {
+      await cluster.node.ctr(['images', 'import', cluster.node.runnerArchive]);
+    }
+  });
+
+  it('a deadline kills the pod within its short grace period', async () => {
+    const t0 = Date.now();
+    const res = await direct('sleep', { seconds: 60 });
+    expect(res.status).toBe(504);
+    const { error } = (await res.json()) as { error: { call_id: string } };
+    await waitFor(async () => (await podsFor(error.call_id)).length === 0, 30_000);
+    // Deadline (6 s from the Job's start) + grace (2 s) + scheduling and clean-up, never the default 30 s grace.
+    expect(Date.now() - t0).toBeLessThan(25_000);
+  });
+
+  it("a call's token cannot be read by another call's pod", async () => {
+    const controller = new AbortController();
+    const pending = direct('sleep', { seconds: 20 }, {}, controller.signal).catch((e: unknown) => e);
+    try {
+      await waitFor(async () => (await livePods('sleep')).some((p) => p.status?.phase === 'Running'), 30_000);
+      const [victim] = await livePods('sleep');
+      const secretName = victim?.spec?.volumes?.find((v) => v.name === 'call')?.secret?.secretName as string;
+      // A tool with API access (get secrets, in its target namespaces) asks for the other call's Secret: refused.
+      const res = await direct('k8s_get_secret', { namespace: EXEC_NS, name: secretName });
+      expect(res.status).toBe(502);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/forbidden/);
+      // Another pod sees only its own call's files and its own processes (no /proc/<pid>/root into the other).
+      const probe = (await (await direct('sandbox_info', {})).json()) as { result: { call_files: string[]; visible_pids: number[] } };
+      expect(probe.result.call_files).toEqual(['params', 'token']);
+      expect(probe.result.visible_pids.length).toBeLessThanOrEqual(2);
+    } finally {
+      controller.abort();
+      await pending;
+    }
+  });
+
   it('deletes the Jobs it left running when it starts again after a crash, and only its own', async () => {
     // A call in flight on another executor replica: same labels but that replica's name, running for a while.
-    const other = await batch().createNamespacedJob({ namespace: EXEC_NS, body: otherReplicasJob() });
+    const other = await batch().createNamespacedJob({ namespace: EXEC_NS, body: otherReplicasJob(cluster.runner.image) });
     const otherName = other.metadata?.name as string;
-    await waitFor(async () => node.started().some((s) => s.pod.startsWith(`${otherName}-`)), 10_000);
-    const pending = direct('sleep', { seconds: 2.5 }).catch((e: unknown) => e);
-    await waitFor(async () => node.running() > 1, 10_000);
+    const otherRunning = async (): Promise<boolean> =>
+      (await core().listNamespacedPod({ namespace: EXEC_NS, labelSelector: `job-name=${otherName}` })).items.some((p) => p.status?.phase === 'Running');
+    await waitFor(otherRunning, 30_000);
+    const pending = direct('sleep', { seconds: 20 }).catch((e: unknown) => e);
+    await waitFor(async () => (await livePods('sleep')).some((p) => p.status?.phase === 'Running'), 30_000);
     await stack.restartExecutor({ kill: true });
     await pending;
     const active = async (): Promise<number> =>
       (await batch().listNamespacedJob({ namespace: EXEC_NS, labelSelector: 'toolgate.dev/tool=sleep' })).items.filter((j) => !j.status?.conditions?.some((c) => c.status === 'True')).length;
     await waitFor(async () => (await active()) === 0, 15_000);
-    await waitFor(async () => node.running() === 1, 10_000);
+    await waitFor(async () => (await livePods('sleep')).length === 0, 30_000);
     // The other replica's call lives on: its Job is untouched and its process still runs.
     const after = await batch().readNamespacedJob({ namespace: EXEC_NS, name: otherName });
     expect(after.metadata?.deletionTimestamp).toBeUndefined();
     expect(after.status?.active).toBe(1);
+    expect(await otherRunning()).toBe(true);
     await batch().deleteNamespacedJob({ namespace: EXEC_NS, name: otherName, propagationPolicy: 'Background', gracePeriodSeconds: 0 });
-    await waitFor(async () => node.running() === 0, 10_000);
   });
 });
 
 /** A running Job as another executor replica starts them (its pod just waits), labelled with that replica's name. */
-function otherReplicasJob(): V1Job {
+function otherReplicasJob(image: string): V1Job {
   const labels = {
     'app.kubernetes.io/managed-by': 'toolgate-executor',
     'app.kubernetes.io/component': 'tool-call',
@@ -280,7 +401,8 @@ function otherReplicasJob(): V1Job {
           restartPolicy: 'Never',
           serviceAccountName: 'toolgate-tool-default',
           automountServiceAccountToken: false,
-          containers: [{ name: 'tool', image: 'toolgate/runner:dev', command: [process.execPath, '-e', 'setTimeout(() => {}, 120_000)'] }],
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name: 'tool', image, command: ['/nodejs/bin/node', '-e', 'setTimeout(() => {}, 120_000)'] }],
         },
       },
     },

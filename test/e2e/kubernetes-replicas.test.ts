@@ -2,22 +2,18 @@ import { BatchV1Api, CoreV1Api, type V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attest, loadAttestationKey } from '../../src/shared/decision-attestation.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
-import { startControlPlane, type ControlPlane } from '../support/kube/control-plane.js';
-import { EXEC_NS, startExecutionCluster } from '../support/kube/execution-cluster.js';
-import type { NodeStandIn } from '../support/kube/node-standin.js';
+import { EXEC_NS, startExecutionCluster, type ExecutionCluster } from '../support/kube/execution-cluster.js';
 import { startStack, type Response as StackResponse, type Stack } from './stack.js';
 import { join } from 'node:path';
 
 /**
- * Run once with several executor replicas, against the real kube-apiserver, kube-controller-manager and
- * etcd: three executors behind one Envoy, their Jobs posting results through a stand-in for the executor
- * Service. The apiserver is the lock (a Job named after the call); results live with the Job.
+ * Run once with several executor replicas, on a real node (real-node.ts): three executors behind one Envoy,
+ * their Jobs posting results through a stand-in for the executor Service. The apiserver is the lock (a Job named after the call); results live with the Job.
  */
 const INSTANCE = 'toolgate-executor-7f9c6d5b8-r0';
 
 describe('Kubernetes Job runner with three executor replicas', () => {
-  let plane: ControlPlane;
-  let node: NodeStandIn;
+  let cluster: ExecutionCluster;
   let stack: Stack;
   let batch: BatchV1Api;
   let core: CoreV1Api;
@@ -25,22 +21,21 @@ describe('Kubernetes Job runner with three executor replicas', () => {
   let decisionKey: Buffer;
 
   beforeAll(async () => {
-    plane = await startControlPlane();
-    const cluster = await startExecutionCluster(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), plane);
-    node = cluster.node;
+    cluster = await startExecutionCluster(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'));
     batch = cluster.admin.makeApiClient(BatchV1Api);
     core = cluster.admin.makeApiClient(CoreV1Api);
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: cluster.executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE }, executorReplicas: 3 });
+    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: cluster.executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE, ...cluster.runner }, executorReplicas: 3 });
     jwt = await stack.jwtFor('ops-bot');
     decisionKey = await loadAttestationKey(stack.creds.decisionKeyPath);
   }, 600_000);
 
   afterAll(async () => {
     await stack?.stop();
-    await node?.stop();
-    await plane?.stop();
+    await cluster?.stop();
   });
 
+  /** Tool-call pods the node was given (each runs its container once): the count of real executions. */
+  const podsStarted = async (): Promise<number> => (await core.listNamespacedPod({ namespace: EXEC_NS, labelSelector: 'app.kubernetes.io/component=tool-call' })).items.length;
   const jobsFor = async (callId: string): Promise<V1Job[]> => (await batch.listNamespacedJob({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items;
   const callsSeenBy = async (i: number): Promise<number> => {
     const text = await (await fetch(`http://127.0.0.1:${stack.executors[i]?.opsPort}/metrics`)).text();
@@ -56,7 +51,7 @@ describe('Kubernetes Job runner with three executor replicas', () => {
 
   it('the same Idempotency-Key to all three at once, and again after killing the replica that took it: one Job, one run, one result', async () => {
     const key = `replicas-${Date.now()}`;
-    const started = node.started().length;
+    const started = await podsStarted();
     const seen = await Promise.all([0, 1, 2].map(callsSeenBy));
     const first = await Promise.all([1, 2, 3, 4, 5, 6].map(() => call(key, 1.5)));
     expect(first.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
@@ -67,7 +62,7 @@ describe('Kubernetes Job runner with three executor replicas', () => {
     expect(new Set(first.map((r) => JSON.stringify([r.json.call_id, r.json.result])))).toEqual(new Set([JSON.stringify([callId, { slept: 1.5 }])]));
     const jobs = await jobsFor(callId);
     expect(jobs).toHaveLength(1);
-    expect(node.started().length).toBe(started + 1);
+    expect(await podsStarted()).toBe(started + 1);
 
     const creator = creatorOf(jobs[0]);
     expect(creator).toBeGreaterThanOrEqual(0);
@@ -75,7 +70,7 @@ describe('Kubernetes Job runner with three executor replicas', () => {
     const again = await Promise.all([1, 2, 3, 4].map(() => call(key, 1.5)));
     expect(again.map((r) => [r.status, r.json.call_id, r.json.result])).toEqual(again.map(() => [200, callId, { slept: 1.5 }]));
     expect(await jobsFor(callId)).toHaveLength(1);
-    expect(node.started().length).toBe(started + 1);
+    expect(await podsStarted()).toBe(started + 1);
     await stack.startExecutor(creator);
     // Restarted, it leaves the call's Job (the lock and its result) alone, and answers from it too.
     expect(await jobsFor(callId)).toHaveLength(1);
@@ -85,7 +80,7 @@ describe('Kubernetes Job runner with three executor replicas', () => {
 
   it('a replica killed while its Job runs: the Job finishes, its result lands on a live replica, every answer is that result', async () => {
     const key = `killed-mid-run-${Date.now()}`;
-    const started = node.started().length;
+    const started = await podsStarted();
     const pending = [1, 2, 3].map(() => call(key, 4));
     let job: V1Job | undefined;
     for (const deadline = Date.now() + 20_000; !job && Date.now() < deadline; ) {
@@ -100,7 +95,7 @@ describe('Kubernetes Job runner with three executor replicas', () => {
     const callId = job.metadata?.labels?.['toolgate.dev/call-id'] as string;
     expect(new Set(answers.map((r) => r.json.call_id))).toEqual(new Set([callId]));
     expect(await jobsFor(callId)).toHaveLength(1);
-    expect(node.started().length).toBe(started + 1);
+    expect(await podsStarted()).toBe(started + 1);
     // The result is stored with the Job, in a Secret it owns.
     const secret = await core.readNamespacedSecret({ namespace: EXEC_NS, name: `tg-${callId}-result` });
     expect(secret.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Job', uid: job.metadata?.uid });
@@ -132,7 +127,7 @@ describe('Kubernetes Job runner with three executor replicas', () => {
 
   it('a replayed attestation is refused, on the replica that ran it and on any other; an expired one too', async () => {
     const ports = stack.executors.map((e) => e.port);
-    const started = node.started().length;
+    const started = await podsStarted();
     const decisionId = `replayed-${crypto.randomUUID()}`;
     const once = await fetchDirect(ports[0] as number, { seconds: 0, decisionId });
     expect(once.status).toBe(200);
@@ -149,10 +144,10 @@ describe('Kubernetes Job runner with three executor replicas', () => {
     expect([replayed.status, replayed.body.code]).toEqual([403, 'attestation_used']);
     const retry = await fetchDirect(ports[2] as number, { key, seconds: 0 });
     expect([retry.status, retry.body.result]).toEqual([200, { slept: 0 }]);
-    expect(node.started().length).toBe(started + 2);
+    expect(await podsStarted()).toBe(started + 2);
     // Past its expiry (20 s, with 5 s of clock skew allowed), an attestation is refused before anything runs.
     const stale = await fetchDirect(ports[0] as number, { seconds: 0, attestedAtMs: Date.now() - 26_000 });
     expect([stale.status, stale.body.code]).toEqual([403, 'attestation_expired']);
-    expect(node.started().length).toBe(started + 2);
+    expect(await podsStarted()).toBe(started + 2);
   });
 });

@@ -37,7 +37,16 @@ export interface StackOptions {
   /** What Envoy routes tool calls to: the echo upstream (default) or the real executor with a runner. */
   executor?: 'echo' | 'local' | 'kubernetes';
   /** Kubernetes runner settings (executor: 'kubernetes'); instance: the executor's POD_NAME (default: none, the hostname). */
-  kube?: { kubeconfig: string; namespace: string; instance?: string };
+  kube?: {
+    kubeconfig: string;
+    namespace: string;
+    instance?: string;
+    /** The runner image and the command in it (test/support/kube/real-node.ts builds and imports it). */
+    image: string;
+    command: string[];
+    /** Where pods reach this host (the node's bridge address): the result channel listens there, alone. */
+    callbackHost: string;
+  };
   /** Tool catalog for the authz server and the executor (default src/catalog/tools.yaml). */
   catalogPath?: string;
   /** Executor: calls in flight before 429. */
@@ -75,6 +84,8 @@ export interface ExecutorReplica {
   instance: string | undefined;
   port: number;
   opsPort: number;
+  /** Its result listener (runner.callback_address), on the node's bridge address. */
+  callbackPort: number;
   process: ManagedProcess | undefined;
 }
 
@@ -218,10 +229,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const replicas = opts.executorReplicas ?? 1;
     for (let i = 0; i < replicas; i++) {
       const instance = opts.kube?.instance ? (i === 0 ? opts.kube.instance : `${opts.kube.instance}-${i}`) : undefined;
-      executors.push({ instance, port: await freePort(), opsPort: await freePort(), process: undefined });
+      executors.push({ instance, port: await freePort(), opsPort: await freePort(), callbackPort: await freePort(), process: undefined });
     }
-    // As the executor Service would: Jobs post results to any replica that is up.
-    if (replicas > 1) resultBalancer = await startTcpBalancer(() => executors.map((e) => e.port));
+    // As the executor Service would: Jobs post results to any replica that is up (on the node's bridge, where pods reach it).
+    if (replicas > 1 && opts.kube) resultBalancer = await startTcpBalancer(() => executors.map((e) => e.callbackPort), opts.kube.callbackHost);
     for (const [i, replica] of executors.entries()) {
       const executorConfigPath = join(dir, i === 0 ? 'executor.yaml' : `executor-${i}.yaml`);
       await writeFile(
@@ -241,11 +252,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
               ? {
                   kind: 'kubernetes',
                   namespace: opts.kube.namespace,
-                  image: 'toolgate/runner:dev',
-                  // The node stand-in runs the container command on this machine: the runner bundle, as the image does.
-                  command: [process.execPath, join(REPO_ROOT, 'dist', 'runner-bundle', 'main.js')],
-                  callback_url: `http://127.0.0.1:${replica.port}`,
-                  ...(resultBalancer ? { result_url: `http://127.0.0.1:${resultBalancer.port}` } : {}),
+                  image: opts.kube.image,
+                  command: opts.kube.command,
+                  // The result listener alone on the node's bridge address: pods reach it, and only it.
+                  callback_url: `http://${opts.kube.callbackHost}:${replica.callbackPort}`,
+                  callback_address: `${opts.kube.callbackHost}:${replica.callbackPort}`,
+                  ...(resultBalancer ? { result_url: `http://${opts.kube.callbackHost}:${resultBalancer.port}` } : {}),
                   ttl_seconds_after_finished: 30,
                   default_service_account: 'toolgate-tool-default',
                   kubeconfig: opts.kube.kubeconfig,
@@ -292,7 +304,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       AUTHZ_HEALTH_CHECKS: true,
       ...envoyAuthzTlsValues(internal),
       ...opts.envoyLimits,
-      ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: '127.0.0.1', OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
+      ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: new URL(opts.otlpEndpoint).hostname, OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
       ...(opts.mcpServersPath ? { MCP_SERVERS: (await loadMcpServersFile(opts.mcpServersPath)).all() } : {}),
     }),
   );

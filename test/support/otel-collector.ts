@@ -37,13 +37,15 @@ export interface Collector {
  * (helm/toolgate/files/otel-collector.yaml: the same OTLP receivers and processors) with the backend and
  * Prometheus exporters replaced by a file exporter the tests read.
  */
-export async function startCollector(): Promise<Collector> {
+/** host: the address to listen on (default loopback; a real node's bridge address when pods send spans). */
+export async function startCollector(opts: { host?: string } = {}): Promise<Collector> {
+  const host = opts.host ?? '127.0.0.1';
   const binary = await ensureOtelCollector();
   const dir = await mkdtemp(join(tmpdir(), 'toolgate-otelcol-'));
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const config = parseYaml(await readFile(join(REPO_ROOT, 'helm', 'toolgate', 'files', 'otel-collector.yaml'), 'utf8')) as CollectorConfig;
-  config.receivers.otlp.protocols.grpc.endpoint = `127.0.0.1:${grpcPort}`;
-  config.receivers.otlp.protocols.http.endpoint = `127.0.0.1:${httpPort}`;
+  config.receivers.otlp.protocols.grpc.endpoint = `${host}:${grpcPort}`;
+  config.receivers.otlp.protocols.http.endpoint = `${host}:${httpPort}`;
   config.processors.batch.timeout = '200ms';
   const outPath = join(dir, 'traces.jsonl');
   config.exporters = { file: { path: outPath, flush_interval: '100ms' } };
@@ -54,11 +56,11 @@ export async function startCollector(): Promise<Collector> {
   const configPath = join(dir, 'collector.yaml');
   await writeFile(configPath, toYaml(config));
   const proc = startProcess({ name: 'otelcol', command: binary, args: ['--config', configPath], env: { TOOLGATE_ENVIRONMENT: 'e2e' }, logDir: dir });
-  await waitForTcp(grpcPort, { process: proc, timeoutMs: 30_000 });
+  await waitForTcp(grpcPort, { host, process: proc, timeoutMs: 30_000 });
 
   const spans = async (): Promise<CollectedSpan[]> => parseFileExport(await readFile(outPath, 'utf8').catch(() => ''));
   return {
-    endpoint: `http://127.0.0.1:${grpcPort}`,
+    endpoint: `http://${host}:${grpcPort}`,
     grpcPort,
     process: proc,
     spans,

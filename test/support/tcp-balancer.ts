@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * TEST DOUBLE for a Kubernetes Service in front of executor replicas (kube-proxy): each connection goes to
  * the next backend in turn, and to the one after when a backend refuses (a killed replica), as a Service
- * whose endpoints drop a dead pod would. Loopback only; a plain TCP relay, no HTTP awareness.
+ * whose endpoints drop a dead pod would. On loopback, or the real node's bridge; a plain TCP relay, no HTTP awareness.
  */
 export interface TcpBalancer {
   port: number;
@@ -13,7 +13,8 @@ export interface TcpBalancer {
   close(): Promise<void>;
 }
 
-export async function startTcpBalancer(backendPorts: () => number[]): Promise<TcpBalancer> {
+/** host: where it listens and its backends listen (default loopback; a real node's bridge address for pods). */
+export async function startTcpBalancer(backendPorts: () => number[], host = '127.0.0.1'): Promise<TcpBalancer> {
   let next = 0;
   const counts = new Map<number, number>();
   const sockets = new Set<Socket>();
@@ -23,7 +24,7 @@ export async function startTcpBalancer(backendPorts: () => number[]): Promise<Tc
       return;
     }
     const port = ports[next++ % ports.length] as number;
-    const upstream = connect({ host: '127.0.0.1', port });
+    const upstream = connect({ host, port });
     let connected = false;
     sockets.add(upstream);
     upstream.once('connect', () => {
@@ -49,7 +50,7 @@ export async function startTcpBalancer(backendPorts: () => number[]): Promise<Tc
     client.once('close', () => sockets.delete(client));
     relay(client, backendPorts(), 0);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as AddressInfo).port,
     counts: () => new Map(counts),

@@ -86,11 +86,28 @@ export class ActiveCall {
     const now = Date.now();
     if (e.kind === 'job.created') this.jobCreatedAt = now;
     if (e.kind === 'pod.started' && this.jobCreatedAt !== undefined) this.deps.metrics.jobStart.observe((now - this.jobCreatedAt) / 1000);
+    this.observePhase(e.kind, now);
     if (!this.runSpan) return;
     const { kind, ...rest } = e;
     const attributes: Record<string, string | number> = {};
-    for (const [k, v] of Object.entries(rest)) if (v !== null && v !== undefined) attributes[k === 'job' ? 'k8s.job.name' : k === 'namespace' ? 'k8s.namespace.name' : `toolgate.${k}`] = v as string | number;
+    for (const [k, v] of Object.entries(rest)) if (v !== null && v !== undefined) attributes[k === 'job' ? 'k8s.job.name' : k === 'namespace' ? 'k8s.namespace.name' : k === 'pod' ? 'k8s.pod.name' : `toolgate.${k}`] = v as string | number;
     this.runSpan.addEvent(kind, attributes);
+  }
+
+  /** Pod phases as the runner saw them: each phase ends where the next begins. */
+  private readonly phaseMarks = new Map<string, number>();
+  private observePhase(kind: RunEvent['kind'], now: number): void {
+    const phases: Partial<Record<RunEvent['kind'], [phase: string, since: RunEvent['kind']]>> = {
+      'pod.scheduled': ['queued', 'job.created'],
+      'container.started': ['starting', 'pod.scheduled'],
+      'job.finished': ['running', 'container.started'],
+      // A warm pod: claimed -> result is the whole run (it was scheduled and started before the call).
+      'pod.finished': ['running', 'pod.claimed'],
+    };
+    this.phaseMarks.set(kind, now);
+    const p = phases[kind];
+    const since = p ? this.phaseMarks.get(p[1]) : undefined;
+    if (p && since !== undefined) this.deps.metrics.callPhase.observe({ phase: p[0] }, (now - since) / 1000);
   }
 
   /** Records the end of the call once (a replayed retry records nothing: the call was recorded when it ran). */

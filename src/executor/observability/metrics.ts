@@ -27,6 +27,13 @@ export class ExecutorMetrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],
   });
+  readonly callPhase = new Histogram({
+    name: 'toolgate_executor_call_phase_seconds',
+    help: 'Phases of a call run in a pod: queued (Job or claim -> pod scheduled), starting (scheduled -> container started), running (container started -> result).',
+    labelNames: ['phase'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
   readonly inFlight = new Gauge({
     name: 'toolgate_executor_calls_in_flight',
     help: 'Tool calls currently running.',

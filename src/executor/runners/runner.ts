@@ -32,6 +32,10 @@ export type RunEvent =
   /** The Job's pod is running and ready: the tool is executing. */
   | { kind: 'pod.running'; job: string; namespace: string }
   | { kind: 'sandbox.started' }
+  | { kind: 'pod.scheduled'; job: string; namespace: string; pod: string }
+  | { kind: 'container.started'; job: string; namespace: string; pod: string }
+  | { kind: 'pod.claimed'; pod: string; namespace: string }
+  | { kind: 'pod.finished'; pod: string; namespace: string; outcome: string }
   | { kind: 'job.finished'; job: string; namespace: string; outcome: string }
   | { kind: 'sandbox.exited'; exitCode: number | null; durationMs: number };
 

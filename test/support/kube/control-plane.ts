@@ -12,8 +12,9 @@ const run = promisify(execFile);
 
 /**
  * A real Kubernetes control plane on loopback: etcd, kube-apiserver (RBAC on, service-account tokens) and
- * kube-controller-manager (Job, TTL-after-finished, garbage collector, root-CA publisher...). There is no
- * scheduler and no kubelet: see node-standin.ts for the test double that plays the node.
+ * kube-controller-manager (Job, TTL-after-finished, garbage collector, root-CA publisher...). Nodes join it
+ * from real-node.ts: then it listens on the node's bridge address (pods reach it there through the
+ * `kubernetes` Service) instead of loopback, and authorizes kubelets as nodes (Node,RBAC + NodeRestriction).
  */
 export interface ControlPlane {
   apiserverUrl: string;
@@ -22,6 +23,8 @@ export interface ControlPlane {
   dir: string;
   admin(): KubeConfig;
   kubeconfigForServiceAccount(namespace: string, name: string, expirationSeconds?: number): Promise<string>;
+  /** A kubeconfig with a client certificate of this subject (e.g. a kubelet's system:node:<name>). */
+  kubeconfigForCertificate(name: string, subject: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -29,7 +32,14 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   await run('openssl', args, { cwd });
 }
 
-async function makePki(dir: string): Promise<void> {
+async function issueClientCert(dir: string, name: string, subject: string): Promise<void> {
+  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}-key.pem`], dir);
+  await openssl(['req', '-new', '-key', `${name}-key.pem`, '-subj', subject, '-out', `${name}.csr`], dir);
+  await writeFile(join(dir, `${name}.ext`), 'extendedKeyUsage=clientAuth\n');
+  await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`], dir);
+}
+
+async function makePki(dir: string, hostAddress: string): Promise<void> {
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca-key.pem'], dir);
   await openssl(['req', '-x509', '-new', '-key', 'ca-key.pem', '-days', '2', '-subj', '/CN=toolgate-test-kube-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', 'ca.pem'], dir);
   const issue = async (name: string, subject: string, ext: string): Promise<void> => {
@@ -38,7 +48,7 @@ async function makePki(dir: string): Promise<void> {
     await writeFile(join(dir, `${name}.ext`), ext);
     await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`], dir);
   };
-  await issue('apiserver', '/CN=kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n');
+  await issue('apiserver', '/CN=kube-apiserver', `subjectAltName=IP:127.0.0.1,IP:${hostAddress},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n`);
   await issue('admin', '/O=system:masters/CN=toolgate-test-admin', 'extendedKeyUsage=clientAuth\n');
   await openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa-key.pem'], dir);
   await openssl(['pkey', '-in', 'sa-key.pem', '-pubout', '-out', 'sa.pub'], dir);
@@ -55,12 +65,13 @@ function kubeconfigYaml(server: string, caPath: string, user: Record<string, str
   });
 }
 
-export async function startControlPlane(opts: { logDir?: string } = {}): Promise<ControlPlane> {
+export async function startControlPlane(opts: { logDir?: string; /** Where a real node reaches it: its bridge address. */ hostAddress?: string } = {}): Promise<ControlPlane> {
   const bins = await ensureKubeBinaries();
   const dir = await mkdtemp(join(tmpdir(), 'toolgate-kube-'));
   const logDir = opts.logDir ?? join(dir, 'logs');
   await mkdir(logDir, { recursive: true });
-  await makePki(dir);
+  const address = opts.hostAddress ?? '127.0.0.1';
+  await makePki(dir, address);
   const processes: ManagedProcess[] = [];
   const stop = async (): Promise<void> => {
     for (const p of processes.reverse()) await p.stop();
@@ -79,7 +90,7 @@ export async function startControlPlane(opts: { logDir?: string } = {}): Promise
     await waitForHttp(`${etcdUrl}/health`, { process: etcd, timeoutMs: 30_000 });
 
     const port = await freePort();
-    const apiserverUrl = `https://127.0.0.1:${port}`;
+    const apiserverUrl = `https://${address}:${port}`;
     const apiserver = startProcess({
       name: 'kube-apiserver',
       command: bins.kubeApiserver,
@@ -90,11 +101,11 @@ export async function startControlPlane(opts: { logDir?: string } = {}): Promise
         `--tls-private-key-file=${join(dir, 'apiserver-key.pem')}`,
         `--client-ca-file=${join(dir, 'ca.pem')}`,
         `--secure-port=${port}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
+        `--bind-address=${address}`,
+        `--advertise-address=${address}`,
         '--service-cluster-ip-range=10.0.0.0/24',
         '--allow-privileged=true',
-        '--authorization-mode=RBAC',
+        ...(opts.hostAddress ? ['--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction', '--kubelet-preferred-address-types=InternalIP', `--kubelet-client-certificate=${join(dir, 'admin.pem')}`, `--kubelet-client-key=${join(dir, 'admin-key.pem')}`] : ['--authorization-mode=RBAC']),
         `--service-account-issuer=${apiserverUrl}/`,
         `--service-account-key-file=${join(dir, 'sa.pub')}`,
         `--service-account-signing-key-file=${join(dir, 'sa-key.pem')}`,
@@ -144,6 +155,12 @@ export async function startControlPlane(opts: { logDir?: string } = {}): Promise
         const tr = await core.createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences: [], expirationSeconds } } });
         const path = join(dir, `sa-${namespace}-${name}-${Date.now()}.kubeconfig`);
         await writeFile(path, kubeconfigYaml(apiserverUrl, join(dir, 'ca.pem'), { token: tr.status?.token ?? '' }), { mode: 0o600 });
+        return path;
+      },
+      kubeconfigForCertificate: async (name, subject) => {
+        await issueClientCert(dir, name, subject);
+        const path = join(dir, `${name}.kubeconfig`);
+        await writeFile(path, kubeconfigYaml(apiserverUrl, join(dir, 'ca.pem'), { 'client-certificate': join(dir, `${name}.pem`), 'client-key': join(dir, `${name}-key.pem`) }), { mode: 0o600 });
         return path;
       },
       stop,

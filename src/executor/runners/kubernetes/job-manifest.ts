@@ -34,6 +34,12 @@ export const MAX_SECRET_PARAMS_BYTES = 32 * 1024;
 /** Where the call's Secret (result token, arguments) is mounted in the tool's container. */
 export const CALL_SECRET_MOUNT = '/var/run/toolgate/call';
 
+/**
+ * A tool past its deadline or cancelled gets this long between SIGTERM and SIGKILL (Kubernetes' default, 30 s,
+ * would keep a pod that ignores SIGTERM acting for a call already reported as timed out).
+ */
+export const TERMINATION_GRACE_SECONDS = 2;
+
 /** Projected service-account tokens cannot be shorter-lived than this (Kubernetes' minimum). */
 const TOKEN_EXPIRATION_SECONDS = 600;
 
@@ -130,6 +136,7 @@ export function buildJobManifest(inv: ToolInvocation, s: JobSettings): V1Job {
         metadata: { labels, annotations },
         spec: {
           restartPolicy: 'Never',
+          terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
           serviceAccountName: exec.service_account ?? s.defaultServiceAccount,
           automountServiceAccountToken: false,
           enableServiceLinks: false,

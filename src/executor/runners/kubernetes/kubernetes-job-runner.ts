@@ -7,6 +7,7 @@ import { createLogger, errorMessage, type Logger } from '../../../shared/logger.
 import type { Runner, ToolInvocation, ToolOutcome } from '../runner.js';
 import { callJobName, IDENTITY_LABEL, jobTtlSeconds, ResultTokens, type JobRef } from './job-identity.js';
 import { buildCallSecret, buildJobManifest, CALL_ID_LABEL, EXECUTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './job-manifest.js';
+import { describeTermination, PodProgress } from './pod-progress.js';
 import { ResultChannel } from './result-channel.js';
 import { JobResultStore } from './result-store.js';
 
@@ -186,6 +187,9 @@ export class KubernetesJobRunner implements Runner {
       let reportedRunning = false;
       let completedAt: number | undefined;
       let unreadableSince: number | undefined;
+      // The pod is read less often than the Job: its phases and conditions (image missing, unschedulable).
+      const pod = new PodProgress(this.core, this.opts.namespace, name, inv.observe);
+      let podCheckedAt = 0;
       const tolerance = this.opts.readErrorToleranceMs ?? DEFAULT_READ_ERROR_TOLERANCE_MS;
       for (;;) {
         if (envelope) {
@@ -223,6 +227,15 @@ export class KubernetesJobRunner implements Runner {
           return { status: 'unavailable', error: `lost track of Job ${name}: ${apiMessage(err)}` };
         }
         if (job.metadata?.uid !== ref.uid) return { status: 'unavailable', error: `the Job ${name} of this call was replaced` };
+        if (!completedAt && Date.now() - podCheckedAt >= 500) {
+          podCheckedAt = Date.now();
+          const fatal = await pod.check();
+          if (fatal) {
+            await stopJob();
+            inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: 'pod_failed' });
+            return { status: 'unavailable', error: fatal };
+          }
+        }
         if (!reportedStart && (job.status?.active ?? 0) + (job.status?.succeeded ?? 0) + (job.status?.failed ?? 0) > 0) {
           reportedStart = true;
           inv.observe?.({ kind: 'pod.started', job: name, namespace: this.opts.namespace });
@@ -236,11 +249,13 @@ export class KubernetesJobRunner implements Runner {
           inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: failed.reason ?? 'Failed' });
           if (failed.reason === 'DeadlineExceeded') {
             await stopJob();
+            const never = pod.neverScheduled;
+            if (never) return { status: 'unavailable', error: `the tool's pod was never scheduled before its deadline: ${never}` };
             return { status: 'timeout', durationMs: elapsed() };
           }
           const reported = await this.storedResult(inv.callId, ref);
           if (reported?.status === 'error') return { status: 'failed', exitCode: 1, error: reported.error.message, durationMs: elapsed() };
-          const term = await this.terminatedState(name);
+          const term = await this.terminatedState(name, inv.tool.execution.resources.memory);
           return { status: 'failed', exitCode: term?.exitCode ?? null, error: term?.message?.trim() || `Job ${name} failed: ${failed.message ?? failed.reason ?? ''}`, durationMs: elapsed() };
         }
         const complete = job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True');
@@ -294,11 +309,12 @@ export class KubernetesJobRunner implements Runner {
   }
 
   /** The pod's exit status and termination message (stdout tail when the tool crashed). */
-  private async terminatedState(job: string): Promise<{ exitCode: number; message?: string } | undefined> {
+  private async terminatedState(job: string, memoryLimit: string | undefined): Promise<{ exitCode: number; message?: string } | undefined> {
     try {
       const pods = await this.core.listNamespacedPod({ namespace: this.opts.namespace, labelSelector: `job-name=${job}` });
       const term = pods.items[0]?.status?.containerStatuses?.[0]?.state?.terminated;
-      return term ? { exitCode: term.exitCode, ...(term.message ? { message: term.message } : {}) } : undefined;
+      const message = term ? describeTermination(term, memoryLimit) : undefined;
+      return term ? { exitCode: term.exitCode, ...(message ? { message } : {}) } : undefined;
     } catch {
       return undefined;
     }

@@ -1,0 +1,25 @@
+import type { Runner, ToolInvocation, ToolOutcome } from '../../runner.js';
+import type { WarmPools } from './warm-pools.js';
+
+/**
+ * The Kubernetes runner with warm pools in front: a call of a tool that opted in runs on a claimed warm pod
+ * when one is ready, else (and for every other tool) as a Job.
+ */
+export class PooledKubernetesRunner implements Runner {
+  readonly kind = 'kubernetes' as const;
+
+  constructor(
+    private readonly jobs: Runner,
+    private readonly pools: WarmPools,
+  ) {}
+
+  async run(inv: ToolInvocation): Promise<ToolOutcome> {
+    const pod = this.pools.has(inv.tool.name) ? await this.pools.claim(inv) : undefined;
+    return pod ? this.pools.run(inv, pod) : this.jobs.run(inv);
+  }
+
+  async close(): Promise<void> {
+    await this.pools.close();
+    await this.jobs.close();
+  }
+}
