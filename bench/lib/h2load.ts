@@ -22,6 +22,8 @@ export interface LoadResult {
 
 export interface LoadSpec {
   url: string;
+  /** A file of URIs (one a line) requested in turn instead of `url` (h2load -i); scheme and host from the first. */
+  urisFile?: string;
   headers: Record<string, string>;
   bodyFile: string;
   clients: number;
@@ -42,7 +44,7 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
   } else {
     args.push('-n', String(spec.requests ?? 10_000));
   }
-  args.push(spec.url);
+  args.push(...(spec.urisFile ? ['-i', spec.urisFile] : [spec.url]));
   await rm(spec.logFile, { force: true });
   h2loadPath ??= ensureH2load();
   const { stdout } = await run(await h2loadPath, args, { maxBuffer: 16 * 1024 * 1024 });

@@ -116,7 +116,13 @@ async function startEngine(
   const decision = config.policy.decision;
   if (config.policy.engine === 'remote') {
     const remote = config.policy.remote as NonNullable<AuthzConfig['policy']['remote']>;
-    const engine = new RemoteOpaEngine({ url: remote.url, decisionPath: decision, timeoutMs: remote.timeout_ms, ...(remote.token ? { token: remote.token } : {}) });
+    const engine = new RemoteOpaEngine({
+      url: remote.url,
+      decisionPath: decision,
+      timeoutMs: remote.timeout_ms,
+      strictBuiltinErrors: config.policy.strict_builtin_errors,
+      ...(remote.token ? { token: remote.token } : {}),
+    });
     // OPA may still be loading its bundles: probe until ready, then keep probing for health.
     const probe = async (): Promise<void> => {
       health.setServing(await engine.probe());
@@ -159,7 +165,7 @@ function observersOf(recordedInputs: RecordedInputs | undefined, shipping: Decis
 function startShadow(config: AuthzConfig, metrics: AuthzMetrics, log: Logger): ShadowPolicy {
   const bundle = config.policy.shadow as NonNullable<AuthzConfig['policy']['shadow']>;
   const shadowLog = log.child('shadow');
-  const shadow = new ShadowPolicy(new WasmPolicyEngine(config.policy.decision), bundleSourceFor(bundle, shadowLog), { evaluations: metrics.shadowEvaluations, divergences: metrics.shadowDivergences }, shadowLog);
+  const shadow = new ShadowPolicy(new WasmPolicyEngine(config.policy.decision, { strictBuiltinErrors: config.policy.strict_builtin_errors }), bundleSourceFor(bundle, shadowLog), { evaluations: metrics.shadowEvaluations, divergences: metrics.shadowDivergences }, shadowLog);
   shadow.start(signatureVerifier(bundle.signing));
   return shadow;
 }

@@ -18,6 +18,8 @@ export interface AuthzConfig {
     decision: string;
     /** The bundle's name in decision log events (`bundles.<name>.revision`): the OPA configuration's bundle name. */
     bundle_name?: string;
+    /** OPA's --strict-builtin-errors, for either engine: a builtin error fails the decision (deny) instead of being undefined. */
+    strict_builtin_errors: boolean;
     bundle?: BundleConfig;
     /** Shadow policy: a candidate bundle evaluated on live traffic beside the active one; it never decides. */
     shadow?: BundleConfig;
@@ -129,6 +131,7 @@ const SCHEMA = {
       properties: {
         engine: { enum: ['embedded', 'remote'] },
         decision: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$' },
+        strict_builtin_errors: { type: 'boolean' },
         bundle: BUNDLE_SCHEMA,
         /** A candidate bundle evaluated beside the active one, never deciding (shadow policy). */
         shadow: BUNDLE_SCHEMA,
@@ -179,7 +182,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     http: { address: c.http?.address ?? '127.0.0.1:9464' },
     catalog: rel(c.catalog),
     ...(c.mcp_servers ? { mcp_servers: rel(c.mcp_servers) } : {}),
-    policy: { engine, decision: c.policy.decision ?? 'agent/authz' },
+    policy: { engine, decision: c.policy.decision ?? 'agent/authz', strict_builtin_errors: c.policy.strict_builtin_errors ?? false },
     identity: {
       jwt_metadata_namespace: c.identity?.jwt_metadata_namespace ?? 'envoy.filters.http.jwt_authn',
       jwt_payload_keys: c.identity?.jwt_payload_keys ?? ['jwt_payload'],

@@ -30,7 +30,8 @@ export async function startEmbeddedPolicy(
 ): Promise<EmbeddedPolicy> {
   const { metrics, health, log, alsoActivate } = deps;
   const decision = config.policy.decision;
-  const engine = new WasmPolicyEngine(decision);
+  const options = { strictBuiltinErrors: config.policy.strict_builtin_errors };
+  const engine = new WasmPolicyEngine(decision, options);
   const recordedInputs = new RecordedInputs();
   const bundle = config.policy.bundle as BundleConfig;
   const source = bundleSourceFor(bundle);
@@ -40,7 +41,7 @@ export async function startEmbeddedPolicy(
     evaluate: (b) =>
       evaluateBeforeActivation(b, {
         load: async (candidate) => {
-          const trial = new WasmPolicyEngine(decision);
+          const trial = new WasmPolicyEngine(decision, options);
           await trial.activate(candidate);
           return trial;
         },

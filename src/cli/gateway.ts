@@ -106,7 +106,9 @@ async function main(): Promise<void> {
         ops: { address: `127.0.0.1:${PORTS.executorOps}` },
         catalog,
         max_body_bytes: MAX_REQUEST_BYTES,
-        runner: { kind: 'local' },
+        // One sandbox waiting per tool (docs/execution.md "The sandbox pool"): the first thing a user tries
+        // answers without paying for a sandbox's start-up; ~8 MB of memory of its own per tool.
+        runner: { kind: 'local', pool: { size: 1 } },
         decision_key_file: creds.decisionKeyPath,
       }),
       join(STATE, 'executor.yaml'),

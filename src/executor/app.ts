@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
+import { loadToolCatalogFile, type ToolCatalog } from '../catalog/tool-catalog.js';
 import { startOpsServer, splitHostPort } from '../shared/http-endpoints.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import { AuditTrail } from '../audit/audit-trail.js';
@@ -18,7 +18,9 @@ import { executorInstance } from './runners/kubernetes/executor-instance.js';
 import { KubernetesJobRunner, kubeApis } from './runners/kubernetes/kubernetes-job-runner.js';
 import { findBwrap } from './runners/sandbox/find-bwrap.js';
 import { LocalSandboxRunner } from './runners/local-sandbox-runner.js';
+import { sandboxPoolSettings } from './local-pool-config.js';
 import { SpanRelay } from './observability/span-relay.js';
+import { registerSandboxPoolMetrics, type PoolStats } from './observability/sandbox-pool-metrics.js';
 import type { Runner } from './runners/runner.js';
 
 export interface RunningExecutor {
@@ -39,7 +41,7 @@ export async function startExecutor(
   const catalog = await loadToolCatalogFile(config.catalog);
   const attestationKey = await loadAttestationKey(config.decision_key_file);
   const metrics = new ExecutorMetrics();
-  const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing, attestationKey);
+  const created: CreatedRunner = opts.runner ? { runner: opts.runner, routes: [] } : await createRunner(config, log, opts.tracing, attestationKey, catalog);
   const runner = created.runner;
   const routes = [...created.routes, ...(opts.routes ?? [])];
   const audit = config.audit ? await AuditTrail.open(config.audit.path) : undefined;
@@ -86,7 +88,11 @@ export async function startExecutor(
     server.once('error', reject);
     server.listen(Number(port), host, () => resolve());
   });
-  const ops = await startOpsServer({ address: config.ops.address, registry: metrics.registry, ready: () => true, status: () => ({ runner: runner.kind, in_flight: ledger.inFlight }) });
+  // The local runner's pool, when it has one: waiting sandboxes in /metrics and in /readyz's status.
+  const poolStats = runner instanceof LocalSandboxRunner ? (): PoolStats => runner.poolStats() : undefined;
+  if (poolStats) registerSandboxPoolMetrics(metrics.registry, poolStats);
+  const status = (): Record<string, unknown> => ({ runner: runner.kind, in_flight: ledger.inFlight, ...(poolStats ? { sandbox_pool: poolStats() } : {}) });
+  const ops = await startOpsServer({ address: config.ops.address, registry: metrics.registry, ready: () => true, status });
   const boundPort = (server.address() as AddressInfo).port;
   log.info('executor listening', { port: boundPort, ops_port: ops.port, runner: runner.kind, tools: catalog.names().length });
 
@@ -113,12 +119,20 @@ interface CreatedRunner {
   close?: () => Promise<void>;
 }
 
-async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracing | undefined, sharedKey: Buffer): Promise<CreatedRunner> {
+async function createRunner(config: ExecutorConfig, log: Logger, tracing: Tracing | undefined, sharedKey: Buffer, catalog: ToolCatalog): Promise<CreatedRunner> {
   const r = config.runner;
   if (r.kind === 'local') {
     const bwrapPath = findBwrap();
+    const pool = r.pool ? sandboxPoolSettings(r.pool, catalog) : undefined;
     const relay = tracing?.enabled && tracing.endpoint ? await SpanRelay.start(tracing.endpoint, log.child('span-relay')) : undefined;
-    const runner = new LocalSandboxRunner({ bwrapPath, ...(relay ? { spanSocket: relay.socketPath } : {}) });
+    const poolLog = log.child('sandbox-pool');
+    const runner = new LocalSandboxRunner({
+      bwrapPath,
+      ...(relay ? { spanSocket: relay.socketPath } : {}),
+      ...(pool ? { pool, onPoolEarlyExit: (tool, stderr, retryInMs) => poolLog.warn('a pre-started sandbox exited before any call took it', { tool, stderr: stderr.trim().split('\n').pop() ?? '', retry_in_ms: retryInMs }) } : {}),
+    });
+    runner.warm(catalog.all());
+    if (pool) log.info('sandbox pool', { size: pool.size, tools: pool.tools ?? {}, max_total: pool.maxTotal ?? 0 });
     return { runner, routes: [], ...(relay ? { close: () => relay.close() } : {}) };
   }
   const kubeConfig = new KubeConfig();

@@ -35,6 +35,17 @@ export interface ExecutorConfig {
 
 export interface LocalRunnerConfig {
   kind: 'local';
+  /** Sandboxes started ahead of calls (docs/execution.md "The sandbox pool"); absent: none. */
+  pool?: LocalPoolConfig;
+}
+
+export interface LocalPoolConfig {
+  /** Sandboxes kept waiting per tool of the catalog (0: none). */
+  size: number;
+  /** Per-tool sizes overriding `size` (0: no pool for that tool); each name must be in the catalog. */
+  tools: Record<string, number>;
+  /** Bound on sandboxes waiting over all tools (each is an idle Node process of ~40 MB). */
+  max_total: number;
 }
 
 export interface KubernetesRunnerConfig {
@@ -87,7 +98,23 @@ const SCHEMA = {
     },
     runner: {
       oneOf: [
-        { type: 'object', additionalProperties: false, required: ['kind'], properties: { kind: { const: 'local' } } },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind'],
+          properties: {
+            kind: { const: 'local' },
+            pool: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                size: { type: 'integer', minimum: 0, maximum: 16 },
+                tools: { type: 'object', additionalProperties: { type: 'integer', minimum: 0, maximum: 16 } },
+                max_total: { type: 'integer', minimum: 1, maximum: 256 },
+              },
+            },
+          },
+        },
         {
           type: 'object',
           additionalProperties: false,
@@ -157,8 +184,13 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
             default_service_account: runner.default_service_account ?? 'toolgate-tool-default',
             ...(runner.kubeconfig ? { kubeconfig: rel(runner.kubeconfig) } : {}),
           }
-        : runner,
+        : localRunner(runner),
   };
+}
+
+function localRunner(r: { kind: 'local'; pool?: Partial<LocalPoolConfig> }): LocalRunnerConfig {
+  if (!r.pool) return { kind: 'local' };
+  return { kind: 'local', pool: { size: r.pool.size ?? 0, tools: r.pool.tools ?? {}, max_total: r.pool.max_total ?? 16 } };
 }
 
 const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { freePort, startProcess, type ManagedProcess } from '../support/managed-process.js';
 import { startCollector, type Collector } from '../support/otel-collector.js';
+import { isAlive, processTree, sandboxesOf } from '../support/sandbox-processes.js';
+import { waitUntil } from '../support/wait-until.js';
 
 const run = promisify(execFile);
 
@@ -116,9 +118,24 @@ describe('quick start: npm run gateway', () => {
     expect(((await tooLarge.json()) as { error: { code: string } }).error.code).toBe('body_too_large');
   });
 
+  it('keeps one sandbox waiting per tool, which the next call takes', async () => {
+    const pool = async (): Promise<Record<string, { ready: number }>> =>
+      ((await (await fetch(`http://127.0.0.1:${ports.executorOps}/readyz`)).json()) as { status: { sandbox_pool: Record<string, { ready: number }> } }).status.sandbox_pool;
+    await waitUntil('every tool has a sandbox waiting', async () => Object.values(await pool()).length > 1 && Object.values(await pool()).every((p) => p.ready === 1), 60_000);
+    await waitUntil('one echo sandbox', () => sandboxesOf(gateway.pid, 'echo').length === 1);
+    const [waiting] = sandboxesOf(gateway.pid, 'echo');
+    const jwtCall = commands().find((c) => c.includes('authorization: Bearer'));
+    expect((await shell(jwtCall as string)).status).toBe(200);
+    await waitUntil('the taken sandbox is gone', () => !isAlive(waiting as number), 2000, 10);
+  });
+
   it('Ctrl-C stops everything it started', async () => {
+    await waitUntil('the echo sandbox was replaced', () => sandboxesOf(gateway.pid, 'echo').length === 1);
+    const sandboxes = sandboxesOf(gateway.pid, 'echo').flatMap(processTree);
     process.kill(gateway.pid, 'SIGINT');
     expect(await gateway.exited).toBe(0);
+    // No sandbox outlives it.
+    expect(sandboxes.filter(isAlive)).toEqual([]);
     // Envoy, the authz server and the executor no longer answer.
     for (const port of [ports.admin, ports.http, ports.authzOps, ports.executorOps]) {
       await expect(fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) })).rejects.toThrow();

@@ -160,7 +160,8 @@ describe('local sandbox', () => {
             // Processes come and go; one that is gone (or not ours to read) is skipped.
             const text = await readFile(`/proc/${pid}/${file}`).then((b) => b.toString('utf8'), () => '');
             if (text.includes(marker)) leaks.add(`${pid}/${file}`);
-            if (file === 'cmdline' && text.includes(callId) && text.split('\0').some((a) => basename(a) === 'bwrap')) sandboxes.add(pid);
+            // The sandbox's bwrap: started for the tool (the call itself goes in on stdin, never on a command line).
+            if (file === 'cmdline' && text.includes('TOOL_NAME\0sleep\0') && text.split('\0').some((a) => basename(a) === 'bwrap')) sandboxes.add(pid);
           }
         }
         await new Promise((r) => setTimeout(r, 50));

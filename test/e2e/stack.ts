@@ -62,6 +62,8 @@ export interface StackOptions {
   mcpServersPath?: string;
   /** Extra environment of the authz server (e.g. upstream MCP credentials named by value_env). */
   authzEnv?: Record<string, string>;
+  /** Local runner: its sandbox pool (the executor config's runner.pool); default none. */
+  sandboxPool?: { size?: number; tools?: Record<string, number>; max_total?: number };
 }
 
 /** One executor process of the stack. */
@@ -232,8 +234,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
                   kind: 'kubernetes',
                   namespace: opts.kube.namespace,
                   image: 'toolgate/runner:dev',
-                  // The node stand-in runs the container command on this machine.
-                  command: [process.execPath, join(REPO_ROOT, 'dist', 'src', 'runner', 'main.js')],
+                  // The node stand-in runs the container command on this machine: the runner bundle, as the image does.
+                  command: [process.execPath, join(REPO_ROOT, 'dist', 'runner-bundle', 'main.js')],
                   callback_url: `http://127.0.0.1:${replica.port}`,
                   ...(resultBalancer ? { result_url: `http://127.0.0.1:${resultBalancer.port}` } : {}),
                   ttl_seconds_after_finished: 30,
@@ -241,7 +243,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
                   kubeconfig: opts.kube.kubeconfig,
                   ...(opts.otlpEndpoint ? { otel_exporter_otlp_endpoint: opts.otlpEndpoint } : {}),
                 }
-              : { kind: 'local' },
+              : { kind: 'local', ...(opts.sandboxPool ? { pool: opts.sandboxPool } : {}) },
         }),
       );
       // As the downward API would set it in a cluster: the name its Jobs are labelled with.

@@ -8,6 +8,8 @@ export interface RemoteEngineOptions {
   timeoutMs: number;
   /** Optional bearer token for OPA's `--authentication=token`. */
   token?: string;
+  /** Ask OPA for strict builtin errors (as the embedded engine's option), so both engines decide alike. */
+  strictBuiltinErrors?: boolean;
 }
 
 const INPUT_OPEN = Buffer.from('{"input":');
@@ -26,7 +28,7 @@ export class RemoteOpaEngine implements PolicyEngine {
 
   constructor(private readonly opts: RemoteEngineOptions) {
     this.decisionPath = opts.decisionPath;
-    this.endpoint = `${opts.url.replace(/\/+$/, '')}/v1/data/${opts.decisionPath}?provenance=true`;
+    this.endpoint = `${opts.url.replace(/\/+$/, '')}/v1/data/${opts.decisionPath}?provenance=true${opts.strictBuiltinErrors ? '&strict-builtin-errors=true' : ''}`;
     this.headers = { 'content-type': 'application/json' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
   }

@@ -1,17 +1,21 @@
-import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { LoadedPolicy } from './opa-wasm-sdk.js';
 import type { PolicyBundle } from '../bundle/bundle.js';
 import type { JsonObject } from '../input/envoy-input.js';
 import { PolicyError, type PolicyEngine, type PolicyEvaluation } from './policy-engine.js';
+import { WasmHost, type MissingBuiltin } from './wasm-host.js';
 
 /** The wasm instance and the revision it was built from travel together, so a decision never mixes two bundles. */
 interface ActivePolicy {
   policy: LoadedPolicy;
+  host: WasmHost;
   entrypoint: number;
   revision: string;
 }
 
-/** Memory ceiling per instance (64 KiB pages): room for 2 MiB bodies several times over, but bounded. */
-const MEMORY = { initial: 32, maximum: 4096 };
+export interface WasmEngineOptions {
+  /** OPA's --strict-builtin-errors: a builtin error fails the evaluation instead of making the call undefined. */
+  strictBuiltinErrors?: boolean;
+}
 
 /**
  * Embedded engine: the bundle's policy.wasm evaluated in process with @open-policy-agent/opa-wasm.
@@ -22,7 +26,10 @@ export class WasmPolicyEngine implements PolicyEngine {
   readonly kind = 'embedded' as const;
   private active: ActivePolicy | undefined;
 
-  constructor(readonly decisionPath: string) {}
+  constructor(
+    readonly decisionPath: string,
+    private readonly options: WasmEngineOptions = {},
+  ) {}
 
   async activate(bundle: PolicyBundle): Promise<void> {
     const module = bundle.wasm.find((m) => m.entrypoints.includes(this.decisionPath)) ?? (bundle.wasm.length === 1 ? bundle.wasm[0] : undefined);
@@ -34,24 +41,41 @@ export class WasmPolicyEngine implements PolicyEngine {
           : `bundle ${bundle.revision || '(no revision)'} has no wasm entrypoint "${this.decisionPath}" (has: ${have.join(', ') || 'none'})`,
       );
     }
-    let policy: LoadedPolicy;
+    // The engine builds the instance itself (not opa-wasm's loadPolicy) so that it provides the host builtins
+    // and can refuse, before activation, a module that declares a builtin it does not provide.
+    const host = new WasmHost(this.options.strictBuiltinErrors ?? false);
+    let policy: LoadedPolicy | undefined;
+    let missing: MissingBuiltin[];
     try {
-      policy = await loadPolicy(module.bytes, MEMORY);
-      policy.setData(bundle.data);
+      const compiled = await WebAssembly.compile(module.bytes);
+      const instance = await WebAssembly.instantiate(compiled, host.imports());
+      const attached = host.attach(instance);
+      missing = attached.missing;
+      if (missing.length === 0) {
+        policy = new LoadedPolicy({ module: compiled, instance }, host.memory, attached.abiMinorVersion);
+        policy.setData(bundle.data);
+      }
     } catch (err) {
-      throw new PolicyError(`bundle ${bundle.revision}: cannot load ${module.path}: ${describeThrown(err)}`);
+      throw new PolicyError(`bundle ${bundle.revision || '(no revision)'}: cannot load ${module.path}: ${describeThrown(err)}`);
+    }
+    if (missing.length > 0 || !policy) {
+      throw new PolicyError(
+        `bundle ${bundle.revision || '(no revision)'}: ${module.path} needs ${missing.length === 1 ? 'a builtin' : 'builtins'} the embedded engine does not provide: ` +
+          missing.map((m) => `${m.name} (${m.reason})`).join('; '),
+      );
     }
     const entrypoint = (policy.entrypoints as Record<string, number>)[this.decisionPath];
     if (entrypoint === undefined) {
       throw new PolicyError(`bundle ${bundle.revision}: ${module.path} has no entrypoint "${this.decisionPath}"`);
     }
-    this.active = { policy, entrypoint, revision: bundle.revision };
+    this.active = { policy, host, entrypoint, revision: bundle.revision };
   }
 
   async evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation> {
     const active = this.active;
     if (!active) throw new PolicyError('no policy bundle is active yet');
     let resultSet: unknown;
+    active.host.beginEvaluation();
     try {
       // opa-wasm copies pre-encoded JSON straight into the module's memory (no stringify, no re-encode).
       resultSet = active.policy.evaluate(json ? ownArrayBuffer(json) : input, active.entrypoint);

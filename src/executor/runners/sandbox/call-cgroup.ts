@@ -17,6 +17,8 @@ export interface CallCgroup {
   /** cgroup.procs files the sandboxed process must join before it execs. */
   procsFiles: string[];
   memoryLimitHit(): Promise<boolean>;
+  /** SIGKILL to every process in the cgroup (the sandbox's own session included). */
+  killAll(): Promise<void>;
   remove(): Promise<void>;
 }
 
@@ -64,7 +66,8 @@ export async function createCallCgroup(callName: string, limits: CallLimits): Pr
     return {
       procsFiles: [join(dir, 'cgroup.procs')],
       memoryLimitHit: async () => /oom_kill [1-9]/.test(await readFile(join(dir, 'memory.events'), 'utf8').catch(() => '')),
-      remove: () => removeDir(dir),
+      killAll: () => killAll([join(dir, 'cgroup.procs')]),
+      remove: () => removeDir(dir, [join(dir, 'cgroup.procs')]),
     };
   }
   const dirs = { memory: join(ROOT, 'memory', GROUP, callName), cpu: join(ROOT, 'cpu', GROUP, callName), pids: join(ROOT, 'pids', GROUP, callName) };
@@ -77,21 +80,41 @@ export async function createCallCgroup(callName: string, limits: CallLimits): Pr
   return {
     procsFiles: Object.values(dirs).map((d) => join(d, 'cgroup.procs')),
     memoryLimitHit: async () => Number((await readFile(join(dirs.memory, 'memory.failcnt'), 'utf8').catch(() => '0')).trim()) > 0,
+    killAll: () => killAll([join(dirs.pids, 'cgroup.procs')]),
     remove: async () => {
-      for (const d of Object.values(dirs)) await removeDir(d);
+      for (const d of Object.values(dirs)) await removeDir(d, [join(d, 'cgroup.procs')]);
     },
   };
 }
 
-/** A cgroup can be removed once its last process is gone, which can lag the exit by a moment. */
-async function removeDir(dir: string): Promise<void> {
+/**
+ * A cgroup can be removed once its last process is gone, which can lag the exit by a moment: the sandbox's
+ * own processes are in a session of their own (bwrap --new-session) and die with bwrap (--die-with-parent),
+ * not with the process group the executor kills. Whatever is still in the cgroup is killed, so nothing of a
+ * sandbox outlives its removal.
+ */
+async function removeDir(dir: string, procsFiles: string[]): Promise<void> {
   for (let i = 0; i < 50; i++) {
     try {
       await rmdir(dir);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      await killAll(procsFiles);
       await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+async function killAll(procsFiles: string[]): Promise<void> {
+  for (const file of procsFiles) {
+    const pids = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => /^\d+$/.test(l));
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
     }
   }
 }
