@@ -53,6 +53,12 @@ describe('MCP through the gateway', () => {
     throw new Error('expected a JSON-RPC error');
   }
 
+  /** Checks Envoy's ext_authz filter has made (its counters on the admin port). */
+  const authzChecks = async (): Promise<number> => {
+    const stats = await (await fetch(`http://127.0.0.1:${stack.envoyAdminPort}/stats?filter=^http\\.agents\\.ext_authz\\.toolgate\\.(ok|denied|error)$`)).text();
+    return [...stats.matchAll(/: (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  };
+
   const rpc = (server: string, body: unknown, jwt: string | undefined, headers: Record<string, string> = {}) =>
     stack.call(`/mcp/${server}`, body, { ...(jwt ? { jwt } : {}), headers: { accept: 'application/json, text/event-stream', ...headers } });
 
@@ -278,8 +284,13 @@ describe('MCP through the gateway', () => {
       expect(wrong.status).toBe(401);
       expect(wrong.text).toMatch(/[Aa]udience/);
 
+      const checksBefore = await authzChecks();
+      expect(checksBefore).toBeGreaterThan(0);
       const anon = await fetch(url('everything'), { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }) });
       expect(anon.status).toBe(401);
+      // Envoy's own answer at the headers (no check, no body buffered), in MCP's shape.
+      expect(await anon.json()).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32001, data: { code: 'unauthenticated' } } });
+      expect(await authzChecks()).toBe(checksBefore);
       const { resourceMetadataUrl } = extractWWWAuthenticateParams(anon);
       expect(resourceMetadataUrl?.href).toBe(`http://127.0.0.1:${stack.envoyHttpPort}/.well-known/oauth-protected-resource/mcp`);
       const metadata = await discoverOAuthProtectedResourceMetadata(url('everything'), { resourceMetadataUrl });
