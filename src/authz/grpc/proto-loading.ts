@@ -34,15 +34,25 @@ export interface ServerCodecs {
   healthWatch: MethodCodec<HealthCheckRequest, HealthCheckResponse>;
 }
 
+/**
+ * One method's codec from a loaded package definition. The loader options above make the decoded shapes
+ * those of the hand-written message types (check-types.ts, health-service.ts, the ext_proc codec).
+ */
+function methodCodec<Req, Res extends object>(def: protoLoader.PackageDefinition, service: string, method: string): MethodCodec<Req, Res> {
+  const m = (def[service] as protoLoader.ServiceDefinition | undefined)?.[method];
+  if (!m) throw new Error(`protos lack ${service}/${method}`);
+  return { path: m.path, deserialize: (bytes) => m.requestDeserialize(bytes) as Req, serialize: (message) => m.responseSerialize(message) };
+}
+
+/** The codec of one method of a proto file under protos/ (for a service served beside Check, e.g. ext_proc). */
+export function loadMethodCodec<Req, Res extends object>(protoPath: string, service: string, method: string): MethodCodec<Req, Res> {
+  return methodCodec(protoLoader.loadSync(protoPath, LOADER_OPTIONS), service, method);
+}
+
 /** The (de)serializers of the methods the authz server serves, from the protos in protos/. */
 export function loadServerCodecs(): ServerCodecs {
   const def = protoLoader.loadSync([AUTHORIZATION_PROTO, HEALTH_PROTO], LOADER_OPTIONS);
-  // The loader options above make the decoded shapes those of check-types.ts and health-service.ts.
-  const codec = <Req, Res extends object>(service: string, method: string): MethodCodec<Req, Res> => {
-    const m = (def[service] as protoLoader.ServiceDefinition | undefined)?.[method];
-    if (!m) throw new Error(`protos lack ${service}/${method}`);
-    return { path: m.path, deserialize: (bytes) => m.requestDeserialize(bytes) as Req, serialize: (message) => m.responseSerialize(message) };
-  };
+  const codec = <Req, Res extends object>(service: string, method: string): MethodCodec<Req, Res> => methodCodec(def, service, method);
   return {
     check: codec('envoy.service.auth.v3.Authorization', 'Check'),
     healthCheck: codec('grpc.health.v1.Health', 'Check'),

@@ -1,7 +1,6 @@
-import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
-import { PROTOS_DIR } from '../../shared/repo-paths.js';
 import type { Metadata } from '../grpc/check-types.js';
+import { loadMethodCodec, type MethodCodec } from '../grpc/proto-loading.js';
 
 /** ext_proc reads a mutation's header value from raw_value (bytes); `value` is ignored there. */
 export interface HeaderValueOption {
@@ -41,25 +40,9 @@ export interface ProcessingResponse {
   immediate_response?: { status: { code: number }; headers?: HeaderMutation; body?: Buffer; details?: string };
 }
 
-export interface ExtProcCodec {
-  path: string;
-  deserialize(bytes: Buffer): ProcessingRequest;
-  serialize(message: ProcessingResponse): Buffer;
-}
+/** How ext_proc's Process messages go to and from bytes. */
+export type ExtProcCodec = MethodCodec<ProcessingRequest, ProcessingResponse>;
 
 export function loadExtProcCodec(): ExtProcCodec {
-  const def = protoLoader.loadSync(join('envoy', 'service', 'ext_proc', 'v3', 'external_processor.proto'), {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    bytes: Buffer,
-    defaults: false,
-    arrays: false,
-    objects: false,
-    oneofs: false,
-    includeDirs: [PROTOS_DIR],
-  });
-  const m = (def['envoy.service.ext_proc.v3.ExternalProcessor'] as protoLoader.ServiceDefinition | undefined)?.Process;
-  if (!m) throw new Error('protos lack envoy.service.ext_proc.v3.ExternalProcessor/Process');
-  return { path: m.path, deserialize: (b) => m.requestDeserialize(b) as ProcessingRequest, serialize: (msg) => m.responseSerialize(msg) };
+  return loadMethodCodec(join('envoy', 'service', 'ext_proc', 'v3', 'external_processor.proto'), 'envoy.service.ext_proc.v3.ExternalProcessor', 'Process');
 }
