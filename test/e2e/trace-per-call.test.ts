@@ -163,7 +163,7 @@ describe('one trace per tool call, Envoy to local sandbox', () => {
     expect(tool.map((s) => s.name)).toEqual(['execute_tool echo']);
     const run = spans.find((s) => s.spanId === tool[0]?.parentSpanId);
     expect(run).toMatchObject({ service: 'toolgate-executor', name: 'toolgate.runner.run', attributes: { 'toolgate.runner': 'local' } });
-    expect(run?.events.map((e) => e.name)).toEqual(['sandbox.exited']);
+    expect(run?.events.map((e) => e.name)).toEqual(['sandbox.started', 'sandbox.exited']);
     expect(tool[0]?.attributes).toMatchObject({ 'gen_ai.tool.name': 'echo', 'toolgate.result.status': 'ok' });
   });
 });
