@@ -132,8 +132,15 @@ export class KubernetesJobRunner implements Runner {
       wake();
     };
     let forget: () => void = () => undefined;
+    // Set once this process's Job exists: a cancelled call's Job is deleted at once, not after whatever
+    // API read is in flight (on a busy apiserver one takes a second or more).
+    let stopOnAbort: (() => Promise<void>) | undefined;
+    let stopping: Promise<void> | undefined;
     // One listener for the whole run (not one per poll): it wakes whichever pause is current.
-    const onAbort = (): void => wake();
+    const onAbort = (): void => {
+      if (stopOnAbort) stopping ??= stopOnAbort();
+      wake();
+    };
     inv.signal.addEventListener('abort', onAbort);
     const interval = this.opts.pollIntervalMs ?? 250;
     const pause = (): Promise<void> =>
@@ -181,6 +188,7 @@ export class KubernetesJobRunner implements Runner {
       }
       // Only the process that started the Job stops it; a follower's client going away ends only its wait.
       const stopJob = (): Promise<void> => (owned ? this.deleteJob(name) : Promise.resolve());
+      stopOnAbort = stopJob;
 
       const deadline = Date.now() + (inv.tool.execution.timeout_seconds + (this.opts.startupGraceSeconds ?? 30)) * 1000;
       let reportedStart = false;
@@ -199,7 +207,7 @@ export class KubernetesJobRunner implements Runner {
             : { status: 'failed', exitCode: 1, error: envelope.error.message, durationMs: elapsed() };
         }
         if (inv.signal.aborted) {
-          await stopJob();
+          await (stopping ??= stopJob());
           inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: 'cancelled' });
           return { status: 'cancelled', durationMs: elapsed() };
         }
