@@ -161,6 +161,9 @@ export class KubernetesJobRunner implements Runner {
       try {
         ref = { name, uid: (await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest })).metadata?.uid as string };
         owned = true;
+        // From here a cancellation (even one that came while the Job was being created) deletes it at once.
+        stopOnAbort = () => this.deleteJob(name);
+        if (inv.signal.aborted) stopping = stopOnAbort();
       } catch (err) {
         if (statusOf(err) !== 409) {
           // No answer (or a 5xx) does not mean no Job: make sure none is left to act for a call reported as failed.
@@ -188,7 +191,6 @@ export class KubernetesJobRunner implements Runner {
       }
       // Only the process that started the Job stops it; a follower's client going away ends only its wait.
       const stopJob = (): Promise<void> => (owned ? this.deleteJob(name) : Promise.resolve());
-      stopOnAbort = stopJob;
 
       const deadline = Date.now() + (inv.tool.execution.timeout_seconds + (this.opts.startupGraceSeconds ?? 30)) * 1000;
       let reportedStart = false;
