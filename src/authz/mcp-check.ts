@@ -8,13 +8,14 @@ import type { MappedRequest } from './input/build-input.js';
 import type { JsonObject } from './input/envoy-input.js';
 import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
 import type { McpMessage } from './input/mcp-message.js';
-import type { McpRejection } from './input/mcp-rejection.js';
+import { McpInvalidArguments, type McpRejection } from './input/mcp-rejection.js';
 import type { DecisionRecord } from './observability/decision-log.js';
 import type { PolicyDecision } from './policy/decision.js';
 import { ListingGate } from './policy/listing-gate.js';
 import type { PolicyEngine } from './policy/policy-engine.js';
 import { catalogListedTools, visibleTools } from './policy/visible-tools.js';
-import { jsonRpcDenyResponse, policyDenyMessage, type JsonRpcErrorData } from './response/jsonrpc-deny.js';
+import { invalidArgumentsResult } from '../shared/mcp-tool-errors.js';
+import { jsonRpcDenyResponse, jsonRpcToolErrorResponse, policyDenyMessage, type JsonRpcErrorData } from './response/jsonrpc-deny.js';
 import { mcpTrustedHeaders } from './response/mcp-trusted-headers.js';
 import type { UpstreamCredentialValues } from './upstream-credentials.js';
 
@@ -94,8 +95,16 @@ export function mcpPolicyDeny(o: { message: McpMessage; what: string; decision: 
   };
 }
 
-/** A refusal of the message itself (unreadable, unauthenticated, unknown tool, ...). */
+/**
+ * A refusal of the message itself (unreadable, unauthenticated, unknown tool, ...). Arguments of a tools/call
+ * that fail toolgate's catalog schema are the exception MCP makes: a tool execution error for the request's id.
+ */
 export function mcpRejectionDeny(err: McpRejection, data: JsonRpcErrorData, decisionId: string, meta: JsonObject): Answer {
+  if (err instanceof McpInvalidArguments && err.jsonRpcId !== undefined) {
+    const call = { decision_id: decisionId, ...(data.policy_revision !== undefined ? { policy_revision: data.policy_revision } : {}) };
+    const result = invalidArgumentsResult(err.toolName, err.fields, call);
+    return { response: jsonRpcToolErrorResponse({ id: err.jsonRpcId, message: err.message, result, decisionId, dynamicMetadata: meta }), httpStatus: 200 };
+  }
   const forceHttpStatus = HTTP_LEVEL_MCP_REFUSALS.has(err.code);
   return {
     response: jsonRpcDenyResponse({ id: err.jsonRpcId, httpStatus: err.httpStatus, forceHttpStatus, rpcCode: err.rpcCode, message: err.message, data, decisionId, dynamicMetadata: meta }),

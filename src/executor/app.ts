@@ -109,7 +109,10 @@ export async function startExecutor(
   });
   // Calls may legitimately take minutes; Envoy's route timeout is the bound, not Node's defaults.
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  // Longer than Envoy's idle timeout for this upstream (60 s): Envoy, not Node, closes idle connections, so a
+  // call is never sent on a connection Node is closing (Node's default is 5 s; the call would be reset).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const [host, port] = splitHostPort(config.http.address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -266,6 +266,40 @@ describe('MCP through the gateway', () => {
       expect(res.json.error.message).toContain('duplicate key "message" in object at /params/arguments');
     });
 
+    it("arguments that fail toolgate's catalog schema: a tool execution error naming the field, never reaching the executor, recorded as a refusal", async () => {
+      stack.upstream.clear();
+      const call = { jsonrpc: '2.0', id: 'bad-args', method: 'tools/call', params: { name: 'k8s_scale_deployment', arguments: { namespace: 'staging', name: 'api', replicas: -1 } } };
+      const res = await stack.call('/mcp', call, { jwt: await token('ops-bot'), headers: { accept: 'application/json, text/event-stream' } });
+      // MCP 2025-11-25: an input validation error is a tool execution error (a result), so the model can correct itself.
+      expect(res.status).toBe(200);
+      expect(res.json.error).toBeUndefined();
+      const decisionId = res.headers['x-toolgate-decision-id'];
+      expect(res.json).toEqual({
+        jsonrpc: '2.0',
+        id: 'bad-args',
+        result: {
+          content: [{ type: 'text', text: 'invalid arguments for tool "k8s_scale_deployment": /replicas must be >= 0' }],
+          isError: true,
+          _meta: { 'toolgate.dev/call': { status: 'invalid_arguments', fields: [{ path: '/replicas', message: 'must be >= 0' }], decision_id: decisionId } },
+        },
+      });
+      expect(stack.upstream.requests()).toHaveLength(0);
+      // Everywhere else it is the refusal it was: decision log and audit trail say invalid_arguments.
+      const record = async (): Promise<Record<string, unknown> | undefined> =>
+        (await readFile(stack.authz.logPath, 'utf8')).split('\n').filter((l) => l.includes(`"decision_id":"${String(decisionId)}"`) && l.includes('"msg":"decision"')).map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+      const deadline = Date.now() + 30_000;
+      while (!(await record()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await record()).toMatchObject({ allowed: false, result: 'denied', code: 'invalid_arguments', tool: 'k8s_scale_deployment', agent_id: 'ops-bot' });
+      const audit = (await readFile(stack.authzAuditPath ?? '', 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(audit.find((a) => a.decision_id === decisionId)).toMatchObject({ kind: 'refused_call', code: 'invalid_arguments', tool: 'k8s_scale_deployment' });
+
+      // An unknown tool is not a tool's answer: it stays a JSON-RPC error.
+      const unknown = await stack.call('/mcp', { ...call, id: 'no-tool', params: { name: 'no_such_tool', arguments: {} } }, { jwt: await token('ops-bot'), headers: { accept: 'application/json, text/event-stream' } });
+      expect(unknown.status).toBe(200);
+      expect(unknown.json).toMatchObject({ id: 'no-tool', error: { code: -32602, data: { code: 'unknown_tool' } } });
+      expect(stack.upstream.requests()).toHaveLength(0);
+    }, 60_000);
+
     it('a batch: 400 invalid request', async () => {
       const res = await rpc('everything', [{ jsonrpc: '2.0', id: 1, method: 'tools/list' }], await token('ops-bot'));
       expect(res.status).toBe(400);

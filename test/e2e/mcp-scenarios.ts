@@ -12,7 +12,8 @@ import type { Stack } from './stack.js';
 /**
  * The MCP scenarios of issue 14, run through the real Envoy and authz server against the executor's /mcp with
  * the official TypeScript SDK client and the Python `mcp` client, once per runner (mcp-local.test.ts,
- * mcp-kubernetes.test.ts): list, call, a refused call (the session goes on), progress in order, cancel (the
+ * mcp-kubernetes.test.ts): list, call, a refused call (the session goes on), arguments failing the schema (a tool
+ * execution error), progress in order, cancel (the
  * tool's process, or Job, gone within 2 s and the call recorded as cancelled), timeout, 20 concurrent calls,
  * a retried request running once.
  */
@@ -178,6 +179,21 @@ export function mcpScenarios(target: () => McpTarget): void {
     await client.close();
     const py = await runPython(t, 'refused');
     expect(py.refused.message).toMatch(/secret/i);
+    expect(py.after).toMatchObject({ message: 'still here' });
+  });
+
+  it('both SDKs: arguments that fail the schema are a tool execution error naming the field, and the session goes on', async () => {
+    const t = target();
+    const client = await connectTs(t);
+    // Refused by the authz server before the executor sees it, answered as MCP says (a result, not an error).
+    const r = await client.callTool({ name: 'echo', arguments: { message: 'x', colour: 'red' } });
+    expect(r.isError).toBe(true);
+    expect(r.content).toEqual([{ type: 'text', text: 'invalid arguments for tool "echo": /colour is not an allowed argument' }]);
+    expect(r._meta?.['toolgate.dev/call']).toMatchObject({ status: 'invalid_arguments', fields: [{ path: '/colour', message: 'is not an allowed argument' }], decision_id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect((await client.callTool({ name: 'echo', arguments: { message: 'still here' } })).structuredContent).toMatchObject({ message: 'still here' });
+    await client.close();
+    const py = await runPython(t, 'invalid');
+    expect(py.invalid).toMatchObject({ isError: true, text: 'invalid arguments for tool "echo": /colour is not an allowed argument', call: { status: 'invalid_arguments', fields: [{ path: '/colour', message: 'is not an allowed argument' }] } });
     expect(py.after).toMatchObject({ message: 'still here' });
   });
 

@@ -32,6 +32,10 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
       res.end(text);
     });
   });
+  // It stands where the executor stands: the same keep-alive, longer than Envoy's idle timeout for it (60 s),
+  // or Envoy may send a request on a connection this server is closing (a reset, seen as 503 under load).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as AddressInfo).port;
   return {

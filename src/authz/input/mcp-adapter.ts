@@ -2,7 +2,7 @@ import type { ToolCatalog, ToolDefinition } from '../../catalog/tool-catalog.js'
 import type { McpServerRegistry } from '../../catalog/mcp-servers.js';
 import type { JsonObject } from './envoy-input.js';
 import { readMcpMessage, type McpHttpView, type McpMessage } from './mcp-message.js';
-import { McpRejection } from './mcp-rejection.js';
+import { McpInvalidArguments, McpRejection } from './mcp-rejection.js';
 import type { ToolCall } from './tool-call.js';
 
 /** toolgate's own catalog, served as an MCP server by the executor. Never an upstream's name. */
@@ -55,7 +55,7 @@ export function mapMcpRequest(view: McpHttpView, opts: McpAdapterOptions): McpMa
   const errors = opts.catalog.validateArguments(tool, toolCall.arguments);
   if (errors.length > 0) {
     const summary = errors.map((e) => `${e.path || '/'}: ${e.message}`).join('; ');
-    throw tagged(new McpRejection('invalid_arguments', `arguments for tool "${name}" are invalid: ${summary}`, id, undefined, errors), name);
+    throw new McpInvalidArguments(name, errors, `arguments for tool "${name}" are invalid: ${summary}`, id);
   }
   return { message, mcp, toolCall, tool, fields: opts.catalog.deriveFields(tool, toolCall.arguments) as Record<string, unknown> };
 }

@@ -1,3 +1,4 @@
+import type { ArgumentFieldError } from '../../shared/mcp-tool-errors.js';
 import { Rejection, type RejectionCode } from '../response/rejection.js';
 import type { JsonRpcId } from './mcp-message.js';
 
@@ -36,5 +37,17 @@ export class McpRejection extends Rejection {
     m.agentAuth = r.agentAuth;
     m.tool = r.tool;
     return m;
+  }
+}
+
+/**
+ * Arguments of a tools/call to toolgate's own server that fail the catalog's schema. Still a refusal (logged,
+ * counted and audited as `invalid_arguments`; never reaches the executor), but a request with an id is
+ * answered as MCP says: a tool execution error naming the fields, so the model can correct its call.
+ */
+export class McpInvalidArguments extends McpRejection {
+  constructor(readonly toolName: string, readonly fields: readonly ArgumentFieldError[], message: string, id: JsonRpcId | undefined) {
+    super('invalid_arguments', message, id, undefined, fields);
+    this.tool = toolName;
   }
 }

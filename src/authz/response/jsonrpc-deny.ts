@@ -3,6 +3,7 @@ import { RpcCode } from '../grpc/check-types.js';
 import { jsonToStruct } from '../grpc/struct.js';
 import type { JsonObject } from '../input/envoy-input.js';
 import type { JsonRpcId } from '../input/mcp-message.js';
+import type { ToolErrorResult } from '../../shared/mcp-tool-errors.js';
 
 /**
  * A refusal in the words of MCP. For a request with an id it is HTTP 200 with a JSON-RPC error for that id:
@@ -51,6 +52,25 @@ export function jsonRpcDenyResponse(d: JsonRpcDeny): CheckResponse {
   return {
     status: { code: RpcCode.PERMISSION_DENIED, message: d.message },
     denied_response: { status: { code: status }, headers, body: jsonRpcErrorBody(d.id, d.rpcCode, d.message, d.data) },
+    dynamic_metadata: jsonToStruct(d.dynamicMetadata),
+  };
+}
+
+/**
+ * A refusal answered as a tool execution error: HTTP 200 with a JSON-RPC *result* (`isError: true`) for the
+ * request's id. For Envoy it is still a denial (the call goes no further); for the client it is the tool's answer.
+ */
+export function jsonRpcToolErrorResponse(d: { id: JsonRpcId; message: string; result: ToolErrorResult; decisionId: string; dynamicMetadata: JsonObject }): CheckResponse {
+  return {
+    status: { code: RpcCode.PERMISSION_DENIED, message: d.message },
+    denied_response: {
+      status: { code: 200 },
+      headers: [
+        { header: { key: 'x-toolgate-decision-id', value: d.decisionId }, append_action: OVERWRITE_OR_ADD },
+        { header: { key: 'content-type', value: 'application/json' }, append_action: OVERWRITE_OR_ADD },
+      ],
+      body: JSON.stringify({ jsonrpc: '2.0', id: d.id, result: d.result }),
+    },
     dynamic_metadata: jsonToStruct(d.dynamicMetadata),
   };
 }

@@ -1,9 +1,7 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ArgumentError, ToolCatalog, ToolDefinition } from '../../catalog/tool-catalog.js';
+import { CALL_META_KEY, invalidArgumentsResult as renderInvalidArguments, toolErrorResult } from '../../shared/mcp-tool-errors.js';
 import type { RunEvent, ToolOutcome } from '../runners/runner.js';
-
-/** Where a result's toolgate facts go: `_meta` is MCP's place for implementation data, namespaced. */
-export const CALL_META_KEY = 'toolgate.dev/call';
 
 /** tools/list: the visible tools, in catalog order, each with the catalog's schema and declared hints. */
 export function listedTools(catalog: ToolCatalog, visible: readonly string[]): Tool[] {
@@ -46,13 +44,13 @@ export function callToolResult(tool: ToolDefinition, callId: string, outcome: Ex
 }
 
 /** Arguments that fail the tool's schema: a tool execution error naming the fields, so the model can fix them. */
+/** The authz server renders the same for schema failures it refuses (src/shared/mcp-tool-errors.ts). */
 export function invalidArgumentsResult(tool: ToolDefinition, errors: readonly ArgumentError[]): CallToolResult {
-  const fields = errors.map((e) => `${e.path || '(the arguments)'} ${e.message}`).join('; ');
-  return toolError(`invalid arguments for tool "${tool.name}": ${fields}`, { [CALL_META_KEY]: { status: 'invalid_arguments', fields: errors.map((e) => ({ path: e.path, message: e.message })) } });
+  return renderInvalidArguments(tool.name, errors);
 }
 
 function toolError(text: string, meta: Record<string, unknown>): CallToolResult {
-  return { content: [{ type: 'text', text }], isError: true, _meta: meta };
+  return toolErrorResult(text, meta);
 }
 
 /**

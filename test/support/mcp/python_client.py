@@ -2,7 +2,7 @@
 
 usage: python_client.py URL TOKEN SCENARIO
 Prints one JSON object per line: progress markers while it runs ({"event": ...}), then {"result": ...}.
-Scenarios: list, call, refused, progress, cancel, timeout, concurrent, idempotent.
+Scenarios: list, call, refused, invalid, progress, cancel, timeout, concurrent, idempotent.
 """
 
 import json
@@ -62,6 +62,13 @@ async def scenario(url, token, name):
                 refused = {"code": e.error.code, "message": e.error.message}
             after = await s.call_tool("echo", {"message": "still here"})
             return {"refused": refused, "after": after.structured_content}
+        return await session_for(url, token, fn=run)
+
+    if name == "invalid":
+        async def run(s):
+            r = await s.call_tool("echo", {"message": "x", "colour": "red"})
+            after = await s.call_tool("echo", {"message": "still here"})
+            return {"invalid": {"isError": bool(r.is_error), "text": text_of(r), "call": meta_of(r)}, "after": after.structured_content}
         return await session_for(url, token, fn=run)
 
     if name == "progress":

@@ -9,6 +9,8 @@ import { AuthzMetrics } from '../../../src/authz/observability/metrics.js';
 import type { PolicyEngine, PolicyEvaluation } from '../../../src/authz/policy/policy-engine.js';
 import { parseMcpServers } from '../../../src/catalog/mcp-servers.js';
 import { loadToolCatalogFile, type ToolCatalog } from '../../../src/catalog/tool-catalog.js';
+import type { ArgumentError, ToolDefinition } from '../../../src/catalog/tool-catalog.js';
+import { invalidArgumentsResult } from '../../../src/executor/mcp/mcp-tool-results.js';
 import { mcpArgumentsBytes, verifyAttestation } from '../../../src/shared/decision-attestation.js';
 import { createLogger } from '../../../src/shared/logger.js';
 import { REPO_ROOT } from '../../../src/shared/repo-paths.js';
@@ -49,7 +51,7 @@ beforeAll(async () => {
   catalog = await loadToolCatalogFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'));
 });
 
-function service(engine: PolicyEngine, upstream?: { header: string; value: string }): CheckService {
+function service(engine: PolicyEngine, upstream?: { header: string; value: string }, decisionLines?: string[]): CheckService {
   const log = createLogger('test', () => {});
   const servers = parseMcpServers('apiVersion: toolgate.dev/v1\nkind: McpServers\nservers:\n  - { name: kubernetes, url: "http://127.0.0.1:1/mcp" }\n', 't');
   return new CheckService({
@@ -57,7 +59,7 @@ function service(engine: PolicyEngine, upstream?: { header: string; value: strin
     engine,
     metrics: new AuthzMetrics(),
     log,
-    decisionLog: log,
+    decisionLog: decisionLines ? createLogger('test', (l) => decisionLines.push(l)) : log,
     attestationKey: key,
     ...(upstream ? { upstreamCredentials: new Map([['kubernetes', upstream]]) } : {}),
   });
@@ -156,6 +158,44 @@ describe('MCP decisions', () => {
     expect(r.body.error.message).toContain('tool "k8s_list_pods" is not in this agent\'s tools/list');
     denied(await svc.check(req(call('k8s_list_pods', { namespace: 'staging' }, 8)), undefined));
     expect(engine.inputs.filter((i) => i.tool_call && (i.mcp as JsonObject).method === 'tools/list')).toHaveLength(1);
+  });
+
+  it('answers arguments that fail the schema with a tool execution error naming the field, still a refusal', async () => {
+    const engine = functionEngine(seedLike);
+    const lines: string[] = [];
+    const res = await service(engine, undefined, lines).check(req(call('k8s_scale_deployment', { namespace: 'staging', name: 'api', replicas: -1 }, 'bad-1')), undefined);
+    // For Envoy a denial (the call never reaches the executor); for the client HTTP 200 with a JSON-RPC result.
+    expect(res.status?.code).toBe(7);
+    expect(res.ok_response).toBeUndefined();
+    const status = res.denied_response?.status.code;
+    const body = JSON.parse(res.denied_response?.body ?? '{}') as { id: unknown; error?: unknown; result: { content: { type: string; text: string }[]; isError: boolean; _meta: Record<string, Record<string, unknown>> } };
+    expect(status).toBe(200);
+    expect(body.id).toBe('bad-1');
+    expect(body.error).toBeUndefined();
+    expect(body.result.isError).toBe(true);
+    expect(body.result.content).toEqual([{ type: 'text', text: 'invalid arguments for tool "k8s_scale_deployment": /replicas must be >= 0' }]);
+    const decisionId = res.denied_response?.headers.find((h) => h.header.key === 'x-toolgate-decision-id')?.header.value;
+    const meta = body.result._meta['toolgate.dev/call'];
+    expect(meta).toEqual({ status: 'invalid_arguments', fields: [{ path: '/replicas', message: 'must be >= 0' }], decision_id: decisionId });
+    // The executor renders its own schema failures the same way: only the decision facts differ.
+    const { decision_id: _d, ...executorMeta } = meta as Record<string, unknown>;
+    const fromExecutor = invalidArgumentsResult(catalog.get('k8s_scale_deployment') as ToolDefinition, (meta as { fields: ArgumentError[] }).fields);
+    expect({ ...body.result, _meta: { 'toolgate.dev/call': executorMeta } }).toEqual(fromExecutor);
+    // Recorded as the refusal it is; the policy was never asked.
+    expect(engine.inputs).toHaveLength(0);
+    await new Promise((r) => setImmediate(r));
+    const decision = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'decision');
+    expect(decision).toMatchObject({ decision_id: decisionId, allowed: false, result: 'denied', code: 'invalid_arguments', tool: 'k8s_scale_deployment', agent_id: 'ops-bot' });
+  });
+
+  it('keeps an unknown tool a JSON-RPC error, and leaves arguments to an upstream server to that server', async () => {
+    const svc = service(functionEngine(seedLike));
+    const u = denied(await svc.check(req(call('no_such_tool', {})), undefined));
+    expect(u.status).toBe(200);
+    expect(u.body.error).toMatchObject({ code: -32602, data: { code: 'unknown_tool' } });
+    // toolgate's catalog schemas are not an upstream's: the same arguments go to the policy, which decides.
+    const up = await svc.check(req(call('k8s_scale_deployment', { namespace: 'staging', replicas: -1 }), { server: 'kubernetes' }), undefined);
+    expect(JSON.parse(up.denied_response?.body ?? '{}')).not.toHaveProperty('result');
   });
 
   it('answers an engine failure with a JSON-RPC internal error for the id (fail closed)', async () => {
