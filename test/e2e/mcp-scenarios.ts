@@ -219,6 +219,10 @@ export function mcpScenarios(target: () => McpTarget): void {
     const t = target();
     const client = await connectTs(t);
     const cancelledBefore = (await auditRecords(t)).filter((r) => r.tool === 'sleep' && r.result_status === 'cancelled').length;
+    // The earlier tests' sleep calls have answered, but on the real node their Jobs are marked Complete a
+    // few seconds later: counted as running, they would stand in for this call's Job (seen, then "still
+    // running" after the cancel). Start from none, so what is measured is this call's Job.
+    await waitFor(async () => (await t.runningSleeps()) === 0, 60_000);
     const controller = new AbortController();
     const pending = client.callTool({ name: 'sleep', arguments: { seconds: 20 } }, undefined, { signal: controller.signal }).catch((e: unknown) => e);
     await waitFor(async () => (await t.runningSleeps()) > 0, 60_000);
@@ -235,6 +239,7 @@ export function mcpScenarios(target: () => McpTarget): void {
   it('Python SDK: cancelling stops the run within 2 s, records it, and the session goes on', async () => {
     const t = target();
     const cancelledBefore = (await auditRecords(t)).filter((r) => r.tool === 'sleep' && r.result_status === 'cancelled').length;
+    await waitFor(async () => (await t.runningSleeps()) === 0, 60_000);
     let cancelledAt = 0;
     let goneAfterMs: Promise<number> | undefined;
     const py = await runPython(t, 'cancel', (e) => {

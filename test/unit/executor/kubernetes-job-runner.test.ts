@@ -136,6 +136,26 @@ describe('the Kubernetes Job runner', () => {
     expect(api.deleted).toHaveLength(1);
   });
 
+  it('a cancellation deletes the Job at once, without waiting for the Job read in flight', async () => {
+    const controller = new AbortController();
+    const api = kubeDouble(() => RUNNING);
+    let deletedWhileReading = false;
+    const read = api.batch.readNamespacedJob;
+    // The second read hangs for 3 s (a busy apiserver); the call is cancelled 10 ms into it.
+    api.batch.readNamespacedJob = async (req) => {
+      if (api.reads === 1) {
+        setTimeout(() => controller.abort(), 10);
+        await new Promise((r) => setTimeout(r, 3_000));
+        deletedWhileReading = api.deleted.length === 1;
+      }
+      return read(req);
+    };
+    const outcome = await runner(api, { pollIntervalMs: 1 }).run(await invocation(controller.signal));
+    expect(outcome).toMatchObject({ status: 'cancelled' });
+    expect(deletedWhileReading).toBe(true);
+    expect(api.deleted).toHaveLength(1);
+  });
+
   it('with an Idempotency-Key, attaches to the Job another replica started and answers its stored result, never running it again', async () => {
     const inv = await invocation(undefined, { idempotent: true, decisionId: 'd-retry' });
     const existing: V1Job = { metadata: { name: 'tg-0123456789abcdef0123', uid: 'uid-1', annotations: { 'toolgate.dev/decision-id': 'd-first', 'toolgate.dev/arguments-digest': argumentsDigest(inv.arguments) } }, status: { active: 1 } };

@@ -132,8 +132,15 @@ export class KubernetesJobRunner implements Runner {
       wake();
     };
     let forget: () => void = () => undefined;
+    // Set once this process's Job exists: a cancelled call's Job is deleted at once, not after whatever
+    // API read is in flight (on a busy apiserver one takes a second or more).
+    let stopOnAbort: (() => Promise<void>) | undefined;
+    let stopping: Promise<void> | undefined;
     // One listener for the whole run (not one per poll): it wakes whichever pause is current.
-    const onAbort = (): void => wake();
+    const onAbort = (): void => {
+      if (stopOnAbort) stopping ??= stopOnAbort();
+      wake();
+    };
     inv.signal.addEventListener('abort', onAbort);
     const interval = this.opts.pollIntervalMs ?? 250;
     const pause = (): Promise<void> =>
@@ -154,6 +161,9 @@ export class KubernetesJobRunner implements Runner {
       try {
         ref = { name, uid: (await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest })).metadata?.uid as string };
         owned = true;
+        // From here a cancellation (even one that came while the Job was being created) deletes it at once.
+        stopOnAbort = () => this.deleteJob(name);
+        if (inv.signal.aborted) stopping = stopOnAbort();
       } catch (err) {
         if (statusOf(err) !== 409) {
           // No answer (or a 5xx) does not mean no Job: make sure none is left to act for a call reported as failed.
@@ -199,7 +209,7 @@ export class KubernetesJobRunner implements Runner {
             : { status: 'failed', exitCode: 1, error: envelope.error.message, durationMs: elapsed() };
         }
         if (inv.signal.aborted) {
-          await stopJob();
+          await (stopping ??= stopJob());
           inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: 'cancelled' });
           return { status: 'cancelled', durationMs: elapsed() };
         }
