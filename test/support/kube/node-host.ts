@@ -10,7 +10,7 @@ const exec = promisify(execFile);
  * The host side of a real node (test support): a slot, so that test runs sharing this machine each get their
  * own bridge, pod subnet, cgroup root and CNI network name; the bridge; the two iptables rules; and the
  * clean-up of everything a node leaves on the host (mounts, network namespaces, the CNI cache, cgroups, the
- * rules, the bridge, ip_forward, directories that did not exist before). Clean-up is idempotent and also runs
+ * rules, the kubelet's own iptables chains, the bridge, ip_forward, directories that did not exist before). Clean-up is idempotent and also runs
  * for a slot whose owner died, before the slot is reused.
  *
  * Network containment: the bridge never masquerades, a FORWARD DROP rule keeps every packet from the pod
@@ -52,6 +52,46 @@ interface SlotRecord {
 interface HostRecord {
   ipForward: string;
   existed: string[];
+  /** The kubelet's iptables chains that were already there (`<binary> <table> <chain>`): left as they were. */
+  chainsBefore?: string[];
+}
+
+/**
+ * iptables chains a kubelet makes on the host whatever its configuration (its canaries, the iptables-mode hint,
+ * and KUBE-FIREWALL with its jumps from INPUT and OUTPUT, which drops non-loopback packets to 127.0.0.0/8).
+ * Removed when the last node stops, unless they were there before.
+ */
+const KUBELET_CHAINS: readonly { table: string; chain: string; jumpsFrom: readonly string[] }[] = [
+  { table: 'filter', chain: 'KUBE-FIREWALL', jumpsFrom: ['INPUT', 'OUTPUT'] },
+  { table: 'filter', chain: 'KUBE-KUBELET-CANARY', jumpsFrom: [] },
+  { table: 'nat', chain: 'KUBE-KUBELET-CANARY', jumpsFrom: [] },
+  { table: 'mangle', chain: 'KUBE-KUBELET-CANARY', jumpsFrom: [] },
+  { table: 'mangle', chain: 'KUBE-IPTABLES-HINT', jumpsFrom: [] },
+];
+const IPTABLES_BINARIES = ['iptables', 'ip6tables'] as const;
+
+async function presentKubeletChains(): Promise<string[]> {
+  const present: string[] = [];
+  for (const bin of IPTABLES_BINARIES) {
+    for (const { table, chain } of KUBELET_CHAINS) {
+      if (await exec(bin, ['-w', '-t', table, '-S', chain]).then(() => true, () => false)) present.push(`${bin} ${table} ${chain}`);
+    }
+  }
+  return present;
+}
+
+async function removeKubeletChains(keep: readonly string[]): Promise<void> {
+  for (const bin of IPTABLES_BINARIES) {
+    for (const { table, chain, jumpsFrom } of KUBELET_CHAINS) {
+      if (keep.includes(`${bin} ${table} ${chain}`)) continue;
+      // Every jump to the chain (a kubelet restarted may have added one each time); -D fails once none is left.
+      for (const from of jumpsFrom) {
+        while (await exec(bin, ['-w', '-t', table, '-D', from, '-j', chain]).then(() => true, () => false));
+      }
+      await exec(bin, ['-w', '-t', table, '-F', chain]).catch(() => undefined);
+      await exec(bin, ['-w', '-t', table, '-X', chain]).catch(() => undefined);
+    }
+  }
 }
 
 function hostFor(slot: number, workDir: string): NodeHost {
@@ -125,7 +165,7 @@ export async function acquireNodeHost(workDir: string): Promise<NodeHost> {
       if (routes.includes(h.subnet.replace('.0/24', '.'))) continue; // something else routes there
       if ((await heldSlots()).length === 0) {
         const existed = HOST_DIRS.filter((d) => existsSync(d));
-        const record: HostRecord = { ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(), existed };
+        const record: HostRecord = { ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(), existed, chainsBefore: await presentKubeletChains() };
         await writeFile(join(SLOTS_DIR, 'host.json'), JSON.stringify(record));
       }
       await writeFile(recPath, JSON.stringify({ pid: process.pid, workDir } satisfies SlotRecord));
@@ -274,12 +314,14 @@ async function removeCgroupTree(dir: string): Promise<void> {
   await rmdir(dir).catch(() => undefined);
 }
 
-/** The last slot released: ip_forward as it was, and the host directories nobody had before (when empty). */
+/** The last slot released: ip_forward as it was, the kubelet's iptables chains and the host directories nobody had before. */
 async function restoreHost(): Promise<void> {
   const path = join(SLOTS_DIR, 'host.json');
   const rec = await readJson<HostRecord>(path);
   if (!rec) return;
   await writeFile('/proc/sys/net/ipv4/ip_forward', `${rec.ipForward}\n`);
+  // A record from before chains were recorded: nothing known of them, so none is touched.
+  if (rec.chainsBefore) await removeKubeletChains(rec.chainsBefore);
   for (const d of HOST_DIRS) {
     if (rec.existed.includes(d)) continue;
     if (d === '/run/netns') await quiet('umount', [d]);
