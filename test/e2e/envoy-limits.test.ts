@@ -18,12 +18,14 @@ interface RawExchange {
   stop(): void;
 }
 
-/** A client that announces a 2 MiB body and trickles it: 1 KiB every `everyMs` ms. */
-function slowUpload(port: number, headers: Record<string, string>, everyMs = 100): RawExchange {
+/**
+ * A raw HTTP/1.1 client that announces a 2 MiB body to /v1/tools/echo, sends the headers and the body's first
+ * bytes, then whatever `send` writes: the exchange's head, when Envoy closed it, and a way to hang up.
+ */
+function upload(port: number, headers: Record<string, string>, send: (socket: Socket) => void): RawExchange {
   const started = Date.now();
   const socket: Socket = connect({ host: '127.0.0.1', port });
   let received = '';
-  let timer: NodeJS.Timeout | undefined;
   const head = new Promise<string>((resolve) => {
     socket.on('data', (d: Buffer) => {
       received += d.toString('latin1');
@@ -37,35 +39,24 @@ function slowUpload(port: number, headers: Record<string, string>, everyMs = 100
   socket.on('connect', () => {
     const lines = Object.entries({ host: 'toolgate', 'content-type': 'application/json', 'content-length': String(TWO_MIB), ...headers }).map(([k, v]) => `${k}: ${v}`);
     socket.write(`POST /v1/tools/echo HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n{"message":"`);
-    timer = setInterval(() => {
-      if (!socket.destroyed) socket.write('x'.repeat(1024));
-    }, everyMs);
+    send(socket);
   });
-  socket.on('close', () => clearInterval(timer));
   return { head, closedAfterMs, stop: () => socket.destroy() };
 }
 
-/** A client that sends 1.5 MiB of an announced 2 MiB body at once, then nothing more. */
+/** A client that trickles its body: 1 KiB every `everyMs` ms. */
+function slowUpload(port: number, headers: Record<string, string>, everyMs = 100): RawExchange {
+  return upload(port, headers, (socket) => {
+    const timer = setInterval(() => {
+      if (!socket.destroyed) socket.write('x'.repeat(1024));
+    }, everyMs);
+    socket.on('close', () => clearInterval(timer));
+  });
+}
+
+/** A client that sends 1.5 MiB of its body at once, then nothing more. */
 function stalledUpload(port: number, headers: Record<string, string>): RawExchange {
-  const started = Date.now();
-  const socket: Socket = connect({ host: '127.0.0.1', port });
-  let received = '';
-  const head = new Promise<string>((resolve) => {
-    socket.on('data', (d: Buffer) => {
-      received += d.toString('latin1');
-      const end = received.indexOf('\r\n\r\n');
-      if (end >= 0) resolve(received.slice(0, end));
-    });
-    socket.on('close', () => resolve(received));
-  });
-  const closedAfterMs = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
-  socket.on('error', () => undefined);
-  socket.on('connect', () => {
-    const lines = Object.entries({ host: 'toolgate', 'content-type': 'application/json', 'content-length': String(TWO_MIB), ...headers }).map(([k, v]) => `${k}: ${v}`);
-    socket.write(`POST /v1/tools/echo HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n{"message":"`);
-    socket.write('x'.repeat(1.5 * 1024 * 1024));
-  });
-  return { head, closedAfterMs, stop: () => socket.destroy() };
+  return upload(port, headers, (socket) => socket.write('x'.repeat(1.5 * 1024 * 1024)));
 }
 
 describe('Envoy limits', () => {
