@@ -24,6 +24,8 @@ import { AuthzMetrics } from './observability/metrics.js';
 import type { PolicyEngine } from './policy/policy-engine.js';
 import { RemoteOpaEngine } from './policy/remote-engine.js';
 import { startGrpcServer, type AuthzGrpcServer } from './server.js';
+import { startApprovals, type RunningApprovals } from './approvals/start-approvals.js';
+import { MemoryApprovalStore } from './approvals/memory-approval-store.js';
 
 export interface RunningAuthz {
   grpcPort: number;
@@ -48,6 +50,14 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     log.warn('no decision_key_file: allowed tool calls carry no attestation, and toolgate\'s executor refuses such calls');
   }
 
+  // Approvals (issue 18): the store, the approvers' endpoint, and the gate the check path holds calls at.
+  const audit = config.audit ? await openAuditTrail(config.audit, log) : undefined;
+  const decisionKey = config.decision_key_file ? await loadAttestationKey(config.decision_key_file) : undefined;
+  let approvals: RunningApprovals | undefined;
+  if (config.approvals) {
+    approvals = await startApprovals({ config: config.approvals, store: new MemoryApprovalStore(), log: log.child('approvals'), ...(audit ? { audit } : {}), ...(decisionKey ? { decisionKey } : {}) });
+  }
+
   const checkService = new CheckService({
     mapper: {
       catalog,
@@ -65,8 +75,9 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     decisionLog: log.child('decision'),
     ...observersOf(recordedInputs, shipping, shadow),
     ...(tracing ? { tracing } : {}),
-    ...(config.audit ? { audit: await openAuditTrail(config.audit, log) } : {}),
-    ...(config.decision_key_file ? { attestationKey: await loadAttestationKey(config.decision_key_file) } : {}),
+    ...(audit ? { audit } : {}),
+    ...(decisionKey ? { attestationKey: decisionKey } : {}),
+    ...(approvals ? { approvals: approvals.gate } : {}),
   });
 
   let grpcServer: AuthzGrpcServer | undefined;
@@ -91,6 +102,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     });
   } catch (err) {
     await grpcServer?.shutdown(0);
+    await approvals?.stop();
     await source?.stop();
     await shadow?.stop();
     stopProbe();
@@ -120,6 +132,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       await shipping?.stop();
       await shadow?.stop();
       await o.close();
+      await approvals?.stop();
       await engine.close();
     },
   };

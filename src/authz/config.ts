@@ -6,6 +6,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { OpaConfigError, parseOpaConfig, type OpaDecisionLogs, type OpaSettings } from './opa-config/opa-config.js';
 import { ServiceClient, type ServiceConfig } from './opa-config/service-client.js';
+import { APPROVALS_CONFIG_SCHEMA, resolveApprovalsConfig, type ApprovalsConfig } from './approvals/approvals-config.js';
 
 /** The authz server's configuration file (YAML). Relative paths are resolved against the file's directory. */
 export interface AuthzConfig {
@@ -33,6 +34,8 @@ export interface AuthzConfig {
   decision_key_file?: string;
   /** Decision log shipping in OPA's format, from an OPA configuration file's decision_logs (and labels). */
   decision_logs?: DecisionLogsConfig;
+  /** Approvals (issue 18): the approvers' endpoint and page, who approves, how long approvals live. */
+  approvals?: ApprovalsConfig;
 }
 
 export interface GrpcListenerConfig {
@@ -182,6 +185,7 @@ const SCHEMA = {
       },
     },
     audit: AUDIT_CONFIG_SCHEMA,
+    approvals: APPROVALS_CONFIG_SCHEMA,
     decision_key_file: { type: 'string', minLength: 1 },
     opa_config: { type: 'string', minLength: 1 },
     identity: {
@@ -238,6 +242,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
   };
+  if (c.approvals) config.approvals = resolveApprovalsConfig(c.approvals as Parameters<typeof resolveApprovalsConfig>[0], rel, config.identity.agent_id_claim);
   const b = c.policy.bundle;
   if (b) config.policy.bundle = bundleConfigOf(b, rel, origin, 'policy.bundle');
   const shadow = (c.policy as { shadow?: Record<string, unknown> }).shadow;

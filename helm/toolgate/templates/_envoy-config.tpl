@@ -43,7 +43,8 @@
 {{- $_ := set $values "OTEL_COLLECTOR_PORT" (regexFind "[0-9]+$" $hostPort) -}}
 {{- end -}}
 {{- /* The template's `#if NAME` ... `#endif NAME` blocks: kept (markers dropped) when NAME is on, else removed. */ -}}
-{{- $flags := dict "TRACING" (ne $otlp "") "AUTHZ_HEALTH_CHECKS" true "AUTHZ_TLS" true -}}
+{{- /* APPROVALS: the /approvals/ route is not in the chart yet (docs/platform-teams.md). */ -}}
+{{- $flags := dict "TRACING" (ne $otlp "") "AUTHZ_HEALTH_CHECKS" true "AUTHZ_TLS" true "APPROVALS" false -}}
 {{- range $flag, $on := $flags -}}
 {{- if $on -}}
 {{- $cfg = regexReplaceAll (printf "(?m)^[ \t]*#(if|endif) %s[ \t]*\n" $flag) $cfg "" -}}
