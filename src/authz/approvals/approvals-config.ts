@@ -29,7 +29,7 @@ export const APPROVALS_CONFIG_SCHEMA = {
   properties: {
     address: { type: 'string', minLength: 3 },
     public_url: { type: 'string', pattern: '^https?://' },
-    ttl_seconds: { type: 'integer', minimum: 10, maximum: 7 * 24 * 3600 },
+    ttl_seconds: { type: 'integer', minimum: 1, maximum: 7 * 24 * 3600 },
     approvers: {
       type: 'object',
       additionalProperties: false,
