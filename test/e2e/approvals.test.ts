@@ -1,7 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UrlElicitationRequiredError } from '@modelcontextprotocol/sdk/types.js';
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -77,7 +77,9 @@ describe('approvals through Envoy', () => {
       const text = (await page.locator('body').textContent()) ?? '';
       for (const s of expectOnPage) expect(text).toContain(s);
       await Promise.all([page.waitForLoadState('load'), page.locator(`#${button}`).click()]);
-      await page.waitForSelector('#message');
+      await page.waitForSelector('#message').catch(async (err: unknown) => {
+        throw new Error(`no result page after ${button}: ${String(err)}\n${await page.content()}`);
+      });
       const status = (await page.locator('#status').textContent()) ?? '';
       expect(dialogs).toEqual([]);
       return status;
@@ -126,7 +128,7 @@ describe('approvals through Envoy', () => {
     expect(held.status).toBe(202);
     expect(await ranWith(message)).toBe(0);
     // The page shows the exact call (escaped: the script tag is text, no dialog), the agent, the reasons, the revision.
-    const status = await decideInBrowser(held.json.url, 'approve', [message, 'ops-bot', 'echo', 'approvals-e2e', "an echo starting with approve: needs a person's approval"]);
+    const status = await decideInBrowser(held.json.url, 'approve', [JSON.stringify(message), 'ops-bot', 'echo', 'approvals-e2e', "an echo starting with approve: needs a person's approval"]);
     expect(status).toBe('approved');
 
     const ran = await echo(message);
@@ -148,8 +150,10 @@ describe('approvals through Envoy', () => {
     expect(trail.find((r) => r.kind === 'call_held_for_approval' && r.approval_id === held.json.approval_id)).toMatchObject({ code: 'approval_required', http_status: 202 });
     const consumed = trail.find((r) => r.kind === 'approval_consumed' && r.approval_id === held.json.approval_id);
     expect(consumed?.decision_id).toBe(ran.headers['x-toolgate-decision-id']);
-    const authzLog = await readFile(join(stack.dir, 'logs', 'authz.log'), 'utf8').catch(() => '');
-    expect(authzLog).toContain(held.json.approval_id);
+    const logs = join(stack.dir, 'logs');
+    const authzLog = (await Promise.all((await readdir(logs)).filter((f) => f.startsWith('authz-')).map((f) => readFile(join(logs, f), 'utf8')))).join('');
+    const consumedLine = authzLog.split('\n').find((l) => l.includes(held.json.approval_id) && l.includes('"consumed"'));
+    expect(consumedLine).toContain(ran.headers['x-toolgate-decision-id'] as string);
   });
 
   it('a rejection on the page refuses the retry with 403 approval_rejected, and the call never runs', async () => {
@@ -186,8 +190,10 @@ describe('approvals through Envoy', () => {
     const outsider = await decideByApi(held.json.approval_id, 'approve', await stack.approverJwtFor('mallory', ['developers']));
     expect(outsider.status).toBe(403);
     expect(outsider.json.error.code).toBe('not_an_approver');
-    // The agent's own token is for the tools' audience, not the approvals': Envoy refuses it.
-    expect((await decideByApi(held.json.approval_id, 'approve', agentJwt)).status).toBe(401);
+    // The agent's own token is for the tools' audience, not the approvals': Envoy's jwt_authn refuses it.
+    const agentToken = await decideByApi(held.json.approval_id, 'approve', agentJwt);
+    expect(agentToken.status).toBe(403);
+    expect(agentToken.json.error.code).toBe('forbidden');
     const anonymous = await fetch(approvalsUrl(held.json.approval_id), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"verdict":"approve"}' });
     expect(anonymous.status).toBe(401);
     expect((await echo('approve: self-service')).status).toBe(202);
