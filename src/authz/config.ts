@@ -6,6 +6,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { OpaConfigError, parseOpaConfig, type OpaDecisionLogs, type OpaSettings } from './opa-config/opa-config.js';
 import { ServiceClient, type ServiceConfig } from './opa-config/service-client.js';
+import { STORE_CONFIG_SCHEMA, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
 
 /** The authz server's configuration file (YAML). Relative paths are resolved against the file's directory. */
 export interface AuthzConfig {
@@ -33,6 +34,8 @@ export interface AuthzConfig {
   decision_key_file?: string;
   /** Decision log shipping in OPA's format, from an OPA configuration file's decision_logs (and labels). */
   decision_logs?: DecisionLogsConfig;
+  /** Shared state (history, approvals): Redis when redis_url is set, else this process's memory. */
+  store?: StoreConfig;
 }
 
 export interface GrpcListenerConfig {
@@ -183,6 +186,7 @@ const SCHEMA = {
     },
     audit: AUDIT_CONFIG_SCHEMA,
     decision_key_file: { type: 'string', minLength: 1 },
+    store: STORE_CONFIG_SCHEMA,
     opa_config: { type: 'string', minLength: 1 },
     identity: {
       type: 'object',
@@ -237,6 +241,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     },
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
+    store: resolveStoreConfig(c.store),
   };
   const b = c.policy.bundle;
   if (b) config.policy.bundle = bundleConfigOf(b, rel, origin, 'policy.bundle');
