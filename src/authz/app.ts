@@ -24,6 +24,13 @@ import { AuthzMetrics } from './observability/metrics.js';
 import type { PolicyEngine } from './policy/policy-engine.js';
 import { RemoteOpaEngine } from './policy/remote-engine.js';
 import { startGrpcServer, type AuthzGrpcServer } from './server.js';
+import { closeStore, connectStore } from '../shared/store/redis-connection.js';
+import { redactedRedisUrl, resolveStoreConfig } from '../shared/store/store-config.js';
+import { resolveHistoryConfig } from './history/history-config.js';
+import { HistoryMetrics } from './history/history-metrics.js';
+import { MemoryHistoryStore } from './history/memory-history-store.js';
+import { PolicyHistory } from './history/policy-history.js';
+import { RedisHistoryStore } from './history/redis-history-store.js';
 
 export interface RunningAuthz {
   grpcPort: number;
@@ -48,7 +55,18 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     log.warn('no decision_key_file: allowed tool calls carry no attestation, and toolgate\'s executor refuses such calls');
   }
 
+  // The shared store (Redis) or this process's memory: input.history (and approvals) live there.
+  const storeConfig = config.store ?? resolveStoreConfig(undefined);
+  const historyConfig = config.history ?? resolveHistoryConfig(undefined);
+  const store = await connectStore(storeConfig, log.child('store'));
+  const windows = { shortMs: historyConfig.windows_ms['1m'], longMs: historyConfig.windows_ms['1h'] };
+  const historyStore = store
+    ? new RedisHistoryStore(store, { keyPrefix: storeConfig.key_prefix, windows, maxEntries: historyConfig.max_entries_per_series, describe: redactedRedisUrl(storeConfig.redis_url as string) })
+    : new MemoryHistoryStore(windows, { maxEntriesPerSeries: historyConfig.max_entries_per_series, maxSeries: 100_000 });
+  const history = new PolicyHistory(historyStore, engine, historyConfig, storeConfig.command_timeout_ms, new HistoryMetrics(metrics.registry), log.child('history'));
+
   const checkService = new CheckService({
+    history,
     mapper: {
       catalog,
       servers,
@@ -90,13 +108,14 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       status: () => ({ engine: engine.kind, decision: engine.decisionPath, bundle: source?.status(), ...(shadow ? { shadow: shadow.status() } : {}) }),
     });
   } catch (err) {
+    await closeStore(store);
     await grpcServer?.shutdown(0);
     await source?.stop();
     await shadow?.stop();
     stopProbe();
     throw err;
   }
-  log.info('authz server listening', { grpc_port: grpcServer.port, http_port: ops.port, engine: engine.kind, decision: engine.decisionPath, tools: catalog.names().length });
+  log.info('authz server listening', { grpc_port: grpcServer.port, http_port: ops.port, engine: engine.kind, decision: engine.decisionPath, tools: catalog.names().length, history_store: historyStore.describe });
 
   const g = grpcServer;
   const o = ops;
@@ -121,6 +140,8 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       await shadow?.stop();
       await o.close();
       await engine.close();
+      await historyStore.close();
+      await closeStore(store);
     },
   };
 }

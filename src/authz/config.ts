@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { OpaConfigError, parseOpaConfig, type OpaDecisionLogs, type OpaSettings } from './opa-config/opa-config.js';
 import { ServiceClient, type ServiceConfig } from './opa-config/service-client.js';
 import { STORE_CONFIG_SCHEMA, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
+import { HISTORY_CONFIG_SCHEMA, resolveHistoryConfig, type HistoryConfig } from './history/history-config.js';
 
 /** The authz server's configuration file (YAML). Relative paths are resolved against the file's directory. */
 export interface AuthzConfig {
@@ -36,6 +37,8 @@ export interface AuthzConfig {
   decision_logs?: DecisionLogsConfig;
   /** Shared state (history, approvals): Redis when redis_url is set, else this process's memory. */
   store?: StoreConfig;
+  /** input.history: when it is fetched, the windows' lengths, the caps (src/authz/history/history-config.ts). */
+  history?: HistoryConfig;
 }
 
 export interface GrpcListenerConfig {
@@ -187,6 +190,7 @@ const SCHEMA = {
     audit: AUDIT_CONFIG_SCHEMA,
     decision_key_file: { type: 'string', minLength: 1 },
     store: STORE_CONFIG_SCHEMA,
+    history: HISTORY_CONFIG_SCHEMA,
     opa_config: { type: 'string', minLength: 1 },
     identity: {
       type: 'object',
@@ -242,6 +246,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
     store: resolveStoreConfig(c.store),
+    history: resolveHistoryConfig(c.history),
   };
   const b = c.policy.bundle;
   if (b) config.policy.bundle = bundleConfigOf(b, rel, origin, 'policy.bundle');

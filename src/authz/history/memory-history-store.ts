@@ -30,7 +30,7 @@ export class MemoryHistoryStore implements HistoryStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async observe(subject: HistorySubject): Promise<HistoryInput> {
+  async observe(subject: HistorySubject, _checkId?: string, _timeoutMs?: number): Promise<HistoryInput> {
     const t = this.now();
     const keys = seriesKeys(subject);
     return {
