@@ -22,6 +22,7 @@ import type { UpstreamCredentialValues } from './upstream-credentials.js';
 import { MCP_LISTING_METADATA_KEY } from './mcp-lists/listing-metadata.js';
 import { linksTo, McpCheck, mcpMetadata, mcpMetaTraceparent, mcpPolicyDeny, mcpPolicyError, mcpRecord, mcpRefusalSubject, mcpRejectionDeny, setMcpSpanAttributes } from './mcp-check.js';
 import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
+import { decisionCost, type ObservedCheck, type PolicyHistory } from './history/policy-history.js';
 import { checkApproval, type ApprovalNote } from './approvals/approval-check.js';
 import type { ApprovalGate } from './approvals/approval-gate.js';
 
@@ -40,8 +41,20 @@ export interface CheckServiceOptions {
   onDecided?: DecisionObserver;
   /** What toolgate presents to each upstream MCP server (by server name). */
   upstreamCredentials?: UpstreamCredentialValues;
+  /** input.history: fetched before evaluation when the policy reads it, recorded after the outcome. */
+  history?: PolicyHistory;
   /** Approvals (issue 18): where calls the policy allowed on condition of a person's approval are held. */
   approvals?: ApprovalGate;
+}
+
+/** What a check's evaluation produced, kept for recording once its outcome is final. */
+interface Evaluated {
+  revision?: string;
+  result?: unknown;
+  json?: Buffer;
+  /** The history fetched for this check, and the budget an allow spends. */
+  history?: ObservedCheck;
+  cost?: number;
 }
 
 /**
@@ -109,7 +122,7 @@ export class CheckService {
         )
       : undefined;
     let outcome: Outcome;
-    const evaluated: { revision?: string; result?: unknown; json?: Buffer } = {};
+    const evaluated: Evaluated = {};
     try {
       if (expired(bounds)) throw new AbandonedCheck();
       if (!mapped) throw mapError;
@@ -119,6 +132,8 @@ export class CheckService {
     }
     // Envoy has stopped waiting (deadline) or reset the call: whatever was decided is never applied.
     if (expired(bounds)) outcome = abandoned(outcome, decisionId, bounds);
+    // Recorded before the answer leaves: this connection's next check is queued behind it.
+    if (evaluated.history && outcome.result !== 'abandoned') this.opts.history?.settle(evaluated.history, outcome.result === 'allowed', evaluated.cost ?? 0);
 
     const durationMs = performance.now() - started;
     const record: DecisionRecord = {
@@ -166,7 +181,7 @@ export class CheckService {
     decisionId: string,
     span: Span | undefined,
     requestBody: Uint8Array,
-    evaluated: { revision?: string; result?: unknown; json?: Buffer },
+    evaluated: Evaluated,
     bounds: EvaluationBounds,
   ): Promise<Outcome> {
     const { engine, metrics } = this.opts;
@@ -177,6 +192,7 @@ export class CheckService {
     let evaluation;
     try {
       if (expired(bounds)) throw new AbandonedCheck();
+      if (this.opts.history?.wanted(mapped)) evaluated.history = await this.opts.history.attach(mapped, decisionId, bounds);
       evaluated.json = encodeInputJson(mapped.input, mapped.rawArguments);
       evaluation = await engine.evaluate(mapped.input, evaluated.json, bounds);
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
@@ -193,6 +209,7 @@ export class CheckService {
     let decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
     const revision = evaluation.revision;
     if (mapped.mcp) decision = await this.mcp.gateCall(mapped, decision, revision);
+    if (evaluated.history && decision.allowed) evaluated.cost = decisionCost(evaluation.result, mapped.tool, engine.decisionPath);
     const meta = this.metadata(decisionId, revision, mapped, decision.allowed, decision.allowed ? undefined : 'policy_denied');
     Object.assign(meta, decision.dynamicMetadata);
     const evaluationMs = round(evaluationSeconds * 1000);

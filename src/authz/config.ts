@@ -6,6 +6,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { OpaConfigError, parseOpaConfig, type OpaDecisionLogs, type OpaSettings } from './opa-config/opa-config.js';
 import { ServiceClient, type ServiceConfig } from './opa-config/service-client.js';
+import { STORE_CONFIG_SCHEMA, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
+import { HISTORY_CONFIG_SCHEMA, resolveHistoryConfig, type HistoryConfig } from './history/history-config.js';
 import { APPROVALS_CONFIG_SCHEMA, resolveApprovalsConfig, type ApprovalsConfig } from './approvals/approvals-config.js';
 
 /** The authz server's configuration file (YAML). Relative paths are resolved against the file's directory. */
@@ -34,6 +36,10 @@ export interface AuthzConfig {
   decision_key_file?: string;
   /** Decision log shipping in OPA's format, from an OPA configuration file's decision_logs (and labels). */
   decision_logs?: DecisionLogsConfig;
+  /** Shared state (history, approvals): Redis when redis_url is set, else this process's memory. */
+  store?: StoreConfig;
+  /** input.history: when it is fetched, the windows' lengths, the caps (src/authz/history/history-config.ts). */
+  history?: HistoryConfig;
   /** Approvals (issue 18): the approvers' endpoint and page, who approves, how long approvals live. */
   approvals?: ApprovalsConfig;
 }
@@ -187,6 +193,8 @@ const SCHEMA = {
     audit: AUDIT_CONFIG_SCHEMA,
     approvals: APPROVALS_CONFIG_SCHEMA,
     decision_key_file: { type: 'string', minLength: 1 },
+    store: STORE_CONFIG_SCHEMA,
+    history: HISTORY_CONFIG_SCHEMA,
     opa_config: { type: 'string', minLength: 1 },
     identity: {
       type: 'object',
@@ -241,6 +249,8 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     },
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
+    store: resolveStoreConfig(c.store),
+    history: resolveHistoryConfig(c.history),
   };
   if (c.approvals) config.approvals = resolveApprovalsConfig(c.approvals as Parameters<typeof resolveApprovalsConfig>[0], rel, config.identity.agent_id_claim);
   const b = c.policy.bundle;

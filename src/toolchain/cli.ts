@@ -5,6 +5,7 @@ import { ensureH2load } from './h2load.js';
 import { ensureKubeBinaries } from './kube.js';
 import { ensureKubernetesValidate } from './kubernetes-validate.js';
 import { ensureKubeNodeTools } from './kube-node.js';
+import { ensureRedisServer } from './redis.js';
 import { ensureChromium } from './chromium.js';
 
 /** `npm run tools [envoy|opa|opa-envoy-plugin ...]`: installs the named components (all by default). */
@@ -17,6 +18,7 @@ const installers: Record<string, () => Promise<string>> = {
   otelcol: ensureOtelCollector,
   helm: ensureHelm,
   'kubernetes-validate': ensureKubernetesValidate,
+  redis: ensureRedisServer,
   kube: async () => Object.values(await ensureKubeBinaries()).join(' '),
   // Not in the default set: a real node (tests, bench) installs Debian packages as root.
   'kube-node': async () => Object.values(await ensureKubeNodeTools()).join(' '),

@@ -7,6 +7,7 @@ import { jsonRpcDenyResponse } from '../response/jsonrpc-deny.js';
 import { mcpPendingResponse, rejectionReasons, restPendingResponse } from './approval-answers.js';
 import type { Approval } from './approval.js';
 import type { ApprovalGate } from './approval-gate.js';
+import { ApprovalStoreUnavailable } from './approval-store.js';
 
 /** The approval part of a decision, for the decision log, the audit trail and the span. */
 export interface ApprovalNote {
@@ -36,21 +37,28 @@ export async function checkApproval(o: {
 }): Promise<ApprovalCheck> {
   const { mapped, gate } = o;
   const tool = mapped.toolCall?.tool ?? '';
-  const refuse = (code: string, message: string, reasons: string[], note: ApprovalNote | undefined): ApprovalCheck => {
+  const refuse = (code: string, message: string, reasons: string[], note: ApprovalNote | undefined, httpStatus = 403): ApprovalCheck => {
     const meta = { ...o.meta, allowed: false, code };
     const body = o.denyBody(code, message, reasons);
     if (mapped.mcp) {
       const id = mapped.mcp.kind === 'request' ? mapped.mcp.id : undefined;
-      const response = jsonRpcDenyResponse({ id, httpStatus: 403, rpcCode: -32003, message: `${message}: ${reasons.join('; ')}`, data: body.error, decisionId: o.decisionId, dynamicMetadata: meta });
-      return { kind: 'held', note, response, httpStatus: id !== undefined ? 200 : 403, code, reasons };
+      const response = jsonRpcDenyResponse({ id, httpStatus, rpcCode: httpStatus === 503 ? -32603 : -32003, message: `${message}: ${reasons.join('; ')}`, data: body.error, decisionId: o.decisionId, dynamicMetadata: meta });
+      return { kind: 'held', note, response, httpStatus: id !== undefined ? 200 : httpStatus, code, reasons };
     }
-    return { kind: 'held', note, response: denyResponse({ httpStatus: 403, body, decisionId: o.decisionId, dynamicMetadata: meta }), httpStatus: 403, code, reasons };
+    return { kind: 'held', note, response: denyResponse({ httpStatus, body, decisionId: o.decisionId, dynamicMetadata: meta }), httpStatus, code, reasons };
   };
   if (!gate || !mapped.agent || !mapped.toolCall) {
     const why = !gate ? 'approvals are not configured on this gateway (authz config `approvals`)' : 'only a tool call by an identified agent can be approved';
     return refuse('approval_unavailable', 'this call needs a person\'s approval, which cannot be given here', [...o.requirement.reasons, why], undefined);
   }
-  const claim = await gate.hold({ agent: mapped.agent, toolCall: mapped.toolCall, revision: o.revision, requirement: o.requirement, decisionId: o.decisionId });
+  let claim;
+  try {
+    claim = await gate.hold({ agent: mapped.agent, toolCall: mapped.toolCall, revision: o.revision, requirement: o.requirement, decisionId: o.decisionId });
+  } catch (err) {
+    // Fail closed: without the store no approval can be found or asked for.
+    if (!(err instanceof ApprovalStoreUnavailable)) throw err;
+    return refuse('approvals_unavailable', 'this call needs a person\'s approval, and the approvals store cannot be reached', [...o.requirement.reasons, err.message], undefined, 503);
+  }
   const a = claim.approval;
   if (claim.outcome === 'consumed') return { kind: 'run', note: { id: a.id, status: 'consumed' }, approval: a };
   if (claim.outcome === 'rejected') {

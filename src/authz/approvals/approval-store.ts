@@ -36,3 +36,6 @@ export interface ApprovalStore {
   pending(now: number, limit: number): Promise<Approval[]>;
   close(): Promise<void>;
 }
+
+/** Raised when the store cannot answer: the check path refuses the call (fail closed), naming the store. */
+export class ApprovalStoreUnavailable extends Error {}

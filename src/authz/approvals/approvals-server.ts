@@ -5,7 +5,7 @@ import type { AuditTrail } from '../../audit/audit-trail.js';
 import { errorMessage, type Logger } from '../../shared/logger.js';
 import { APPROVAL_ID_PATTERN, type Approval } from './approval.js';
 import { approvalPage, errorPage, pendingListPage } from './approval-page.js';
-import type { ApprovalStore, Verdict } from './approval-store.js';
+import { ApprovalStoreUnavailable, type ApprovalStore, type Verdict } from './approval-store.js';
 import { ApproverError, type Approver, type ApproverVerifier } from './approver-identity.js';
 
 export interface ApprovalsServerOptions {
@@ -81,7 +81,7 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
       if (fromForm && !wantsJson) return sendHtml(res, 200, approvalPage(result, { now: now(), approverId: approver.id, csrfToken: '', message: verdict === 'approved' ? 'Approved: the agent may now run exactly this call once.' : 'Rejected.' }));
       return sendJson(res, 200, view(result));
     } catch (err) {
-      const e = err instanceof HttpError || err instanceof ApproverError ? err : undefined;
+      const e = err instanceof HttpError || err instanceof ApproverError ? err : err instanceof ApprovalStoreUnavailable ? new HttpError(503, 'approvals_unavailable', err.message) : undefined;
       if (!e) o.log.error('approvals endpoint failed', { cause: errorMessage(err), stack: err instanceof Error ? err.stack : undefined });
       const status = e?.httpStatus ?? 500;
       const code = e?.code ?? 'internal_error';
