@@ -4,6 +4,7 @@ import type { Approval, ApprovalBinding } from '../../src/authz/approvals/approv
 import { createLogger } from '../../src/shared/logger.js';
 import { closeStore, connectStore, type RedisConnection } from '../../src/shared/store/redis-connection.js';
 import { resolveStoreConfig } from '../../src/shared/store/store-config.js';
+import { startCollector, type Collector } from '../support/otel-collector.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startStack, type Response, type Stack } from './stack.js';
 
@@ -79,12 +80,16 @@ describe('approvals in Redis', () => {
 
   describe('through Envoy, across an authz restart', () => {
     let stack: Stack;
+    let collector: Collector;
     let jwt: string;
-    const scaleToZero = (): Promise<Response> => stack.call('/v1/tools/k8s_scale_deployment', { namespace: 'production', name: 'api', replicas: 0 }, { jwt });
+    const scaleToZero = (traceparent?: string): Promise<Response> =>
+      stack.call('/v1/tools/k8s_scale_deployment', { namespace: 'production', name: 'api', replicas: 0 }, { jwt, ...(traceparent ? { headers: { traceparent } } : {}) });
 
     beforeAll(async () => {
+      collector = await startCollector();
       stack = await startStack({
         engine: 'embedded',
+        otlpEndpoint: collector.endpoint,
         approvals: {},
         editAuthzConfig: (c) => {
           c.store = { redis_url: redis.url, key_prefix: 'e2e:' };
@@ -95,10 +100,12 @@ describe('approvals in Redis', () => {
 
     afterAll(async () => {
       await stack?.stop();
+      await collector?.stop();
     });
 
     it('a pending approval and its approval survive a restart; the retry runs once', async () => {
-      const held = await scaleToZero();
+      const heldTrace = '00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa01-00f067aa0ba902b7-01';
+      const held = await scaleToZero(heldTrace);
       expect(held.status).toBe(202);
       await stack.restartAuthz();
       // The restarted server finds the same pending approval.
@@ -107,8 +114,15 @@ describe('approvals in Redis', () => {
       expect(approve.status).toBe(200);
       await stack.restartAuthz();
       stack.upstream.clear();
-      const ran = await scaleToZero();
+      const ranTrace = '00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa02-00f067aa0ba902b7-01';
+      const ran = await scaleToZero(ranTrace);
       expect(ran.status).toBe(200);
+      // The trace of each call names the approval: held (pending), then run on it (consumed).
+      const check = (spans: { name: string; attributes: Record<string, unknown> }[]) => spans.find((x) => x.name === 'toolgate.authz.check');
+      const heldSpans = await collector.waitForTrace(heldTrace.split('-')[1] as string, (spans) => check(spans) !== undefined);
+      expect(check(heldSpans)?.attributes).toMatchObject({ 'toolgate.approval.id': held.json.approval_id, 'toolgate.approval.status': 'pending', 'toolgate.decision.code': 'approval_required' });
+      const ranSpans = await collector.waitForTrace(ranTrace.split('-')[1] as string, (spans) => check(spans) !== undefined);
+      expect(check(ranSpans)?.attributes).toMatchObject({ 'toolgate.approval.id': held.json.approval_id, 'toolgate.approval.status': 'consumed', 'toolgate.decision.allowed': true });
       expect(stack.upstream.requests().filter((r) => r.path === '/v1/tools/k8s_scale_deployment')).toHaveLength(1);
       const again = await scaleToZero();
       expect(again.status).toBe(202);
