@@ -201,9 +201,11 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** An approval as the API shows it (times as ISO strings). */
-function view(a: Approval): Record<string, unknown> {
+function view(a: Approval, now = Date.now()): Record<string, unknown> {
   return {
     ...a,
+    // A pending or approved approval past its expiry is dead: say so rather than leave it looking usable.
+    expired: (a.status === 'pending' || a.status === 'approved') && now >= a.expires_at,
     created_at: new Date(a.created_at).toISOString(),
     expires_at: new Date(a.expires_at).toISOString(),
     ...(a.decided_at ? { decided_at: new Date(a.decided_at).toISOString() } : {}),
