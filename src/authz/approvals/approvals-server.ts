@@ -63,7 +63,7 @@ export async function startApprovalsServer(o: ApprovalsServerOptions): Promise<A
       const m = /^\/approvals\/([^/]*)$/.exec(path);
       if (!m) throw new HttpError(404, 'not_found', `no approvals endpoint ${path}`);
       const approver = await o.verifier.verify(req.headers.authorization);
-      const id = decodeURIComponent(m[1] as string);
+      const id = safeDecode(m[1] as string);
       if (id === '') {
         if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'the list of pending approvals is read with GET');
         const list = await o.store.pending(now(), 200);
@@ -170,6 +170,15 @@ async function readDecision(req: IncomingMessage, csrfKey: Buffer, approver: App
   if (verdictText !== 'approve' && verdictText !== 'reject') throw new HttpError(400, 'invalid_verdict', 'verdict must be "approve" or "reject"');
   if (note !== undefined && (typeof note !== 'string' || note.length > 500)) throw new HttpError(400, 'invalid_note', 'note must be a string of at most 500 characters');
   return { verdict: verdictText === 'approve' ? 'approved' : 'rejected', note: note === '' ? undefined : (note as string | undefined), fromForm };
+}
+
+/** A malformed escape is just an id that does not exist (never a 500). */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 function csrfToken(key: Buffer, approverId: string, approvalId: string): string {
