@@ -207,6 +207,18 @@ describe('approvals through Envoy', () => {
     const cross = await fetch(approvalsUrl(held.json.approval_id), { method: 'POST', headers: { authorization: `Bearer ${approverJwt}`, 'content-type': 'application/json', origin: 'https://evil.example' }, body: '{"verdict":"approve"}' });
     expect(cross.status).toBe(403);
     expect((await echo('approve: csrf')).status).toBe(202);
+    // The page's token is bound to its approver: alice's does not let bob's ambient credentials decide.
+    const page = await (await fetch(approvalsUrl(held.json.approval_id), { headers: { authorization: `Bearer ${approverJwt}` } })).text();
+    const token = /name="csrf" value="([^"]+)"/.exec(page)?.[1] as string;
+    expect(token).toBeTruthy();
+    const asBob = await fetch(approvalsUrl(held.json.approval_id), { method: 'POST', headers: { authorization: `Bearer ${await stack.approverJwtFor('bob')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: `verdict=approve&csrf=${encodeURIComponent(token)}` });
+    expect(asBob.status).toBe(403);
+    expect(await asBob.text()).toContain('anti-forgery token');
+    const asAlice = await fetch(approvalsUrl(held.json.approval_id), { method: 'POST', headers: { authorization: `Bearer ${approverJwt}`, 'content-type': 'application/x-www-form-urlencoded' }, body: `verdict=approve&csrf=${encodeURIComponent(token)}` });
+    expect(asAlice.status).toBe(200);
+    expect((await echo('approve: csrf')).status).toBe(200);
+    // Nonsense ids are simply not found.
+    expect((await fetch(approvalsUrl('%E0%A4%A'), { headers: { authorization: `Bearer ${approverJwt}` } })).status).toBe(404);
   });
 
   it('MCP: the SDK client gets the URL elicitation (-32042); after the approval the same call runs', async () => {
