@@ -1,11 +1,13 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signAgentJwt } from '../../src/gateway/dev-credentials.js';
 import { startStack, type Stack } from './stack.js';
 
 /**
  * Envoy's own bounds, through the real Envoy: a request without credentials is answered at its headers
- * (nothing of its body is buffered), slow senders are cut by the header and request timeouts, and none of it
- * holds up authenticated calls or Envoy's memory.
+ * (Envoy reads no more of its body than its 32 KiB connection buffer, and closes), slow senders are cut by
+ * the header and request timeouts, and none of it holds up authenticated calls or Envoy's memory; bodies a
+ * check needs are still buffered whole (up to MAX_REQUEST_BYTES).
  */
 const TWO_MIB = 2 * 1024 * 1024;
 const CONNECTION_CAP = 100;
@@ -153,6 +155,14 @@ describe('Envoy limits', () => {
     expect(res.status).toBe(200);
     // The authz server decided on all of it (a body Envoy cut is refused 413 body_too_large), and the upstream got it all.
     expect(stack.upstream.requests().map((r) => r.body.length)).toEqual([TWO_MIB - 1]);
+    // The same for a large MCP POST (a tools/call of 1.5 MiB) on /mcp.
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 'large', method: 'tools/call', params: { name: 'echo', arguments: { message: 'whole' } } });
+    const mcpBody = `${call.slice(0, -1)}${' '.repeat(1536 * 1024)}}`;
+    const mcpJwt = await signAgentJwt(stack.creds, { sub: 'ops-bot' }, { audience: `http://127.0.0.1:${stack.envoyHttpPort}/mcp` });
+    stack.upstream.clear();
+    const mcp = await stack.call('/mcp', undefined, { jwt: mcpJwt, rawBody: mcpBody, headers: { accept: 'application/json, text/event-stream' } });
+    expect(mcp.status).toBe(200);
+    expect(stack.upstream.requests().map((r) => [r.headers['x-toolgate-mcp-method'], r.body.length])).toEqual([['tools/call', mcpBody.length]]);
   });
 
   it('cuts an authenticated upload that is too slow at the request timeout, and headers that never end at the header timeout', async () => {
