@@ -34,6 +34,7 @@ import { RedisHistoryStore } from './history/redis-history-store.js';
 import { startApprovals, type RunningApprovals } from './approvals/start-approvals.js';
 import { MemoryApprovalStore } from './approvals/memory-approval-store.js';
 import { RedisApprovalStore } from './approvals/redis-approval-store.js';
+import { ApprovalMetrics } from './approvals/approval-metrics.js';
 
 export interface RunningAuthz {
   grpcPort: number;
@@ -77,7 +78,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     const approvalStore = store
       ? new RedisApprovalStore(store, { keyPrefix: storeConfig.key_prefix, timeoutMs: Math.max(storeConfig.command_timeout_ms, 500), describe: redactedRedisUrl(storeConfig.redis_url as string) })
       : new MemoryApprovalStore();
-    approvals = await startApprovals({ config: config.approvals, store: approvalStore, log: log.child('approvals'), ...(audit ? { audit } : {}), ...(decisionKey ? { decisionKey } : {}) });
+    approvals = await startApprovals({ config: config.approvals, store: approvalStore, metrics: new ApprovalMetrics(metrics.registry), log: log.child('approvals'), ...(audit ? { audit } : {}), ...(decisionKey ? { decisionKey } : {}) });
   }
 
   const checkService = new CheckService({

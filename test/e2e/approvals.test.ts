@@ -154,6 +154,8 @@ describe('approvals through Envoy', () => {
     const authzLog = (await Promise.all((await readdir(logs)).filter((f) => f.startsWith('authz-')).map((f) => readFile(join(logs, f), 'utf8')))).join('');
     const consumedLine = authzLog.split('\n').find((l) => l.includes(held.json.approval_id) && l.includes('"consumed"'));
     expect(consumedLine).toContain(ran.headers['x-toolgate-decision-id'] as string);
+    const metrics = await (await fetch(`http://127.0.0.1:${stack.authzHttpPort}/metrics`)).text();
+    for (const event of ['requested', 'consumed', 'approved']) expect(metrics).toMatch(new RegExp(`toolgate_approvals_total\\{event="${event}"\\} [1-9]`));
   });
 
   it('a rejection on the page refuses the retry with 403 approval_rejected, and the call never runs', async () => {

@@ -5,6 +5,7 @@ import type { ToolCall } from '../input/tool-call.js';
 import type { ApprovalRequirement } from '../policy/approval-requirement.js';
 import type { Approval, ApprovalBinding } from './approval.js';
 import type { ApprovalStore, ClaimResult } from './approval-store.js';
+import type { ApprovalMetrics } from './approval-metrics.js';
 
 export interface ApprovalGateOptions {
   store: ApprovalStore;
@@ -13,6 +14,7 @@ export interface ApprovalGateOptions {
   /** The approvers' page, as approvers reach it through Envoy (e.g. https://gateway.example/approvals/). */
   publicUrl: string;
   now?: () => number;
+  metrics?: ApprovalMetrics;
 }
 
 /**
@@ -42,7 +44,18 @@ export class ApprovalGate {
       created_at: now,
       expires_at: now + this.opts.ttlMs,
     };
-    return this.opts.store.claim(binding, fresh, o.decisionId, now);
+    let claim: ClaimResult;
+    try {
+      claim = await this.opts.store.claim(binding, fresh, o.decisionId, now);
+    } catch (err) {
+      this.opts.metrics?.count('unavailable');
+      throw err;
+    }
+    const m = this.opts.metrics;
+    if (claim.outcome === 'consumed') m?.count('consumed');
+    else if (claim.outcome === 'rejected') m?.count('refused_rejected');
+    else m?.count(claim.created ? 'requested' : 'waiting');
+    return claim;
   }
 
   /** Where a person sees and decides this approval. */

@@ -7,6 +7,7 @@ import { APPROVAL_ID_PATTERN, type Approval } from './approval.js';
 import { approvalPage, errorPage, pendingListPage } from './approval-page.js';
 import { ApprovalStoreUnavailable, type ApprovalStore, type Verdict } from './approval-store.js';
 import { ApproverError, type Approver, type ApproverVerifier } from './approver-identity.js';
+import type { ApprovalMetrics } from './approval-metrics.js';
 
 export interface ApprovalsServerOptions {
   address: string;
@@ -18,6 +19,7 @@ export interface ApprovalsServerOptions {
   csrfKey?: Buffer;
   log: Logger;
   audit?: AuditTrail;
+  metrics?: ApprovalMetrics;
   now?: () => number;
 }
 
@@ -120,6 +122,7 @@ async function decide(o: ApprovalsServerOptions, approver: Approver, id: string,
   if (result.outcome === 'expired') throw new HttpError(409, 'approval_expired', `approval ${id} expired at ${new Date(result.approval.expires_at).toISOString()}; the agent must ask again`);
   if (result.outcome === 'already_decided') throw new HttpError(409, 'already_decided', `approval ${id} is already ${result.approval.status}`);
   const a = result.approval;
+  o.metrics?.count(verdict);
   o.log.info('approval decided', { approval_id: a.id, verdict, approver: approver.id, agent_id: a.agent_id, tool: a.tool, arguments_digest: a.arguments_digest, policy_revision: a.policy_revision });
   await o.audit?.append({
     kind: 'approval_decided',

@@ -6,6 +6,7 @@ import { ApprovalGate } from './approval-gate.js';
 import type { ApprovalStore } from './approval-store.js';
 import { startApprovalsServer, type ApprovalsServer } from './approvals-server.js';
 import { ApproverVerifier } from './approver-identity.js';
+import type { ApprovalMetrics } from './approval-metrics.js';
 
 export interface RunningApprovals {
   gate: ApprovalGate;
@@ -14,9 +15,9 @@ export interface RunningApprovals {
 }
 
 /** Wires the approvals store, the check path's gate and the approvers' endpoint from the `approvals` config. */
-export async function startApprovals(o: { config: ApprovalsConfig; store: ApprovalStore; log: Logger; audit?: AuditTrail; decisionKey?: Buffer }): Promise<RunningApprovals> {
+export async function startApprovals(o: { config: ApprovalsConfig; store: ApprovalStore; log: Logger; audit?: AuditTrail; decisionKey?: Buffer; metrics?: ApprovalMetrics }): Promise<RunningApprovals> {
   const verifier = await ApproverVerifier.load(o.config.approvers);
-  const gate = new ApprovalGate({ store: o.store, ttlMs: o.config.ttl_seconds * 1000, publicUrl: o.config.public_url });
+  const gate = new ApprovalGate({ store: o.store, ttlMs: o.config.ttl_seconds * 1000, publicUrl: o.config.public_url, ...(o.metrics ? { metrics: o.metrics } : {}) });
   const server = await startApprovalsServer({
     address: o.config.address,
     store: o.store,
@@ -24,6 +25,7 @@ export async function startApprovals(o: { config: ApprovalsConfig; store: Approv
     publicUrl: o.config.public_url,
     log: o.log,
     ...(o.audit ? { audit: o.audit } : {}),
+    ...(o.metrics ? { metrics: o.metrics } : {}),
     // Every replica derives the same form key from the key they share, so a page from one is accepted by another.
     ...(o.decisionKey ? { csrfKey: createHmac('sha256', o.decisionKey).update('toolgate approvals form key').digest() } : {}),
   });
