@@ -7,7 +7,7 @@
  *     redis_url: redis://127.0.0.1:6379/0      # absent => in-process store
  *     key_prefix: "toolgate:"                   # every key toolgate writes starts with it
  *     connect_timeout_ms: 2000                  # a connection attempt gives up after this
- *     command_timeout_ms: 50                    # upper bound of one store round trip on the check path
+ *     command_timeout_ms: 200                   # upper bound of one store round trip on the check path
  */
 export interface StoreConfig {
   redis_url?: string;
@@ -16,7 +16,7 @@ export interface StoreConfig {
   command_timeout_ms: number;
 }
 
-export const DEFAULT_STORE_CONFIG: StoreConfig = { key_prefix: 'toolgate:', connect_timeout_ms: 2000, command_timeout_ms: 50 };
+export const DEFAULT_STORE_CONFIG: StoreConfig = { key_prefix: 'toolgate:', connect_timeout_ms: 2000, command_timeout_ms: 200 };
 
 /** JSON schema of the `store` section (ajv), shared by every config that names a store. */
 export const STORE_CONFIG_SCHEMA = {

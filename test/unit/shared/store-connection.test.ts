@@ -47,7 +47,7 @@ describe('store connection', () => {
 
   it('authz config: store section validated, defaults filled', () => {
     const base = 'catalog: c.yaml\npolicy: { engine: embedded, bundle: { file: b.tar.gz } }\n';
-    expect(parseAuthzConfig(base, '/x/authz.yaml').store).toEqual({ key_prefix: 'toolgate:', connect_timeout_ms: 2000, command_timeout_ms: 50 });
+    expect(parseAuthzConfig(base, '/x/authz.yaml').store).toEqual({ key_prefix: 'toolgate:', connect_timeout_ms: 2000, command_timeout_ms: 200 });
     const c = parseAuthzConfig(`${base}store: { redis_url: "redis://127.0.0.1:6379/0", key_prefix: "tg:" }\n`, '/x/authz.yaml');
     expect(c.store?.redis_url).toBe('redis://127.0.0.1:6379/0');
     expect(c.store?.key_prefix).toBe('tg:');
