@@ -6,7 +6,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { OpaConfigError, parseOpaConfig, type OpaDecisionLogs, type OpaSettings } from './opa-config/opa-config.js';
 import { ServiceClient, type ServiceConfig } from './opa-config/service-client.js';
-import { STORE_CONFIG_SCHEMA, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
+import { STORE_CONFIG_SCHEMA, StoreConfigError, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
 import { HISTORY_CONFIG_SCHEMA, resolveHistoryConfig, type HistoryConfig } from './history/history-config.js';
 
 /** The authz server's configuration file (YAML). Relative paths are resolved against the file's directory. */
@@ -245,7 +245,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     },
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
-    store: resolveStoreConfig(c.store),
+    store: storeConfigOf(c.store, origin),
     history: resolveHistoryConfig(c.history),
   };
   const b = c.policy.bundle;
@@ -274,6 +274,15 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
   if (engine === 'embedded' && !config.policy.bundle) throw new ConfigError(`${origin}: the embedded engine needs policy.bundle (file or url)`);
   if (engine === 'remote' && !config.policy.remote) throw new ConfigError(`${origin}: the remote engine needs policy.remote.url`);
   return config;
+}
+
+function storeConfigOf(raw: Partial<StoreConfig> | undefined, origin: string): StoreConfig {
+  try {
+    return resolveStoreConfig(raw);
+  } catch (err) {
+    if (err instanceof StoreConfigError) throw new ConfigError(`${origin}: ${err.message}`);
+    throw err;
+  }
 }
 
 /**

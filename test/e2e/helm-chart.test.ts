@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadToolCatalogFile } from '../../src/catalog/tool-catalog.js';
 import { toolRbac } from '../../src/catalog/rbac-manifests.js';
 import { parseAuthzConfig } from '../../src/authz/config.js';
@@ -107,6 +107,22 @@ describe('Helm chart', () => {
       expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of spec.containers) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     }
+  });
+
+  it('the shared store (input.history): none by default, the URL from a Secret, or the release\'s Redis reachable only from authz', async () => {
+    const authzConfig = (text: string): Record<string, unknown> => {
+      const cm = parseAllDocuments(text).map((d) => d.toJS() as Manifest & { data?: Record<string, string> }).find((m) => m?.kind === 'ConfigMap' && m.metadata.name === 'toolgate-authz');
+      return parseYaml(cm?.data?.['authz.yaml'] ?? '') as Record<string, unknown>;
+    };
+    expect(authzConfig(renderedText.default).store).toBeUndefined();
+    expect(rendered.default.some((m) => m.metadata.name === 'toolgate-redis')).toBe(false);
+    expect(authzConfig(renderedText.all).store).toEqual({ redis_url_env: 'TOOLGATE_STORE_REDIS_URL', key_prefix: 'tg-staging:', command_timeout_ms: 150 });
+    expect(renderedText.all).toContain('- { name: TOOLGATE_STORE_REDIS_URL, valueFrom: { secretKeyRef: { name: "toolgate-redis", key: "url" } } }');
+    const own = await template(['--set', 'redis.enabled=true', '--set', 'networkPolicy.enabled=true']);
+    expect(authzConfig(own).store).toMatchObject({ redis_url: 'redis://toolgate-redis:6379/0' });
+    const docs = parseAllDocuments(own).map((d) => d.toJS() as Manifest & { spec?: Record<string, unknown> }).filter((m) => m?.metadata?.name === 'toolgate-redis');
+    expect(docs.map((m) => m.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'Service']);
+    expect(JSON.stringify(docs.find((m) => m.kind === 'NetworkPolicy')?.spec)).toContain('"app.kubernetes.io/component":"authz"');
   });
 
   it("gives each executor replica's Jobs that replica's own address, and labels them with its name", () => {

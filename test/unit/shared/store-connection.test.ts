@@ -53,5 +53,10 @@ describe('store connection', () => {
     expect(c.store?.key_prefix).toBe('tg:');
     expect(() => parseAuthzConfig(`${base}store: { redis_url: "http://x" }\n`, '/x/authz.yaml')).toThrow(/store\/redis_url/);
     expect(() => parseAuthzConfig(`${base}store: { bogus: 1 }\n`, '/x/authz.yaml')).toThrow(/additional/);
+    // The URL with its password from the environment (a Secret), checked at start-up.
+    expect(resolveStoreConfig({ redis_url_env: 'R' } as never, { R: 'redis://:pw@redis:6379/0' }).redis_url).toBe('redis://:pw@redis:6379/0');
+    expect(() => resolveStoreConfig({ redis_url_env: 'R' } as never, {})).toThrow(/R is not set/);
+    expect(() => resolveStoreConfig({ redis_url_env: 'R' } as never, { R: 'http://x' })).toThrow(/not a redis/);
+    expect(() => parseAuthzConfig(`${base}store: { redis_url_env: TOOLGATE_NO_SUCH_VAR_X }\n`, '/x/authz.yaml')).toThrow(/TOOLGATE_NO_SUCH_VAR_X is not set/);
   });
 });
