@@ -76,6 +76,8 @@ export interface StackOptions {
   authzEnv?: Record<string, string>;
   /** Local runner: its sandbox pool (the executor config's runner.pool); default none. */
   sandboxPool?: { size?: number; tools?: Record<string, number>; max_total?: number };
+  /** input.history (and approvals) in this Redis (test/support/redis.ts) for the authz server and the executor; default in-process. */
+  redisUrl?: string;
 }
 
 /** One executor process of the stack. */
@@ -195,6 +197,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     },
     decision_key_file: creds.decisionKeyPath,
     ...(opts.mcpServersPath ? { mcp_servers: opts.mcpServersPath } : {}),
+    ...(opts.redisUrl ? { store: { redis_url: opts.redisUrl } } : {}),
   };
   const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
   const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
@@ -245,6 +248,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           max_in_flight: opts.maxInFlight ?? 16,
         ...(opts.maxInFlightPerAgent ? { max_in_flight_per_agent: opts.maxInFlightPerAgent } : {}),
           decision_key_file: creds.decisionKeyPath,
+          ...(opts.redisUrl ? { store: { redis_url: opts.redisUrl } } : {}),
           ...(executorAuditPath ? { audit: { path: i === 0 ? executorAuditPath : `${executorAuditPath}.${i}` } } : {}),
           ...opts.executorConfig,
           runner:
