@@ -40,6 +40,8 @@ export interface RunningAuthz {
   grpcPort: number;
   httpPort: number;
   metrics: AuthzMetrics;
+  /** Ends an allowed call in input.history's calls in flight (an executor in the same process calls it). */
+  callEnded(agentId: string, decisionId: string): void;
   stop(): Promise<void>;
 }
 
@@ -141,6 +143,9 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     grpcPort: g.port,
     httpPort: o.port,
     metrics,
+    callEnded: (agentId, decisionId) => {
+      historyStore.finish(agentId, decisionId).catch((err: unknown) => log.warn('could not end a call in flight in the history store', { decision_id: decisionId, cause: errorMessage(err) }));
+    },
     stop: async () => {
       // Drain: NOT_SERVING first, and keep answering while Envoy's health checks move traffic to the other
       // replicas; only then GOAWAY, so no check is refused for want of a server (only those in flight

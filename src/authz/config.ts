@@ -6,7 +6,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { OpaConfigError, parseOpaConfig, type OpaDecisionLogs, type OpaSettings } from './opa-config/opa-config.js';
 import { ServiceClient, type ServiceConfig } from './opa-config/service-client.js';
-import { STORE_CONFIG_SCHEMA, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
+import { STORE_CONFIG_SCHEMA, StoreConfigError, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
 import { HISTORY_CONFIG_SCHEMA, resolveHistoryConfig, type HistoryConfig } from './history/history-config.js';
 import { APPROVALS_CONFIG_SCHEMA, resolveApprovalsConfig, type ApprovalsConfig } from './approvals/approvals-config.js';
 
@@ -249,7 +249,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     },
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
-    store: resolveStoreConfig(c.store),
+    store: storeConfigOf(c.store, origin),
     history: resolveHistoryConfig(c.history),
   };
   if (c.approvals) config.approvals = resolveApprovalsConfig(c.approvals as Parameters<typeof resolveApprovalsConfig>[0], rel, config.identity.agent_id_claim);
@@ -279,6 +279,15 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
   if (engine === 'embedded' && !config.policy.bundle) throw new ConfigError(`${origin}: the embedded engine needs policy.bundle (file or url)`);
   if (engine === 'remote' && !config.policy.remote) throw new ConfigError(`${origin}: the remote engine needs policy.remote.url`);
   return config;
+}
+
+function storeConfigOf(raw: Partial<StoreConfig> | undefined, origin: string): StoreConfig {
+  try {
+    return resolveStoreConfig(raw);
+  } catch (err) {
+    if (err instanceof StoreConfigError) throw new ConfigError(`${origin}: ${err.message}`);
+    throw err;
+  }
 }
 
 /**

@@ -134,7 +134,8 @@ async function main(): Promise<void> {
       }),
       join(STATE, 'executor.yaml'),
     ),
-    { log: log.child('executor'), tracing },
+    // One process, one in-process history store: the executor ends its calls in flight there.
+    { log: log.child('executor'), tracing, onCallEnded: (agentId, decisionId) => authz.callEnded(agentId, decisionId) },
   );
 
   const envoyConfigPath = join(STATE, 'envoy.yaml');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadToolCatalogFile } from '../../src/catalog/tool-catalog.js';
 import { toolRbac } from '../../src/catalog/rbac-manifests.js';
 import { parseAuthzConfig } from '../../src/authz/config.js';
@@ -107,6 +107,27 @@ describe('Helm chart', () => {
       expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of spec.containers) expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     }
+  });
+
+  it('the shared store (input.history): none by default, the URL from a Secret, or the release\'s Redis reachable only from authz and the executor', async () => {
+    const configOf = (text: string, component: 'authz' | 'executor'): Record<string, unknown> => {
+      const cm = parseAllDocuments(text).map((d) => d.toJS() as Manifest & { data?: Record<string, string> }).find((m) => m?.kind === 'ConfigMap' && m.metadata.name === `toolgate-${component}`);
+      return parseYaml(cm?.data?.[`${component}.yaml`] ?? '') as Record<string, unknown>;
+    };
+    const authzConfig = (text: string): Record<string, unknown> => configOf(text, 'authz');
+    expect(authzConfig(renderedText.default).store).toBeUndefined();
+    expect(rendered.default.some((m) => m.metadata.name === 'toolgate-redis')).toBe(false);
+    expect(authzConfig(renderedText.all).store).toEqual({ redis_url_env: 'TOOLGATE_STORE_REDIS_URL', key_prefix: 'tg-staging:', command_timeout_ms: 150 });
+    // The executor ends calls in flight in the same store.
+    expect(configOf(renderedText.all, 'executor').store).toEqual(authzConfig(renderedText.all).store);
+    expect(renderedText.all.split('- { name: TOOLGATE_STORE_REDIS_URL, valueFrom: { secretKeyRef: { name: "toolgate-redis", key: "url" } } }').length - 1).toBe(2);
+    const own = await template(['--set', 'redis.enabled=true', '--set', 'networkPolicy.enabled=true']);
+    expect(authzConfig(own).store).toMatchObject({ redis_url: 'redis://toolgate-redis:6379/0' });
+    const docs = parseAllDocuments(own).map((d) => d.toJS() as Manifest & { spec?: Record<string, unknown> }).filter((m) => m?.metadata?.name === 'toolgate-redis');
+    expect(docs.map((m) => m.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'Service']);
+    const from = JSON.stringify(docs.find((m) => m.kind === 'NetworkPolicy')?.spec);
+    expect(from).toContain('"app.kubernetes.io/component":"authz"');
+    expect(from).toContain('"app.kubernetes.io/component":"executor"');
   });
 
   it("gives each executor replica's Jobs that replica's own address, and labels them with its name", () => {

@@ -78,6 +78,8 @@ export interface StackOptions {
   sandboxPool?: { size?: number; tools?: Record<string, number>; max_total?: number };
   /** Approvals (issue 18): the authz process's approvers' port behind Envoy's /approvals/ route. */
   approvals?: { ttlSeconds?: number };
+  /** input.history (and approvals) in this Redis (test/support/redis.ts) for the authz server and the executor; default in-process. */
+  redisUrl?: string;
 }
 
 /** The approvers' token audience and group in the stack (approvals). */
@@ -218,6 +220,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           },
         }
       : {}),
+    ...(opts.redisUrl ? { store: { redis_url: opts.redisUrl } } : {}),
   };
   const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
   const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
@@ -268,6 +271,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           max_in_flight: opts.maxInFlight ?? 16,
         ...(opts.maxInFlightPerAgent ? { max_in_flight_per_agent: opts.maxInFlightPerAgent } : {}),
           decision_key_file: creds.decisionKeyPath,
+          ...(opts.redisUrl ? { store: { redis_url: opts.redisUrl } } : {}),
           ...(executorAuditPath ? { audit: { path: i === 0 ? executorAuditPath : `${executorAuditPath}.${i}` } } : {}),
           ...opts.executorConfig,
           runner:

@@ -16,10 +16,10 @@ export interface ObservedCheck {
   subject: HistorySubject;
   checkId: string;
   tool: ToolDefinition | undefined;
+  /** Run by toolgate's executor (which reports the end), not by an upstream MCP server. */
+  onExecutor: boolean;
 }
 
-// Envoy waits at most 330 s for a call (route and idle timeouts): a call not reported ended is over by then.
-const ENVOY_CALL_LIMIT_MS = 330_000;
 // A Job's start-up comes on top of the tool's own timeout.
 const START_UP_MS = 30_000;
 // The store's share of what is left of the caller's deadline.
@@ -55,10 +55,11 @@ export class PolicyHistory {
   async attach(mapped: MappedRequest, checkId: string, bounds: EvaluationBounds): Promise<ObservedCheck> {
     const toolCall = mapped.toolCall as NonNullable<MappedRequest['toolCall']>;
     const agentId = (mapped.agent as NonNullable<MappedRequest['agent']>).id;
+    const upstream = toolCall.server !== undefined && toolCall.server !== TOOLGATE_MCP_SERVER;
     const subject: HistorySubject = {
       agentId,
       // The same tool over REST and over MCP's toolgate server is one tool; an upstream server's tools are its own.
-      tool: toolCall.server && toolCall.server !== TOOLGATE_MCP_SERVER ? `${toolCall.server}/${toolCall.tool}` : toolCall.tool,
+      tool: upstream ? `${toolCall.server}/${toolCall.tool}` : toolCall.tool,
       argumentsDigest: argumentsDigest(toolCall.arguments),
     };
     const left = bounds.deadline === undefined ? Infinity : (bounds.deadline - performance.now()) * DEADLINE_SHARE;
@@ -80,7 +81,7 @@ export class PolicyHistory {
     } finally {
       this.metrics.duration.observe({ operation: 'observe' }, (performance.now() - t0) / 1000);
     }
-    return { subject, checkId, tool: mapped.tool };
+    return { subject, checkId, tool: mapped.tool, onExecutor: !upstream };
   }
 
   /**
@@ -88,8 +89,9 @@ export class PolicyHistory {
    * and its cost spent). Not awaited by the check: the next check on this connection is queued behind it.
    */
   settle(observed: ObservedCheck, allowed: boolean, cost: number): void {
+    // Only toolgate's executor reports a call's end: an upstream MCP server's calls are not counted in flight.
     const tool = observed.tool;
-    const inFlightMs = allowed ? (tool ? tool.execution.timeout_seconds * 1000 + START_UP_MS : ENVOY_CALL_LIMIT_MS) : 0;
+    const inFlightMs = allowed && observed.onExecutor && tool ? tool.execution.timeout_seconds * 1000 + START_UP_MS : 0;
     const t0 = performance.now();
     this.store.settle(observed.subject, observed.checkId, { allowed, cost: allowed ? cost : 0, inFlightMs }).then(
       () => {

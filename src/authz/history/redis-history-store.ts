@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { RedisConnection } from '../../shared/store/redis-connection.js';
 import { HistoryUnavailable, STANDARD_WINDOWS, type HistoryInput, type HistoryStore, type HistorySubject, type HistoryWindows, type Settlement } from './history-input.js';
 import { seriesKeys } from './memory-history-store.js';
+import { historyInFlightKey } from '../../shared/store/history-keys.js';
 
 /**
  * Each check's counts in one round trip and one atomic step (a Lua script): across replicas, the N+1st call
@@ -136,7 +137,7 @@ export class RedisHistoryStore implements HistoryStore {
   }
 
   private inFlightKey(agentId: string): string {
-    return `${this.opts.keyPrefix}h:{${agentId}}:inflight`;
+    return historyInFlightKey(this.opts.keyPrefix, agentId);
   }
 
   /** EVALSHA, and EVAL when the server does not know the script (first use, or a restarted Redis). */

@@ -5,9 +5,10 @@
  * authz config (YAML):
  *   store:
  *     redis_url: redis://127.0.0.1:6379/0      # absent => in-process store
+ *     redis_url_env: TOOLGATE_REDIS_URL         # or: the URL (with its password) from this environment variable
  *     key_prefix: "toolgate:"                   # every key toolgate writes starts with it
  *     connect_timeout_ms: 2000                  # a connection attempt gives up after this
- *     command_timeout_ms: 50                    # upper bound of one store round trip on the check path
+ *     command_timeout_ms: 200                   # upper bound of one store round trip on the check path
  */
 export interface StoreConfig {
   redis_url?: string;
@@ -16,7 +17,7 @@ export interface StoreConfig {
   command_timeout_ms: number;
 }
 
-export const DEFAULT_STORE_CONFIG: StoreConfig = { key_prefix: 'toolgate:', connect_timeout_ms: 2000, command_timeout_ms: 50 };
+export const DEFAULT_STORE_CONFIG: StoreConfig = { key_prefix: 'toolgate:', connect_timeout_ms: 2000, command_timeout_ms: 200 };
 
 /** JSON schema of the `store` section (ajv), shared by every config that names a store. */
 export const STORE_CONFIG_SCHEMA = {
@@ -24,16 +25,26 @@ export const STORE_CONFIG_SCHEMA = {
   additionalProperties: false,
   properties: {
     redis_url: { type: 'string', pattern: '^rediss?://' },
+    redis_url_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
     key_prefix: { type: 'string', maxLength: 64 },
     connect_timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000 },
     command_timeout_ms: { type: 'integer', minimum: 1, maximum: 10_000 },
   },
 } as const;
 
-/** The section as validated by STORE_CONFIG_SCHEMA, with defaults filled in. */
-export function resolveStoreConfig(raw: Partial<StoreConfig> | undefined): StoreConfig {
+export class StoreConfigError extends Error {}
+
+/** The section as validated by STORE_CONFIG_SCHEMA, with defaults filled in (redis_url_env read here). */
+export function resolveStoreConfig(raw: (Partial<StoreConfig> & { redis_url_env?: string }) | undefined, env: NodeJS.ProcessEnv = process.env): StoreConfig {
+  let url = raw?.redis_url;
+  if (raw?.redis_url_env) {
+    if (url) throw new StoreConfigError('store: give redis_url or redis_url_env, not both');
+    url = env[raw.redis_url_env];
+    // Fail at start-up, not on the first check: a store that was meant to be there is not silently in-process.
+    if (!url || !/^rediss?:\/\//.test(url)) throw new StoreConfigError(`store.redis_url_env: environment variable ${raw.redis_url_env} ${url ? 'is not a redis:// or rediss:// URL' : 'is not set'}`);
+  }
   return {
-    ...(raw?.redis_url ? { redis_url: raw.redis_url } : {}),
+    ...(url ? { redis_url: url } : {}),
     key_prefix: raw?.key_prefix ?? DEFAULT_STORE_CONFIG.key_prefix,
     connect_timeout_ms: raw?.connect_timeout_ms ?? DEFAULT_STORE_CONFIG.connect_timeout_ms,
     command_timeout_ms: raw?.command_timeout_ms ?? DEFAULT_STORE_CONFIG.command_timeout_ms,

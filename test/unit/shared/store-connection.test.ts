@@ -47,11 +47,16 @@ describe('store connection', () => {
 
   it('authz config: store section validated, defaults filled', () => {
     const base = 'catalog: c.yaml\npolicy: { engine: embedded, bundle: { file: b.tar.gz } }\n';
-    expect(parseAuthzConfig(base, '/x/authz.yaml').store).toEqual({ key_prefix: 'toolgate:', connect_timeout_ms: 2000, command_timeout_ms: 50 });
+    expect(parseAuthzConfig(base, '/x/authz.yaml').store).toEqual({ key_prefix: 'toolgate:', connect_timeout_ms: 2000, command_timeout_ms: 200 });
     const c = parseAuthzConfig(`${base}store: { redis_url: "redis://127.0.0.1:6379/0", key_prefix: "tg:" }\n`, '/x/authz.yaml');
     expect(c.store?.redis_url).toBe('redis://127.0.0.1:6379/0');
     expect(c.store?.key_prefix).toBe('tg:');
     expect(() => parseAuthzConfig(`${base}store: { redis_url: "http://x" }\n`, '/x/authz.yaml')).toThrow(/store\/redis_url/);
     expect(() => parseAuthzConfig(`${base}store: { bogus: 1 }\n`, '/x/authz.yaml')).toThrow(/additional/);
+    // The URL with its password from the environment (a Secret), checked at start-up.
+    expect(resolveStoreConfig({ redis_url_env: 'R' } as never, { R: 'redis://:pw@redis:6379/0' }).redis_url).toBe('redis://:pw@redis:6379/0');
+    expect(() => resolveStoreConfig({ redis_url_env: 'R' } as never, {})).toThrow(/R is not set/);
+    expect(() => resolveStoreConfig({ redis_url_env: 'R' } as never, { R: 'http://x' })).toThrow(/not a redis/);
+    expect(() => parseAuthzConfig(`${base}store: { redis_url_env: TOOLGATE_NO_SUCH_VAR_X }\n`, '/x/authz.yaml')).toThrow(/TOOLGATE_NO_SUCH_VAR_X is not set/);
   });
 });
