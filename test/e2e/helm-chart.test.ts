@@ -180,6 +180,19 @@ describe('Helm chart', () => {
       expect(find('Secret', `${RELEASE}-audit-key`)).toBeDefined();
       const auditVolume = (find('Deployment', `${RELEASE}-executor`).spec.template.spec.volumes as { name: string }[]).find((v) => v.name === 'audit');
       expect(auditVolume).toEqual(k === 'default' ? { name: 'audit', emptyDir: {} } : { name: 'audit', persistentVolumeClaim: { claimName: 'toolgate-audit' } });
+      // Approvals (every option): the authz pods serve the approvers' page on their own port, Envoy routes
+      // /approvals/ there with the approvers' JWT provider, and the authz pod reads Envoy's JWKS.
+      if (k === 'all') {
+        expect(authz.approvals).toMatchObject({ address: '0.0.0.0:9466', public_url: 'https://gateway.example.com/approvals/', ttl_seconds: 600, approvers: { group: 'platform-approvers', group_claim: 'roles', jwks_file: '/etc/toolgate/jwks/jwks.json', issuer: 'https://issuer.example.com', audiences: ['toolgate-approvals'] } });
+        expect(envoyYaml).toContain('prefix: "/approvals/"');
+        expect(envoyYaml).toContain(`socket_address: { address: ${RELEASE}-authz.`);
+        expect(envoyYaml).toContain('audiences: ["toolgate-approvals"]');
+        expect((find('Service', `${RELEASE}-authz`).spec.ports as { name: string }[]).map((p) => p.name)).toContain('approvals');
+        expect((find('Deployment', `${RELEASE}-authz`).spec.template.spec.volumes as { name: string }[]).map((v) => v.name)).toContain('jwks');
+      } else {
+        expect(authz.approvals).toBeUndefined();
+        expect(envoyYaml).not.toContain('/approvals/');
+      }
     }
   });
 

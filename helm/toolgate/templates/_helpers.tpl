@@ -99,3 +99,23 @@ store:
 - { name: TOOLGATE_STORE_REDIS_URL, valueFrom: { secretKeyRef: { name: {{ .name | quote }}, key: {{ .key | default "url" | quote }} } } }
 {{- end }}{{ end }}
 {{- end -}}
+
+{{/* The authz config's approvals section (issue 18), when approvals.enabled. */}}
+{{- define "toolgate.approvalsConfig" -}}
+{{- if .Values.approvals.enabled }}
+{{- $shared := or .Values.store.url .Values.store.urlSecret.name .Values.redis.enabled }}
+{{- if and (not $shared) (or (gt (int .Values.authz.replicas) 1) .Values.autoscaling.enabled) }}
+{{- fail "approvals.enabled with several authz replicas needs the shared store (store.url, store.urlSecret or redis.enabled): an approval given on one replica must be found by the others" }}
+{{- end }}
+approvals:
+  address: "0.0.0.0:{{ .Values.approvals.port }}"
+  public_url: {{ required "approvals.publicUrl is required when approvals.enabled (e.g. https://gateway.example/approvals/)" .Values.approvals.publicUrl | quote }}
+  ttl_seconds: {{ .Values.approvals.ttlSeconds }}
+  approvers:
+    group: {{ .Values.approvals.approvers.group | quote }}
+    group_claim: {{ .Values.approvals.approvers.groupClaim | quote }}
+    jwks_file: /etc/toolgate/jwks/jwks.json
+    issuer: {{ .Values.envoy.jwt.issuer | quote }}
+    audiences: [{{ .Values.approvals.approvers.audience | quote }}]
+{{- end }}
+{{- end }}
