@@ -212,7 +212,8 @@ const validate = new Ajv({ allErrors: true }).compile(SCHEMA);
 
 export class ConfigError extends Error {}
 
-export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
+/** `env`: where `store.redis_url_env` is read (the process's environment by default). */
+export function parseAuthzConfig(text: string, origin: string, env: NodeJS.ProcessEnv = process.env): AuthzConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text);
@@ -249,7 +250,7 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     },
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
-    store: storeConfigOf(c.store, origin),
+    store: storeConfigOf(c.store, origin, env),
     history: resolveHistoryConfig(c.history),
   };
   if (c.approvals) config.approvals = resolveApprovalsConfig(c.approvals as Parameters<typeof resolveApprovalsConfig>[0], rel, config.identity.agent_id_claim);
@@ -281,9 +282,9 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
   return config;
 }
 
-function storeConfigOf(raw: Partial<StoreConfig> | undefined, origin: string): StoreConfig {
+function storeConfigOf(raw: Partial<StoreConfig> | undefined, origin: string, env: NodeJS.ProcessEnv): StoreConfig {
   try {
-    return resolveStoreConfig(raw);
+    return resolveStoreConfig(raw, env);
   } catch (err) {
     if (err instanceof StoreConfigError) throw new ConfigError(`${origin}: ${err.message}`);
     throw err;

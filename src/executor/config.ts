@@ -1,5 +1,5 @@
 import { Ajv } from 'ajv';
-import { STORE_CONFIG_SCHEMA, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
+import { STORE_CONFIG_SCHEMA, StoreConfigError, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
 import { AUDIT_CONFIG_SCHEMA, resolveAuditConfig, type AuditConfig } from '../audit/audit-config.js';
 import { readFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
@@ -187,7 +187,6 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
     },
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     decision_key_file: rel(c.decision_key_file),
-    ...(c.store ? { store: resolveStoreConfig(c.store) } : {}),
     mcp: { allowed_origins: c.mcp?.allowed_origins ?? [] },
     runner:
       runner.kind === 'kubernetes'
@@ -201,7 +200,18 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
             ...(runner.kubeconfig ? { kubeconfig: rel(runner.kubeconfig) } : {}),
           }
         : localRunner(runner),
+    // Last: the runner's own errors (POD_IP) are reported first.
+    ...(c.store ? { store: storeConfigOf(c.store, env, origin) } : {}),
   };
+}
+
+function storeConfigOf(raw: Partial<StoreConfig>, env: NodeJS.ProcessEnv, origin: string): StoreConfig {
+  try {
+    return resolveStoreConfig(raw, env);
+  } catch (err) {
+    if (err instanceof StoreConfigError) throw new ExecutorConfigError(`${origin}: ${err.message}`);
+    throw err;
+  }
 }
 
 function localRunner(r: { kind: 'local'; pool?: Partial<LocalPoolConfig> }): LocalRunnerConfig {

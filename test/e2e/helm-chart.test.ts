@@ -143,7 +143,7 @@ describe('Helm chart', () => {
       // The rendered config names the pod's address; the executor expands it at start, and refuses to start without it.
       const text = find('ConfigMap', `${RELEASE}-executor`).data['executor.yaml'] as string;
       expect(text).toContain('callback_url: "http://${POD_IP}:9292"');
-      const runner = parseExecutorConfig(text, '/etc/toolgate/executor.yaml', { POD_IP: '10.244.1.17' }).runner;
+      const runner = parseExecutorConfig(text, '/etc/toolgate/executor.yaml', { POD_IP: '10.244.1.17', TOOLGATE_STORE_REDIS_URL: 'redis://:pw@redis:6379/0' }).runner;
       // Results go to the Service: any replica stores them with the Job, so they land when the starter is gone.
       expect(runner).toMatchObject({ kind: 'kubernetes', callback_url: 'http://10.244.1.17:9292', result_url: `http://${RELEASE}-executor.${RELEASE_NS}.svc.cluster.local:9292` });
       expect(() => parseExecutorConfig(text, '/etc/toolgate/executor.yaml', {})).toThrow(/POD_IP is not set/);
@@ -166,7 +166,7 @@ describe('Helm chart', () => {
       expect(envoyYaml).toContain('grpc_health_check: { service_name: envoy.service.auth.v3.Authorization }');
       expect(envoyYaml).toContain('filename: /etc/envoy/internal-tls/envoy.crt');
       // The authz server's config asks for Envoy's certificate and parses as the server will read it.
-      const authz = parseAuthzConfig(find('ConfigMap', `${RELEASE}-authz`).data['authz.yaml'] as string, '/etc/toolgate/authz.yaml');
+      const authz = parseAuthzConfig(find('ConfigMap', `${RELEASE}-authz`).data['authz.yaml'] as string, '/etc/toolgate/authz.yaml', { TOOLGATE_STORE_REDIS_URL: 'redis://:pw@redis:6379/0' });
       expect(authz.grpc.tls).toEqual({ cert_file: '/etc/toolgate/internal-tls/authz.crt', key_file: '/etc/toolgate/internal-tls/authz.key', client_ca_file: '/etc/toolgate/internal-tls/ca.crt', client_names: ['envoy.toolgate.internal'] });
       expect(authz.grpc.drain_delay_ms).toBe(k === 'default' ? 4000 : 5000);
       expect(authz.audit?.key_file).toBe('/etc/toolgate/secrets/audit/key');
