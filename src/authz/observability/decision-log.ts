@@ -24,6 +24,8 @@ export interface DecisionRecord {
   http_status: number;
   cause?: string;
   /** MCP messages: what was decided, on which server, in which session (absent for REST). */
+  /** Approvals (issue 18): the approval this call ran on (consumed), or is held for (pending), or that rejected it. */
+  approval?: { id: string; status: 'consumed' | 'pending' | 'rejected'; created?: boolean };
   mcp?: { method: string; server: string; jsonrpc_id?: string | number; session_id?: string; protocol_version?: string };
 }
 

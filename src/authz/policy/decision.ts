@@ -1,5 +1,6 @@
 import type { JsonObject } from '../input/envoy-input.js';
 import { PolicyError } from './policy-engine.js';
+import { approvalRequirement, type ApprovalRequirement } from './approval-requirement.js';
 
 /**
  * The meaning of a policy result, independent of the engine. Accepted shapes:
@@ -23,6 +24,8 @@ export interface PolicyDecision {
   queryParametersToRemove: string[];
   body: string | undefined;
   dynamicMetadata: JsonObject | undefined;
+  /** Issue 18 approvals: with an allow, the call runs only with a person's approval of this exact call. */
+  approval?: ApprovalRequirement | undefined;
 }
 
 function emptyDecision(allowed: boolean, reasons: string[]): PolicyDecision {
@@ -41,6 +44,16 @@ function emptyDecision(allowed: boolean, reasons: string[]): PolicyDecision {
 }
 
 export function interpretResult(result: unknown, decisionPath: string): PolicyDecision {
+  const decision = interpretAllow(result, decisionPath);
+  // Deny always wins over an approval: only an allowed call can be held for one.
+  if (decision.allowed && result !== null && typeof result === 'object' && !Array.isArray(result)) {
+    const approval = approvalRequirement(result as JsonObject, `data.${decisionPath.replaceAll('/', '.')}`);
+    if (approval) decision.approval = approval;
+  }
+  return decision;
+}
+
+function interpretAllow(result: unknown, decisionPath: string): PolicyDecision {
   const where = `data.${decisionPath.replaceAll('/', '.')}`;
   if (result === undefined) throw new PolicyError(`policy decision ${where} is undefined (is the bundle's package right?)`);
   if (typeof result === 'boolean') {

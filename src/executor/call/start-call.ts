@@ -16,6 +16,8 @@ export interface CallDeps {
   ledger: CallLedger;
   telemetry: CallTelemetry;
   log: Logger;
+  /** Told when a call admitted under a decision ends (or is refused here): input.history's in flight. */
+  onCallEnded?: (agentId: string, decisionId: string) => void;
 }
 
 export interface CallRequest {
@@ -83,10 +85,12 @@ export function startCall(deps: CallDeps, req: CallRequest): StartedCall {
   }, { agentId, retain: req.idempotent });
   if (admission.kind === 'busy') {
     call.finish(undefined, 429, { replayed: false });
+    deps.onCallEnded?.(agentId, decisionId);
     return admission;
   }
   if (admission.kind === 'conflict') {
     call.finish(undefined, 422, { replayed: true });
+    deps.onCallEnded?.(agentId, decisionId);
     return admission;
   }
   return {
@@ -97,6 +101,7 @@ export function startCall(deps: CallDeps, req: CallRequest): StartedCall {
     finish: (outcome, status) => {
       const replayed = admission.kind !== 'run';
       const resultText = outcome.status === 'succeeded' ? canonicalJson(outcome.result) : undefined;
+      deps.onCallEnded?.(agentId, decisionId);
       call.finish(outcome, status, { replayed, ...(resultText !== undefined ? { resultBytes: Buffer.byteLength(resultText), resultDigest: `sha256:${sha256Hex(resultText)}` } : {}) });
       const cause = outcome.status === 'failed' || outcome.status === 'unavailable' ? { cause: outcome.error } : {};
       const logFields = { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, protocol: req.protocol, status: outcome.status, http_status: status, replayed: admission.kind === 'replay', ...cause };
