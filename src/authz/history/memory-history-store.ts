@@ -58,6 +58,7 @@ export class MemoryHistoryStore implements HistoryStore {
       if (!calls) this.inFlight.set(subject.agentId, (calls = new Map()));
       if (calls.size >= this.limits.maxEntriesPerSeries) calls.delete(calls.keys().next().value as string);
       calls.set(checkId, t + s.inFlightMs);
+      this.evictIfFull(this.inFlight);
     }
     if (s.cost > 0) {
       const bucketMs = this.windows.longMs / 60;

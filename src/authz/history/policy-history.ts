@@ -24,6 +24,8 @@ export interface ObservedCheck {
 const START_UP_MS = 30_000;
 // The store's share of what is left of the caller's deadline.
 const DEADLINE_SHARE = 0.5;
+// During an outage every history-reading check is refused: the log says so once per this interval, with a count.
+const LOG_EVERY_MS = 10_000;
 
 /**
  * `input.history` on the check path: fetched before evaluation when the active policy reads it (one store
@@ -32,6 +34,9 @@ const DEADLINE_SHARE = 0.5;
  * store (fail closed); a policy that does not read history never waits for the store.
  */
 export class PolicyHistory {
+  private lastLoggedAt = -Infinity;
+  private refusedSinceLog = 0;
+
   constructor(
     private readonly store: HistoryStore,
     private readonly engine: PolicyEngine,
@@ -71,7 +76,12 @@ export class PolicyHistory {
     } catch (err) {
       const message = err instanceof HistoryUnavailable ? err.message : `the history store ${this.store.describe} failed: ${errorMessage(err)}`;
       this.metrics.operations.inc({ operation: 'observe', outcome: /did not answer/.test(message) ? 'timeout' : 'unavailable' });
-      this.log.error('history store unavailable: checks whose policy reads input.history are refused', { decision_id: checkId, store: this.store.describe, cause: message });
+      this.refusedSinceLog++;
+      if (performance.now() - this.lastLoggedAt >= LOG_EVERY_MS) {
+        this.log.error('history store unavailable: checks whose policy reads input.history are refused', { decision_id: checkId, store: this.store.describe, cause: message, refused_since_last_log: this.refusedSinceLog });
+        this.lastLoggedAt = performance.now();
+        this.refusedSinceLog = 0;
+      }
       const r = new Rejection('history_unavailable', `${message}; the policy reads input.history, so the call is refused until the store answers again`);
       r.agentId = agentId;
       r.agentAuth = mapped.agent?.method;
