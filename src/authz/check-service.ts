@@ -15,6 +15,7 @@ import { logDecision, traceIdOf, type DecisionRecord } from './observability/dec
 import type { AuthzMetrics, CallResult } from './observability/metrics.js';
 import { interpretResult, type PolicyDecision } from './policy/decision.js';
 import { PolicyError, type EvaluationBounds, type PolicyEngine } from './policy/policy-engine.js';
+import { obligationsToCarry, ObligationPolicyError } from './policy/obligations.js';
 import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
 import { Rejection } from './response/rejection.js';
 import { McpRejection } from './input/mcp-rejection.js';
@@ -187,12 +188,14 @@ export class CheckService {
     let decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
     const revision = evaluation.revision;
     if (mapped.mcp) decision = await this.mcp.gateCall(mapped, decision, revision);
+    // Obligations: only tighten the called tool's catalog entry, else no allow (throws ObligationPolicyError).
+    const obligations = decision.allowed ? obligationsToCarry(decision.obligations, mapped.toolCall && { tool: mapped.toolCall.tool, server: mapped.mcp?.server }, this.opts.mapper.catalog) : undefined;
     const meta = this.metadata(decisionId, revision, mapped, decision.allowed, decision.allowed ? undefined : 'policy_denied');
     Object.assign(meta, decision.dynamicMetadata);
     const evaluationMs = round(evaluationSeconds * 1000);
 
     if (decision.allowed && mapped.mcp) {
-      const { trusted, remove, listing } = await this.mcp.allowHeaders(mapped, decisionId, revision, requestBody);
+      const { trusted, remove, listing } = await this.mcp.allowHeaders(mapped, decisionId, revision, requestBody, obligations);
       if (listing) meta[MCP_LISTING_METADATA_KEY] = listing;
       const withRemovals = { ...decision, requestHeadersToRemove: [...decision.requestHeadersToRemove, ...remove] };
       return {
@@ -215,6 +218,7 @@ export class CheckService {
         trusted[TRUSTED_HEADERS.agentMethod] = mapped.agent.method;
       }
       if (mapped.toolCall) trusted[TRUSTED_HEADERS.tool] = mapped.toolCall.tool;
+      if (obligations) trusted[TRUSTED_HEADERS.obligations] = obligations;
       if (this.opts.attestationKey && mapped.toolCall && mapped.agent) {
         trusted[ATTESTATION_HEADER] = attest(this.opts.attestationKey, {
           decisionId,
@@ -223,6 +227,7 @@ export class CheckService {
           tool: mapped.toolCall.tool,
           policyRevision: revision,
           body: requestBody,
+          ...(obligations ? { obligations } : {}),
         });
       }
       return {
@@ -300,16 +305,18 @@ export class CheckService {
     // The revision that failed (a policy_error is the policy's fault: name which one).
     const revision = evaluatedRevision ?? this.opts.engine.revision?.();
     if (!isPolicy) this.opts.log.error('check failed unexpectedly', { decision_id: decisionId, cause, stack: err instanceof Error ? err.stack : undefined });
+    const code = err instanceof ObligationPolicyError ? err.code : 'policy_error';
+    if (err instanceof ObligationPolicyError) this.opts.log.error('policy obligations refused: the call is denied', { decision_id: decisionId, policy_revision: revision, agent_id: mapped?.agent?.id, tool: mapped?.toolCall?.tool, cause });
     // The cause as logged may name files on this server (Rego source paths): agents see it without them.
     const message = isPolicy ? `authorization failed: ${withoutFilePaths(cause)}` : 'authorization failed: internal error (see the gateway log for this decision id)';
-    const body = denyBody('policy_error', message, [message], decisionId, revision, mapped?.toolCall?.tool);
-    const meta = this.metadata(decisionId, revision, mapped, false, 'policy_error');
+    const body = denyBody(code, message, [message], decisionId, revision, mapped?.toolCall?.tool);
+    const meta = this.metadata(decisionId, revision, mapped, false, code);
     const answer = mapped?.mcp ? mcpPolicyError(mapped.mcp, message, body.error, decisionId, meta) : { response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: meta }), httpStatus: 500 };
     return {
       response: answer.response,
       result: 'error',
       httpStatus: answer.httpStatus,
-      code: 'policy_error',
+      code,
       reasons: [message],
       revision,
       evaluationMs: undefined,
