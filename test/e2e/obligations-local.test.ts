@@ -156,6 +156,20 @@ describe('obligations through Envoy with the local sandbox runner', () => {
     expect(plainHeap - limitedHeap).toBeGreaterThan(100);
   });
 
+  it('memory and cpu: the running sandbox\'s cgroup has the obliged limits (64Mi, 250m), the catalog\'s otherwise', async () => {
+    const executorPid = stack.executor?.pid as number;
+    const limitsWhileSleeping = async (agent: string): Promise<{ memoryBytes: number; cpuQuotaUs: number }> => {
+      const pending = call(agent, 'sleep', { seconds: 3 });
+      let pid: number | undefined;
+      await waitFor(async () => (pid = sandboxesOf(executorPid, 'sleep')[0]) !== undefined, 10_000, 'the sleep sandbox');
+      const limits = await cgroupLimits(pid as number);
+      expect((await pending).status).toBe(200);
+      return limits;
+    };
+    expect(await limitsWhileSleeping('limited-bot')).toEqual({ memoryBytes: 64 * 1024 * 1024, cpuQuotaUs: 25_000 });
+    expect(await limitsWhileSleeping('ops-bot')).toEqual({ memoryBytes: 256 * 1024 * 1024, cpuQuotaUs: 50_000 });
+  });
+
   it('a policy obliging what would widen the catalog, or an unknown limit, gets no allow: invalid_obligations, logged, nothing runs', async () => {
     const before = await executorCalls();
     const widening = await call('widening-bot', 'sandbox_limits', {});
@@ -258,3 +272,19 @@ describe('obligations through Envoy with the local sandbox runner', () => {
     expect(res.status).toBe(504);
   });
 });
+
+/** The memory limit and CPU quota (per 100 ms period) of the cgroup a process is in, as the kernel enforces them (v1 or v2). */
+async function cgroupLimits(pid: number): Promise<{ memoryBytes: number; cpuQuotaUs: number }> {
+  const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).trim().split('\n').map((l) => l.split(':'));
+  const v1 = (controller: string): string | undefined => lines.find((l) => (l[1] ?? '').split(',').includes(controller))?.[2];
+  const memoryPath = v1('memory');
+  if (memoryPath && memoryPath !== '/') {
+    const memoryBytes = Number(await readFile(`/sys/fs/cgroup/memory${memoryPath}/memory.limit_in_bytes`, 'utf8'));
+    const cpuQuotaUs = Number(await readFile(`/sys/fs/cgroup/cpu${v1('cpu')}/cpu.cfs_quota_us`, 'utf8'));
+    return { memoryBytes, cpuQuotaUs };
+  }
+  const unified = lines.find((l) => l[0] === '0')?.[2] ?? '/';
+  const memoryBytes = Number(await readFile(`/sys/fs/cgroup${unified}/memory.max`, 'utf8'));
+  const cpuQuotaUs = Number((await readFile(`/sys/fs/cgroup${unified}/cpu.max`, 'utf8')).split(' ')[0]);
+  return { memoryBytes, cpuQuotaUs };
+}
