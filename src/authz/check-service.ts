@@ -57,6 +57,8 @@ interface Outcome {
   revision: string | undefined;
   evaluationMs: number | undefined;
   cause?: string;
+  /** An allowed tool call's obligations, for the decision log and the span. */
+  obligations?: PolicyDecision['obligations'];
   /** Attribution of a refusal raised before mapping finished. */
   agentId?: string;
   agentAuth?: string;
@@ -139,6 +141,7 @@ export class CheckService {
       http_status: outcome.httpStatus,
     };
     if (outcome.cause) record.cause = outcome.cause;
+    if (outcome.obligations) record.obligations = outcome.obligations;
     if (mapped?.mcp) record.mcp = mcpRecord(mapped.mcp);
     // The answer goes to Envoy first; the log line, metrics, audit record and span follow in the next
     // turn (the span keeps the time the decision was made).
@@ -200,6 +203,7 @@ export class CheckService {
       const withRemovals = { ...decision, requestHeadersToRemove: [...decision.requestHeadersToRemove, ...remove] };
       return {
         response: allowResponse({ decision: withRemovals, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
+        ...(obligations ? { obligations: decision.obligations } : {}),
         result: 'allowed',
         httpStatus: 200,
         code: undefined,
@@ -232,6 +236,7 @@ export class CheckService {
       }
       return {
         response: allowResponse({ decision, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
+        ...(obligations ? { obligations: decision.obligations } : {}),
         result: 'allowed',
         httpStatus: 200,
         code: undefined,
@@ -389,6 +394,7 @@ function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | und
   if (r.reasons.length > 0) span.setAttribute('toolgate.decision.reasons', r.reasons);
   if (r.policy_revision) span.setAttribute('toolgate.policy.revision', r.policy_revision);
   if (r.evaluation_ms !== undefined) span.setAttribute('toolgate.policy.evaluation_ms', r.evaluation_ms);
+  if (r.obligations) span.setAttribute('toolgate.decision.obligations', JSON.stringify(r.obligations));
   if (r.agent_id) span.setAttribute('toolgate.agent.id', r.agent_id);
   if (r.agent_auth) span.setAttribute('toolgate.agent.auth', r.agent_auth);
   if (r.tool) {

@@ -113,6 +113,11 @@ describe('obligations through Envoy with the local sandbox runner', () => {
     expect(untrusted.json.result.connect).not.toBe('connected');
     expect(untrusted.json.result.network_interfaces).toEqual(['lo']);
     expect(connections).toBe(before + 1);
+    // The decision log says what was obliged.
+    const decided = async (): Promise<Record<string, unknown>[]> => (await readFile(stack.authz.logPath, 'utf8')).split('\n').filter((l) => l.includes('"msg":"decision"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    await waitFor(async () => (await decided()).some((l) => l.agent_id === 'sandboxed-bot'), 5000, 'decision logged');
+    expect((await decided()).find((l) => l.agent_id === 'sandboxed-bot')).toMatchObject({ result: 'allowed', tool: 'sandbox_limits', obligations: { network: 'none' } });
+    expect((await decided()).find((l) => l.agent_id === 'ops-bot')?.obligations).toBeUndefined();
   });
 
   it('an obligated call runs in a cold sandbox and leaves the pooled one (started with the catalog\'s network) waiting', async () => {
@@ -159,9 +164,11 @@ describe('obligations through Envoy with the local sandbox runner', () => {
   it('memory and cpu: the running sandbox\'s cgroup has the obliged limits (64Mi, 250m), the catalog\'s otherwise', async () => {
     const executorPid = stack.executor?.pid as number;
     const limitsWhileSleeping = async (agent: string): Promise<{ memoryBytes: number; cpuQuotaUs: number }> => {
+      // Sandboxes of earlier calls may still be exiting: this call's is the one that was not there before.
+      const earlier = new Set(sandboxesOf(executorPid, 'sleep'));
       const pending = call(agent, 'sleep', { seconds: 3 });
       let pid: number | undefined;
-      await waitFor(async () => (pid = sandboxesOf(executorPid, 'sleep')[0]) !== undefined, 10_000, 'the sleep sandbox');
+      await waitFor(async () => (pid = sandboxesOf(executorPid, 'sleep').find((p) => !earlier.has(p))) !== undefined, 10_000, 'the sleep sandbox');
       const limits = await cgroupLimits(pid as number);
       expect((await pending).status).toBe(200);
       return limits;
