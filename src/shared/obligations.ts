@@ -48,8 +48,10 @@ export function parseObligations(value: unknown, where = 'obligations'): Obligat
         out.timeout_seconds = v;
         break;
       case 'memory':
+        out.memory = quantity(v, `${where}.memory`, memoryBytes);
+        break;
       case 'cpu':
-        out[key] = quantity(v, `${where}.${key}`);
+        out.cpu = quantity(v, `${where}.cpu`, cpuMillis);
         break;
       case 'network':
         if (v !== 'none') throw new ObligationsError(`${where}.network can only be "none" (an obligation never grants network), got ${JSON.stringify(v)}`);
@@ -63,12 +65,12 @@ export function parseObligations(value: unknown, where = 'obligations'): Obligat
 }
 
 /** A quantity as a string (a number is read as Kubernetes reads a bare number: bytes or cores); > 0. */
-function quantity(v: unknown, where: string): string {
+function quantity(v: unknown, where: string, amount: (q: string) => number): string {
   const text = typeof v === 'number' && Number.isFinite(v) ? String(v) : v;
   if (typeof text !== 'string') throw new ObligationsError(`${where} must be a Kubernetes quantity string such as "64Mi" or "250m", got ${describe(v)}`);
   let n: number;
   try {
-    n = where.endsWith('memory') ? memoryBytes(text) : cpuMillis(text);
+    n = amount(text);
   } catch (err) {
     if (err instanceof QuantityError) throw new ObligationsError(`${where}: ${err.message}`);
     throw err;
