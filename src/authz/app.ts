@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { BundleSource } from './bundle/bundle-source.js';
 import type { PolicyBundle } from './bundle/bundle.js';
-import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
+import { loadToolCatalogFile, type ToolCatalog } from '../catalog/tool-catalog.js';
 import { EMPTY_MCP_SERVERS, loadMcpServersFile } from '../catalog/mcp-servers.js';
 import { loadUpstreamCredentials } from './upstream-credentials.js';
 import { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
@@ -54,7 +54,7 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   const health = new HealthService();
   // Decision logs in OPA's format follow the active bundle (its mask rule), so they start first.
   const shipping = config.decision_logs ? startDecisionLogShipping(config, metrics, log) : undefined;
-  const { engine, source, stopProbe, recordedInputs } = await startEngine(config, metrics, health, log, shipping);
+  const { engine, source, stopProbe, recordedInputs } = await startEngine(config, metrics, health, log, shipping, catalog);
   const shadow = config.policy.shadow ? startShadow(config, metrics, log) : undefined;
   if (!config.decision_key_file) {
     // Fine in front of another upstream; in front of toolgate's executor every allowed call would be refused.
@@ -181,6 +181,7 @@ async function startEngine(
   health: HealthService,
   log: Logger,
   shipping: DecisionLogShipping | undefined,
+  catalog: ToolCatalog,
 ): Promise<{ engine: PolicyEngine; source: BundleSource | undefined; stopProbe: () => void; recordedInputs?: RecordedInputs }> {
   const decision = config.policy.decision;
   if (config.policy.engine === 'remote') {
@@ -203,7 +204,7 @@ async function startEngine(
     return { engine, source: undefined, stopProbe: () => clearInterval(timer) };
   }
 
-  const { engine, source, recordedInputs } = await startEmbeddedPolicy(config, { metrics, health, log, ...(shipping ? { alsoActivate: (b) => shipping.mask.activate(b) } : {}) });
+  const { engine, source, recordedInputs } = await startEmbeddedPolicy(config, { metrics, health, log, catalog, ...(shipping ? { alsoActivate: (b) => shipping.mask.activate(b) } : {}) });
   return { engine, source, stopProbe: () => undefined, recordedInputs };
 }
 

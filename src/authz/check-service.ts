@@ -15,6 +15,7 @@ import { logDecision, traceIdOf, type DecisionRecord } from './observability/dec
 import type { AuthzMetrics, CallResult } from './observability/metrics.js';
 import { interpretResult, type PolicyDecision } from './policy/decision.js';
 import { PolicyError, type EvaluationBounds, type PolicyEngine } from './policy/policy-engine.js';
+import { obligationsToCarry, ObligationPolicyError } from './policy/obligations.js';
 import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
 import { Rejection } from './response/rejection.js';
 import { McpRejection } from './input/mcp-rejection.js';
@@ -73,6 +74,8 @@ interface Outcome {
   revision: string | undefined;
   evaluationMs: number | undefined;
   cause?: string;
+  /** An allowed tool call's obligations, for the decision log and the span. */
+  obligations?: PolicyDecision['obligations'];
   /** Attribution of a refusal raised before mapping finished. */
   agentId?: string;
   agentAuth?: string;
@@ -158,6 +161,7 @@ export class CheckService {
       http_status: outcome.httpStatus,
     };
     if (outcome.cause) record.cause = outcome.cause;
+    if (outcome.obligations) record.obligations = outcome.obligations;
     if (mapped?.mcp) record.mcp = mcpRecord(mapped.mcp);
     if (outcome.approval) record.approval = outcome.approval;
     // The answer goes to Envoy first; the log line, metrics, audit record and span follow in the next
@@ -209,6 +213,8 @@ export class CheckService {
     let decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
     const revision = evaluation.revision;
     if (mapped.mcp) decision = await this.mcp.gateCall(mapped, decision, revision);
+    // Obligations: only tighten the called tool's catalog entry, else no allow (throws ObligationPolicyError).
+    const obligations = decision.allowed ? obligationsToCarry(decision.obligations, mapped.toolCall && { tool: mapped.toolCall.tool, server: mapped.mcp?.server }, this.opts.mapper.catalog) : undefined;
     if (evaluated.history && decision.allowed) evaluated.cost = decisionCost(evaluation.result, mapped.tool, engine.decisionPath);
     const meta = this.metadata(decisionId, revision, mapped, decision.allowed, decision.allowed ? undefined : 'policy_denied');
     Object.assign(meta, decision.dynamicMetadata);
@@ -230,11 +236,12 @@ export class CheckService {
     // --- end approvals ---
 
     if (decision.allowed && mapped.mcp) {
-      const { trusted, remove, listing } = await this.mcp.allowHeaders(mapped, decisionId, revision, requestBody);
+      const { trusted, remove, listing } = await this.mcp.allowHeaders(mapped, decisionId, revision, requestBody, obligations);
       if (listing) meta[MCP_LISTING_METADATA_KEY] = listing;
       const withRemovals = { ...decision, requestHeadersToRemove: [...decision.requestHeadersToRemove, ...remove] };
       return {
         response: allowResponse({ decision: withRemovals, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
+        ...(obligations ? { obligations: decision.obligations } : {}),
         result: 'allowed',
         httpStatus: 200,
         code: undefined,
@@ -254,6 +261,7 @@ export class CheckService {
         trusted[TRUSTED_HEADERS.agentMethod] = mapped.agent.method;
       }
       if (mapped.toolCall) trusted[TRUSTED_HEADERS.tool] = mapped.toolCall.tool;
+      if (obligations) trusted[TRUSTED_HEADERS.obligations] = obligations;
       if (this.opts.attestationKey && mapped.toolCall && mapped.agent) {
         trusted[ATTESTATION_HEADER] = attest(this.opts.attestationKey, {
           decisionId,
@@ -262,10 +270,12 @@ export class CheckService {
           tool: mapped.toolCall.tool,
           policyRevision: revision,
           body: requestBody,
+          ...(obligations ? { obligations } : {}),
         });
       }
       return {
         response: allowResponse({ decision, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
+        ...(obligations ? { obligations: decision.obligations } : {}),
         result: 'allowed',
         httpStatus: 200,
         code: undefined,
@@ -340,16 +350,18 @@ export class CheckService {
     // The revision that failed (a policy_error is the policy's fault: name which one).
     const revision = evaluatedRevision ?? this.opts.engine.revision?.();
     if (!isPolicy) this.opts.log.error('check failed unexpectedly', { decision_id: decisionId, cause, stack: err instanceof Error ? err.stack : undefined });
+    const code = err instanceof ObligationPolicyError ? err.code : 'policy_error';
+    if (err instanceof ObligationPolicyError) this.opts.log.error('policy obligations refused: the call is denied', { decision_id: decisionId, policy_revision: revision, agent_id: mapped?.agent?.id, tool: mapped?.toolCall?.tool, cause });
     // The cause as logged may name files on this server (Rego source paths): agents see it without them.
     const message = isPolicy ? `authorization failed: ${withoutFilePaths(cause)}` : 'authorization failed: internal error (see the gateway log for this decision id)';
-    const body = denyBody('policy_error', message, [message], decisionId, revision, mapped?.toolCall?.tool);
-    const meta = this.metadata(decisionId, revision, mapped, false, 'policy_error');
+    const body = denyBody(code, message, [message], decisionId, revision, mapped?.toolCall?.tool);
+    const meta = this.metadata(decisionId, revision, mapped, false, code);
     const answer = mapped?.mcp ? mcpPolicyError(mapped.mcp, message, body.error, decisionId, meta) : { response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: meta }), httpStatus: 500 };
     return {
       response: answer.response,
       result: 'error',
       httpStatus: answer.httpStatus,
-      code: 'policy_error',
+      code,
       reasons: [message],
       revision,
       evaluationMs: undefined,
@@ -423,6 +435,7 @@ function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | und
   if (r.reasons.length > 0) span.setAttribute('toolgate.decision.reasons', r.reasons);
   if (r.policy_revision) span.setAttribute('toolgate.policy.revision', r.policy_revision);
   if (r.evaluation_ms !== undefined) span.setAttribute('toolgate.policy.evaluation_ms', r.evaluation_ms);
+  if (r.obligations) span.setAttribute('toolgate.decision.obligations', JSON.stringify(r.obligations));
   if (r.agent_id) span.setAttribute('toolgate.agent.id', r.agent_id);
   if (r.agent_auth) span.setAttribute('toolgate.agent.auth', r.agent_auth);
   if (r.tool) {

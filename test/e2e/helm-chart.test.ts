@@ -156,6 +156,12 @@ describe('Helm chart', () => {
     }
   });
 
+  it("opens a tool's declared network only to its calls that no obligation restricted to network none", () => {
+    const np = rendered.all.find((m) => m.kind === 'NetworkPolicy' && m.metadata.name === 'toolgate-tool-k8s-get-deployment') as unknown as { spec: { podSelector: { matchLabels: Record<string, string>; matchExpressions: unknown[] } } };
+    expect(np.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/component': 'tool-call', 'toolgate.dev/tool': 'k8s-get-deployment' });
+    expect(np.spec.podSelector.matchExpressions).toEqual([{ key: 'toolgate.dev/network', operator: 'NotIn', values: ['none'] }]);
+  });
+
   it('spreads checks over every authz pod, over mTLS only Envoy holds the client side of, and keeps keyed audit trails per pod', () => {
     for (const k of ['default', 'all'] as const) {
       const find = (kind: string, name: string): Record<string, any> => rendered[k].find((m) => m.kind === kind && m.metadata.name === name) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -81,7 +81,7 @@
 */}}
 {{- define "toolgate.mcpRoutes" -}}
 {{- $extProc := "    envoy.filters.http.ext_proc:\n      \"@type\": type.googleapis.com/envoy.config.route.v3.FilterConfig\n      config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute\n        %s" -}}
-{{- $hidden := "[\"x-toolgate-mcp-method\",\"x-toolgate-visible-tools\",\"x-toolgate-agent-id\",\"x-toolgate-agent-auth\",\"x-toolgate-attestation\",\"x-toolgate-tool\"]" -}}
+{{- $hidden := "[\"x-toolgate-mcp-method\",\"x-toolgate-visible-tools\",\"x-toolgate-agent-id\",\"x-toolgate-agent-auth\",\"x-toolgate-attestation\",\"x-toolgate-tool\",\"x-toolgate-obligations\"]" -}}
 {{- range .Values.mcpServers.servers }}
 {{- $u := urlParse .url -}}
 {{- $cluster := printf "mcp_%s" (.name | replace "-" "_") -}}

@@ -1,4 +1,6 @@
 import type { JsonObject } from '../input/envoy-input.js';
+import type { Obligations } from '../../shared/obligations.js';
+import { obligationsOfDecision } from './obligations.js';
 import { PolicyError } from './policy-engine.js';
 import { approvalRequirement, type ApprovalRequirement } from './approval-requirement.js';
 
@@ -26,6 +28,8 @@ export interface PolicyDecision {
   dynamicMetadata: JsonObject | undefined;
   /** Issue 18 approvals: with an allow, the call runs only with a person's approval of this exact call. */
   approval?: ApprovalRequirement | undefined;
+  /** With an allow: limits the execution must apply (policy/obligations.ts); undefined when none. */
+  obligations?: Obligations | undefined;
 }
 
 function emptyDecision(allowed: boolean, reasons: string[]): PolicyDecision {
@@ -40,6 +44,7 @@ function emptyDecision(allowed: boolean, reasons: string[]): PolicyDecision {
     queryParametersToRemove: [],
     body: undefined,
     dynamicMetadata: undefined,
+    obligations: undefined,
   };
 }
 
@@ -89,6 +94,7 @@ function fromPackageDocument(doc: JsonObject, where: string): PolicyDecision {
   const decision = emptyDecision(allowed, allowed ? [] : dedupe(reasons));
   if (doc.http_status !== undefined) decision.httpStatus = httpStatus(doc.http_status, where);
   if (doc.dynamic_metadata !== undefined) decision.dynamicMetadata = objectField(doc.dynamic_metadata, `${where}.dynamic_metadata`);
+  if (allowed) decision.obligations = obligationsOfDecision(doc.obligations, where);
   return decision;
 }
 
@@ -116,6 +122,7 @@ function fromPluginObject(doc: JsonObject, where: string): PolicyDecision {
     d.body = doc.body;
   }
   if (doc.dynamic_metadata !== undefined) d.dynamicMetadata = objectField(doc.dynamic_metadata, `${where}.dynamic_metadata`);
+  if (d.allowed) d.obligations = obligationsOfDecision(doc.obligations, where);
   return d;
 }
 
