@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,7 +78,10 @@ beforeAll(async () => {
     budget: { units_per_hour: 10, costs: { echo: 0, sleep: 4 } },
   };
   const guardsDir = await policiesWith(dir, 'guards', { 'agent/authz/guards.rego': GUARDS, 'data.json': JSON.stringify(data) });
-  const [guardsBundle, seedBundle] = await Promise.all([buildSeedBundle(dir, 'guards-e2e', guardsDir), buildSeedBundle(dir)]);
+  // The seed is built from a copy under `dir`, whose path says "history": its module then names that path.
+  const seedDir = join(dir, 'seed-policies');
+  await cp(join(REPO_ROOT, 'policies'), seedDir, { recursive: true });
+  const [guardsBundle, seedBundle] = await Promise.all([buildSeedBundle(dir, 'guards-e2e', guardsDir), buildSeedBundle(dir, undefined, seedDir)]);
   bundles = { guards: guardsBundle, seed: seedBundle };
   guarded = await startGateway('guarded', guardsBundle, 2);
   plain = await startGateway('plain', seedBundle, 1);
