@@ -1,0 +1,152 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { BuiltinError } from './builtin.js';
+import type { Value } from './json-values.js';
+import { base64Std, pemDecode } from './pem.js';
+import { parseCertificate } from './x509-certificate.js';
+
+/**
+ * Private keys as Go's encoding/json writes crypto/x509's parsed keys: *rsa.PrivateKey
+ * {N, E, D, Primes, Precomputed {Dp, Dq, Qinv, CRTValues}}, *ecdsa.PrivateKey {Curve: {}, X, Y, D},
+ * ed25519.PrivateKey (seed and public key, base64), *ecdh.PrivateKey ({}: no exported fields).
+ */
+type KeyFormat = 'pkcs1' | 'pkcs8' | 'sec1';
+
+const big = (s: string | undefined): bigint => BigInt(`0x${Buffer.from(s ?? '', 'base64url').toString('hex') || '0'}`);
+
+function importKey(der: Buffer, format: KeyFormat): KeyObject {
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: format });
+  } catch {
+    throw new BuiltinError(
+      format === 'pkcs1' ? 'x509: failed to parse private key (use ParsePKCS8PrivateKey instead for this key format)'
+        : format === 'sec1' ? 'x509: failed to parse EC private key'
+          : 'x509: failed to parse private key',
+    );
+  }
+}
+
+export function privateKeyValue(key: KeyObject, format: KeyFormat): Value {
+  const type = key.asymmetricKeyType;
+  if (format === 'pkcs1' && type !== 'rsa') throw new BuiltinError('x509: failed to parse private key');
+  if (format === 'sec1' && type !== 'ec') throw new BuiltinError('x509: failed to parse EC private key');
+  if (type === 'x25519') return {};
+  const jwk = key.export({ format: 'jwk' });
+  if (type === 'rsa') {
+    return {
+      N: big(jwk.n), E: big(jwk.e), D: big(jwk.d), Primes: [big(jwk.p), big(jwk.q)],
+      Precomputed: { Dp: big(jwk.dp), Dq: big(jwk.dq), Qinv: big(jwk.qi), CRTValues: [] },
+    };
+  }
+  if (type === 'ec') {
+    if (!['P-224', 'P-256', 'P-384', 'P-521'].includes(jwk.crv as string)) throw new BuiltinError('x509: unknown elliptic curve');
+    return { Curve: {}, X: big(jwk.x), Y: big(jwk.y), D: big(jwk.d) };
+  }
+  if (type === 'ed25519') return Buffer.concat([Buffer.from(jwk.d as string, 'base64url'), Buffer.from(jwk.x as string, 'base64url')]).toString('base64');
+  throw new BuiltinError(`x509: PKCS#8 wrapping contained private key with unknown algorithm: ${type ?? 'unknown'}`);
+}
+
+const BLOCK_FORMATS: Record<string, KeyFormat> = { 'RSA PRIVATE KEY': 'pkcs1', 'PRIVATE KEY': 'pkcs8', 'EC PRIVATE KEY': 'sec1' };
+
+/** OPA's getPrivateKeysFromPEMData: every private key block, after decoding the whole input from base64 when it is base64. */
+export function privateKeysFromPem(input: string): { key: KeyObject; format: KeyFormat }[] {
+  let bytes = base64Std(input) ?? Buffer.from(input, 'utf8');
+  const keys: { key: KeyObject; format: KeyFormat }[] = [];
+  while (bytes.length > 0) {
+    const d = pemDecode(bytes);
+    if (!d) break;
+    bytes = d.rest;
+    const format = BLOCK_FORMATS[d.block.type];
+    if (format) keys.push({ key: importKey(d.block.bytes, format), format });
+  }
+  return keys;
+}
+
+/** crypto.parse_private_keys */
+export function parsePrivateKeys(input: string): Value {
+  if (input === '') return null;
+  return privateKeysFromPem(input).map((k) => privateKeyValue(k.key, k.format));
+}
+
+const BEGIN = '-----BEGIN ';
+
+/** crypto.x509.parse_keypair: Go's tls.X509KeyPair as encoding/json writes tls.Certificate. */
+export function parseKeyPair(certInput: string, keyInput: string): Value {
+  const decode = (s: string): Buffer => {
+    if (s.startsWith(BEGIN)) return Buffer.from(s, 'utf8');
+    const b = base64Std(s);
+    if (!b) throw new BuiltinError('illegal base64 data at input byte 0');
+    return b;
+  };
+  let certPem = decode(certInput);
+  let keyPem = decode(keyInput);
+  const asPem = (type: string, der: Buffer): Buffer => Buffer.from(`-----BEGIN ${type}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${type}-----\n`);
+  if (!certPem.subarray(0, BEGIN.length).equals(Buffer.from(BEGIN))) certPem = asPem('CERTIFICATE', certPem);
+  if (!keyPem.subarray(0, 10).equals(Buffer.from('-----BEGIN'))) keyPem = asPem('PRIVATE KEY', keyPem);
+
+  const ders: Buffer[] = [];
+  const skipped: string[] = [];
+  for (let rest = certPem; ; ) {
+    const d = pemDecode(rest);
+    if (!d) break;
+    rest = d.rest;
+    if (d.block.type === 'CERTIFICATE') ders.push(d.block.bytes);
+    else skipped.push(d.block.type);
+  }
+  if (ders.length === 0) {
+    throw new BuiltinError(
+      skipped.length === 0 ? 'tls: failed to find any PEM data in certificate input'
+        : `tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping PEM blocks of the following types: [${skipped.join(' ')}]`,
+    );
+  }
+  let keyBlock;
+  const skippedKeys: string[] = [];
+  for (let rest = keyPem; ; ) {
+    const d = pemDecode(rest);
+    if (!d) {
+      throw new BuiltinError(
+        skippedKeys.length === 0 ? 'tls: failed to find any PEM data in key input'
+          : skippedKeys.length === 1 && skippedKeys[0] === 'CERTIFICATE' ? 'tls: found a certificate rather than a key in the PEM for the private key'
+            : `tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after skipping PEM blocks of the following types: [${skippedKeys.join(' ')}]`,
+      );
+    }
+    rest = d.rest;
+    if (d.block.type === 'PRIVATE KEY' || d.block.type.endsWith(' PRIVATE KEY')) {
+      keyBlock = d.block;
+      break;
+    }
+    skippedKeys.push(d.block.type);
+  }
+  const leaf = parseCertificate(ders[0] as Buffer);
+  if (leaf.raw.length !== (ders[0] as Buffer).length) throw new BuiltinError('x509: trailing data');
+  const parsed = (['pkcs1', 'pkcs8', 'sec1'] as const).map((format) => {
+    try {
+      const key = createPrivateKey({ key: keyBlock.bytes, format: 'der', type: format });
+      return { key, value: privateKeyValue(key, format) };
+    } catch {
+      return undefined;
+    }
+  }).find((k) => k !== undefined);
+  if (!parsed) throw new BuiltinError('tls: failed to parse private key');
+  const pub = leaf.value.PublicKey;
+  const priv = parsed.value as { [k: string]: Value } | string;
+  const alg = leaf.publicKeyAlgorithm;
+  const same = (a: Value | undefined, b: Value | undefined): boolean => a !== undefined && b !== undefined && String(a) === String(b);
+  if (alg === 1 || alg === 3) {
+    const wantType = alg === 1 ? 'rsa' : 'ec';
+    if (parsed.key.asymmetricKeyType !== wantType || typeof priv !== 'object' || typeof pub !== 'object' || pub === null) throw new BuiltinError('tls: private key type does not match public key type');
+    const p = pub as { [k: string]: Value };
+    const ok = alg === 1 ? same(p.N, priv.N) && same(p.E, priv.E) : same(p.X, priv.X) && same(p.Y, priv.Y);
+    if (!ok) throw new BuiltinError('tls: private key does not match public key');
+  } else if (alg === 4) {
+    if (parsed.key.asymmetricKeyType !== 'ed25519' || typeof priv !== 'string') throw new BuiltinError('tls: private key type does not match public key type');
+    if (Buffer.from(priv, 'base64').subarray(32).toString('base64') !== pub) throw new BuiltinError('tls: private key does not match public key');
+  } else throw new BuiltinError('tls: unknown public key algorithm');
+  return {
+    Certificate: ders.map((d) => d.toString('base64')),
+    PrivateKey: parsed.value,
+    SupportedSignatureAlgorithms: null,
+    OCSPStaple: null,
+    SignedCertificateTimestamps: null,
+    Leaf: leaf.value,
+  };
+}
