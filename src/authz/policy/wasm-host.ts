@@ -1,4 +1,4 @@
-import { HOST_BUILTINS, reasonUnsupported, SET_AWARE, type BuiltinImpl, type EvaluationContext } from './builtins/index.js';
+import { HOST_BUILTINS, NotImplementedError, reasonUnsupported, SET_AWARE, type BuiltinImpl, type EvaluationContext } from './builtins/index.js';
 import { decodeRegoValue, decodeValue, encodeValue, type Value } from './builtins/json-values.js';
 import { PolicyError } from './policy-engine.js';
 
@@ -110,6 +110,8 @@ export class WasmHost implements EvaluationContext {
     try {
       result = b.impl(args, this);
     } catch (err) {
+      // what OPA would answer and this engine does not reproduce fails the evaluation, strict or not
+      if (err instanceof NotImplementedError) throw new StrictBuiltinError(`${b.name}: not implemented by the embedded engine: ${err.message}`);
       if (this.strictBuiltinErrors) throw new StrictBuiltinError(`${b.name}: ${err instanceof Error ? err.message : String(err)}`);
       return 0; // OPA without strict builtin errors: the call is undefined
     }

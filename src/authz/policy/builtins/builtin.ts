@@ -6,6 +6,13 @@ import { typeName, isObject, type Value } from './json-values.js';
  */
 export class BuiltinError extends Error {}
 
+/**
+ * A builtin called with something OPA handles and this engine does not reproduce (a Go template feature, an
+ * x509 name constraint): the evaluation fails, strict or not, so the decision fails closed instead of
+ * resting on an undefined value OPA would not have produced.
+ */
+export class NotImplementedError extends Error {}
+
 /** What one evaluation shares between its builtin calls (OPA's BuiltinContext: one clock, one cache). */
 export interface EvaluationContext {
   /** Nanoseconds since the epoch, read once per evaluation (`time.now_ns`, JWT `exp`/`nbf` checks). */

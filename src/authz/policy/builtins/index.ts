@@ -6,6 +6,7 @@ import { jwtBuiltins } from './jwt.js';
 import { netBuiltins } from './net.js';
 import { sdkBuiltins } from './sdk-builtins.js';
 import { semverBuiltins } from './semver.js';
+import { templateBuiltins } from './strings-template.js';
 import { timeBuiltins } from './time.js';
 import { unitsBuiltins } from './units.js';
 import { uuidBuiltins } from './uuid.js';
@@ -24,6 +25,7 @@ export const HOST_BUILTINS: Readonly<BuiltinTable> = Object.freeze({
   ...netBuiltins,
   ...jsonSchemaBuiltins,
   ...x509Builtins,
+  ...templateBuiltins,
 });
 
 const NOT_YET =
@@ -35,7 +37,6 @@ export const UNSUPPORTED_REASONS: Readonly<Record<string, string>> = Object.free
   'net.lookup_ip_addr': 'a DNS lookup is network I/O from inside a decision; use the remote engine',
   'opa.runtime': 'the embedded engine is not an OPA runtime (no config, env or version to report)',
   'providers.aws.sign_req': 'signs requests for http.send, which the embedded engine does not provide',
-  'strings.render_template': "needs Go's text/template semantics; no faithful JavaScript implementation",
   'graphql.is_valid': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
   'graphql.parse': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
   'graphql.parse_and_verify': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
@@ -58,7 +59,7 @@ export function reasonUnsupported(name: string): string {
   return UNSUPPORTED_REASONS[name] ?? 'unknown to the embedded engine (a builtin newer than this release, or a custom one); use the remote engine';
 }
 
-export { BuiltinError, type BuiltinImpl, type EvaluationContext } from './builtin.js';
+export { BuiltinError, NotImplementedError, type BuiltinImpl, type EvaluationContext } from './builtin.js';
 import { SET_AWARE as NET_SET_AWARE } from './net.js';
 
 /** Builtins whose arguments are read in Rego syntax (sets stay sets). */

@@ -1,6 +1,6 @@
 import { createPublicKey, verify, constants, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import { BuiltinError } from './builtin.js';
+import { BuiltinError, NotImplementedError } from './builtin.js';
 import { oidKey } from './der.js';
 import type { Certificate } from './x509-certificate.js';
 import { PK, SIG_ALGS, pssAlgorithm } from './x509-public-key.js';
@@ -24,7 +24,8 @@ class VerifyError extends Error {}
 /**
  * OPA's verifyX509CertificateChain: the first certificate is the root, the last the leaf, those between
  * intermediates; Go's Certificate.Verify builds chains from the leaf and returns the first one found.
- * Throws VerifyError when Go's Verify fails, BuiltinError for what this engine does not evaluate.
+ * Throws VerifyError when Go's Verify fails, NotImplementedError for what this engine does not evaluate
+ * (name constraints and requireExplicitPolicy in the chain: the evaluation fails rather than guess).
  */
 export function verifyChain(certs: Certificate[], opts: VerifyOptions, now: bigint): Certificate[] {
   if (certs.length < 2) throw new BuiltinError('operand 1 must supply at least two certificates to be able to verify');
@@ -40,11 +41,11 @@ export function verifyChain(certs: Certificate[], opts: VerifyOptions, now: bigi
   const any = opts.keyUsages.includes(EKU_ANY);
   const valid = chains.filter((chain) => {
     if (chain.length > 1 && chain.some((c) => c.ext.hasRequireExplicitPolicy)) {
-      throw new BuiltinError('x509 policy constraints (requireExplicitPolicy) in a chain are not evaluated by the embedded engine; use the remote engine');
+      throw new NotImplementedError('x509 policy constraints (requireExplicitPolicy) in a chain are not evaluated by the embedded engine; use the remote engine');
     }
     if (!any && !chainAllowsUsages(chain, usages)) return false;
     if (chain.slice(1).some((c) => c.ext.hasNameConstraints)) {
-      throw new BuiltinError('x509 name constraints in a chain are not evaluated by the embedded engine; use the remote engine');
+      throw new NotImplementedError('x509 name constraints in a chain are not evaluated by the embedded engine; use the remote engine');
     }
     return true;
   });
