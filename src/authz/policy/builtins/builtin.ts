@@ -1,4 +1,4 @@
-import { typeName, isObject, type Value } from './json-values.js';
+import { typeName, isObject, type EncodedValue, type Value } from './json-values.js';
 
 /**
  * An error of a builtin, as OPA's topdown reports it: by default the call is undefined (the rule does not
@@ -21,8 +21,11 @@ export interface EvaluationContext {
   readonly memo: Map<string, Value>;
 }
 
-/** A host builtin: arguments as JSON values; returns the result, or undefined when OPA's result is undefined. */
-export type BuiltinImpl = (args: Value[], ctx: EvaluationContext) => Value | undefined;
+/**
+ * A host builtin: arguments as JSON values; returns the result (or its pre-encoded text), or undefined when
+ * OPA's result is undefined.
+ */
+export type BuiltinImpl = (args: Value[], ctx: EvaluationContext) => Value | EncodedValue | undefined;
 
 export type BuiltinTable = Record<string, BuiltinImpl>;
 
