@@ -3,6 +3,7 @@ import { BuiltinError } from './builtin.js';
 import { DerReader, TAG, bitAt, ctx, derOidString, oidKey } from './der.js';
 import { goUrlString, goUrlValue, parseGoUrl } from './go-url.js';
 import type { Value } from './json-values.js';
+import type { IpNet, NameConstraints } from './x509-constraints.js';
 import { goIpString, ia5 } from './x509-name.js';
 
 /** The certificate fields crypto/x509 processExtensions fills, and what chain verification reads. */
@@ -20,8 +21,12 @@ export interface ParsedExtensions {
   sanValue: Buffer | undefined;
   /** url.URL.String() of each SAN URI (OPA's URIStrings). */
   uriStrings: string[];
-  hasNameConstraints: boolean;
   hasRequireExplicitPolicy: boolean;
+  /** For Go's chain name-constraint check. */
+  nameConstraints: NameConstraints | undefined;
+  hasSan: boolean;
+  emails: string[];
+  uriHosts: string[];
 }
 
 const EKU_OIDS = [
@@ -46,7 +51,8 @@ export function parseExtensions(der: Buffer | undefined, opts: { duplicateMessag
   };
   const out: ParsedExtensions = {
     fields: f, extKeyUsage: [], unknownExtKeyUsage: 0, unhandledCritical: 0, basicConstraintsValid: false, isCA: false, maxPathLen: 0,
-    keyUsage: 0, dnsNames: [], ipAddresses: [], sanValue: undefined, uriStrings: [], hasNameConstraints: false, hasRequireExplicitPolicy: false,
+    keyUsage: 0, dnsNames: [], ipAddresses: [], sanValue: undefined, uriStrings: [], hasRequireExplicitPolicy: false,
+    nameConstraints: undefined, hasSan: false, emails: [], uriHosts: [],
   };
   if (der === undefined) return out;
   const list = new DerReader(der);
@@ -194,6 +200,9 @@ function subjectAltNames(v: Buffer, f: { [key: string]: Value }, out: ParsedExte
   out.uriStrings = uriStrings;
   out.dnsNames = dns;
   out.ipAddresses = ips;
+  out.emails = emails;
+  out.uriHosts = uris.map((u) => (u as { Host: string }).Host);
+  out.hasSan = true;
   return dns.length === 0 && emails.length === 0 && ips.length === 0 && uris.length === 0;
 }
 
@@ -207,9 +216,9 @@ function nameConstraints(v: Buffer, critical: boolean, f: { [key: string]: Value
   if (permitted === undefined || excluded === undefined || !r.empty()) throw fail('invalid NameConstraints extension');
   if ((!permitted && !excluded) || ((permitted?.content.length ?? 0) === 0 && (excluded?.content.length ?? 0) === 0)) throw fail('empty name constraints extension');
   let unhandled = false;
-  const values = (subtrees: Buffer | undefined): [string[], Value[], string[], string[]] => {
+  const values = (subtrees: Buffer | undefined): [string[], IpNet[], string[], string[]] => {
     const dns: string[] = [];
-    const ips: Value[] = [];
+    const ips: IpNet[] = [];
     const emails: string[] = [];
     const uris: string[] = [];
     const st = new DerReader(subtrees ?? Buffer.alloc(0));
@@ -228,7 +237,7 @@ function nameConstraints(v: Buffer, critical: boolean, f: { [key: string]: Value
         const ip = value.content.subarray(0, l / 2);
         const mask = value.content.subarray(l / 2);
         if (!validMask(mask)) throw fail(`IP constraint contained invalid mask ${mask.toString('hex')}`);
-        ips.push({ IP: goIpString(ip), Mask: mask.toString('base64') });
+        ips.push({ ip, mask });
       } else if (value.tag === ctx(1)) {
         if (text === undefined) throw fail('invalid constraint value: IA5String contains invalid character');
         if (!text.includes('@') && !domainNameValid(text, true)) throw fail(`failed to parse rfc822Name constraint ${JSON.stringify(text)}`);
@@ -244,12 +253,15 @@ function nameConstraints(v: Buffer, critical: boolean, f: { [key: string]: Value
   };
   const [pd, pi, pe, pu] = values(permitted?.content);
   const [ed, ei, ee, eu] = values(excluded?.content);
+  const ipNets = (xs: IpNet[]): Value[] | null => nullIfEmpty(xs.map((n) => ({ IP: goIpString(n.ip), Mask: n.mask.toString('base64') })));
+  out.nameConstraints = {
+    permittedDNS: pd, excludedDNS: ed, permittedIP: pi, excludedIP: ei, permittedEmail: pe, excludedEmail: ee, permittedURI: pu, excludedURI: eu,
+  };
   Object.assign(f, {
-    PermittedDNSDomains: nullIfEmpty(pd), PermittedIPRanges: nullIfEmpty(pi), PermittedEmailAddresses: nullIfEmpty(pe), PermittedURIDomains: nullIfEmpty(pu),
-    ExcludedDNSDomains: nullIfEmpty(ed), ExcludedIPRanges: nullIfEmpty(ei), ExcludedEmailAddresses: nullIfEmpty(ee), ExcludedURIDomains: nullIfEmpty(eu),
+    PermittedDNSDomains: nullIfEmpty(pd), PermittedIPRanges: ipNets(pi), PermittedEmailAddresses: nullIfEmpty(pe), PermittedURIDomains: nullIfEmpty(pu),
+    ExcludedDNSDomains: nullIfEmpty(ed), ExcludedIPRanges: ipNets(ei), ExcludedEmailAddresses: nullIfEmpty(ee), ExcludedURIDomains: nullIfEmpty(eu),
     PermittedDNSDomainsCritical: critical,
   });
-  out.hasNameConstraints = true;
   return unhandled;
 }
 

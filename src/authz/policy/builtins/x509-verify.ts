@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { BuiltinError, NotImplementedError } from './builtin.js';
 import { oidKey } from './der.js';
 import type { Certificate } from './x509-certificate.js';
+import { chainConstraintsError } from './x509-constraints.js';
 import { PK, SIG_ALGS, pssAlgorithm } from './x509-public-key.js';
 
 /** x509.VerifyOptions as OPA builds them from its options object. */
@@ -25,7 +26,8 @@ class VerifyError extends Error {}
  * OPA's verifyX509CertificateChain: the first certificate is the root, the last the leaf, those between
  * intermediates; Go's Certificate.Verify builds chains from the leaf and returns the first one found.
  * Throws VerifyError when Go's Verify fails, NotImplementedError for what this engine does not evaluate
- * (name constraints and requireExplicitPolicy in the chain: the evaluation fails rather than guess).
+ * (requireExplicitPolicy in the chain, unusual email forms under name constraints: the evaluation fails
+ * rather than guess).
  */
 export function verifyChain(certs: Certificate[], opts: VerifyOptions, now: bigint): Certificate[] {
   if (certs.length < 2) throw new BuiltinError('operand 1 must supply at least two certificates to be able to verify');
@@ -44,10 +46,7 @@ export function verifyChain(certs: Certificate[], opts: VerifyOptions, now: bigi
       throw new NotImplementedError('x509 policy constraints (requireExplicitPolicy) in a chain are not evaluated by the embedded engine; use the remote engine');
     }
     if (!any && !chainAllowsUsages(chain, usages)) return false;
-    if (chain.slice(1).some((c) => c.ext.hasNameConstraints)) {
-      throw new NotImplementedError('x509 name constraints in a chain are not evaluated by the embedded engine; use the remote engine');
-    }
-    return true;
+    return chainConstraintsError(chain.map((c) => ({ constraints: c.ext.nameConstraints, ...c.ext }))) === undefined;
   });
   if (valid.length === 0) throw new VerifyError('x509: no valid chains');
   return valid[0] as Certificate[];
