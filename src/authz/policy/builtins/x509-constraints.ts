@@ -64,6 +64,7 @@ function check(c: NameConstraints, cert: ChainMember): string | undefined {
   }
   for (const host of cert.uriHosts) {
     const domain = uriDomain(host);
+    if (domain instanceof Error) return domain.message;
     if (!domainNameValid(domain, false)) return `x509: internal error: URI SAN failed to parse`;
     const e = checkOne('URI', domain, c.permittedURI, c.excludedURI, (k) => dnsMatch(k, domain), (k) => dnsMatch(k, domain) || wildcardParent(k, domain));
     if (e) return e;
@@ -110,11 +111,12 @@ function wildcardParent(constraint: string, name: string): boolean {
   return p !== '' && parent(name.toLowerCase()) === p;
 }
 
-function uriDomain(host: string): string {
+/** Go's parseURIs: the host without its port; a URI with no host or an IP host cannot be matched (the chain fails). */
+function uriDomain(host: string): string | Error {
   let h = host.toLowerCase();
-  if (h === '') throw new NotImplementedError('x509 name constraints: a URI SAN with an empty host (Go refuses the chain)');
+  if (h === '') return new Error('URI with empty host cannot be matched against constraints');
   if (h.includes(':') && !h.endsWith(']')) h = h.slice(0, h.lastIndexOf(':'));
-  if (isIP(h) || (h.startsWith('[') && h.endsWith(']'))) throw new NotImplementedError('x509 name constraints: a URI SAN with an IP host (Go refuses the chain)');
+  if (isIP(h) || (h.startsWith('[') && h.endsWith(']'))) return new Error('URI with IP cannot be matched against constraints');
   return h;
 }
 
