@@ -121,6 +121,7 @@ function cases(f: X509Fixtures): Case[] {
     ['parentheses', '{{(index .l 0)}}{{(.m).b}}'], ['comparisons', '{{lt .s "t"}}{{gt .x "10"}}{{le 1 2}}{{ge 2 2}}'], ['lt on bools', '{{lt .b .b}}'], ['eq on lists', '{{eq .l .l}}'],
     ['undefined function', '{{foo .s}}'], ['undefined variable', '{{$undefined}}'], ['variable scope', '{{ if true }}{{ $b := 2 }}{{ end }}{{ $b }}'], ['unclosed if', '{{if .b}}x'],
     ['literal "<no value>"', '<no value>{{.q}}'], ['null inside a map', '{{.m.a.c}}{{if .m.a.c}}t{{else}}f{{end}}'], ['field of null inside a map', '{{.m.a.c.d}}'],
+    ['print and println', '{{print .x .y}}|{{print 1 2}}|{{print "a" 1}}|{{print .b .b}}|{{print .missing}}|{{print .n 1}}|{{print .l .m}}|{{print}}|{{println .x 1}}|{{.x | print "v"}}|{{print .missing .x}}'],
     ['template: float literal', '{{ 1.5 }}'], ['template: printf', '{{printf "%d" 3}}'], ['template: html', '{{html .s}}'], ['template: define', '{{define "x"}}a{{end}}'],
     ['template: hex literal', '{{0x10}}'], ['template: char literal', "{{'a'}}"],
   ];

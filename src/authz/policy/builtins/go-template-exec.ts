@@ -247,6 +247,18 @@ class Exec {
       if (a.length !== n) throw this.err(line, `wrong number of args for ${name}: want ${n} got ${a.length}`);
     };
     switch (name) {
+      case 'print':
+      case 'println': {
+        // fmt.Sprint puts a space between operands when neither is a string (json.Number is one);
+        // fmt.Sprintln always does and ends with a newline
+        const isString = (v: GoValue): boolean => typeof v === 'string' || v instanceof GoNumber;
+        let out = '';
+        a.forEach((v, i) => {
+          if (i > 0 && (name === 'println' || (!isString(v) && !isString(a[i - 1] as GoValue)))) out += ' ';
+          out += format(v === INVALID ? null : v, false);
+        });
+        return name === 'println' ? `${out}\n` : out;
+      }
       case 'not':
         want(1);
         return !truth(a[0] as GoValue);

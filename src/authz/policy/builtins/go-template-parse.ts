@@ -4,8 +4,8 @@ import { BuiltinError, NotImplementedError } from './builtin.js';
  * The part of Go's text/template that strings.render_template's templates use, parsed as Go parses it:
  * text, comments, trim markers, {{pipeline}} with fields, variables, string/raw/integer literals,
  * parentheses and `|`; if / else if / else, range (with $i, $v := and else, break, continue), with / else,
- * variable declaration and assignment; the functions and, or, not, len, index, eq, ne, lt, le, gt, ge.
- * Anything else Go's templates have (define, template, block, printf and the other formatting functions,
+ * variable declaration and assignment; the functions and, or, not, len, index, eq, ne, lt, le, gt, ge, print,
+ * println. Anything else Go's templates have (define, template, block, printf and the other formatting functions,
  * float, char and complex literals) throws NotImplementedError: the evaluation fails instead of rendering
  * something Go would render differently.
  */
@@ -34,8 +34,8 @@ export type Node =
   | { kind: 'range'; pipe: Pipeline; list: Node[]; elseList: Node[] | undefined; line: number }
   | { kind: 'break' | 'continue' };
 
-const FUNCTIONS = new Set(['and', 'or', 'not', 'len', 'index', 'eq', 'ne', 'lt', 'le', 'gt', 'ge']);
-const GO_ONLY_FUNCTIONS = new Set(['call', 'html', 'js', 'print', 'printf', 'println', 'slice', 'urlquery']);
+const FUNCTIONS = new Set(['and', 'or', 'not', 'len', 'index', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'print', 'println']);
+const GO_ONLY_FUNCTIONS = new Set(['call', 'html', 'js', 'printf', 'slice', 'urlquery']);
 const SPACE = /[ \t\r\n]/;
 
 interface Action {

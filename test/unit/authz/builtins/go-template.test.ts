@@ -29,6 +29,7 @@ describe('strings.render_template (Go text/template as OPA runs it)', () => {
     ['{{range $i, $e := .l}}{{if eq $i 1}}{{break}}{{end}}{{$e}}{{end}}', 'p'],
     ['{{if or .n .e}}x{{else if .s}}s{{else}}y{{end}}', 's'],
     ['<no value>{{.q}}', '<undefined><undefined>'],
+    ['{{print .x .y}}|{{print 1 2}}|{{print "a" 1}}|{{print .n 1}}|{{println .x 1}}|{{print .missing .x}}', '510|1 2|a1|<nil> 1|5 1\n|<nil>5'],
   ])('%s', (template, want) => {
     expect(render(template, VARS)).toBe(want);
   });
