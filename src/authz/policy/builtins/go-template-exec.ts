@@ -1,6 +1,7 @@
 import { BuiltinError, NotImplementedError } from './builtin.js';
 import type { Node, Pipeline, Term } from './go-template-parse.js';
-import { isObject, RegoSet, type Value } from './json-values.js';
+import type { Value } from './json-values.js';
+import { compare, equal, format, GoInt, GoNumber, INVALID, isMap, toGoValue, truth, typeName, type GoValue } from './go-template-values.js';
 
 /**
  * Executes a parsed template over OPA's template data as Go sees it: ast.As turns the Rego object into
@@ -8,62 +9,8 @@ import { isObject, RegoSet, type Value } from './json-values.js';
  * compared as strings), so `{{if .n}}` is true for 0 and `{{eq .n 5}}` is an error, as in OPA.
  */
 
-/** json.Number */
-class GoNumber {
-  constructor(readonly text: string) {}
-}
-/** An integer literal of the template (Go int). */
-class GoInt {
-  constructor(readonly value: bigint) {}
-}
-/** No value (a missing map key): printed "<no value>", and a field of it is no value again. */
-const INVALID: unique symbol = Symbol('invalid');
-
-type GoValue = null | boolean | string | GoNumber | GoInt | GoValue[] | { [key: string]: GoValue } | typeof INVALID;
-
 const BREAK = Symbol('break');
 const CONTINUE = Symbol('continue');
-
-export function toGoValue(v: Value): GoValue {
-  if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'bigint') return new GoNumber(String(v));
-  if (Array.isArray(v)) return v.map(toGoValue);
-  if (v instanceof RegoSet) return v.items.map(toGoValue);
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toGoValue(x)]));
-}
-
-const isMap = (v: GoValue): v is { [key: string]: GoValue } =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof GoNumber) && !(v instanceof GoInt) && isObject(v as Value);
-
-function typeName(v: GoValue): string {
-  if (v === INVALID || v === null) return 'nil';
-  if (v instanceof GoNumber) return 'json.Number';
-  if (v instanceof GoInt) return 'int';
-  if (typeof v === 'boolean') return 'bool';
-  if (typeof v === 'string') return 'string';
-  return Array.isArray(v) ? '[]interface {}' : 'map[string]interface {}';
-}
-
-/** fmt's %v */
-function format(v: GoValue, top: boolean): string {
-  if (v === INVALID) return '<no value>';
-  if (v === null) return top ? '<no value>' : '<nil>';
-  if (typeof v === 'string') return v;
-  if (typeof v === 'boolean') return String(v);
-  if (v instanceof GoNumber) return v.text;
-  if (v instanceof GoInt) return v.value.toString();
-  if (Array.isArray(v)) return `[${v.map((x) => format(x, false)).join(' ')}]`;
-  return `map[${Object.keys(v).sort().map((k) => `${k}:${format(v[k] as GoValue, false)}`).join(' ')}]`;
-}
-
-function truth(v: GoValue): boolean {
-  if (v === INVALID || v === null) return false;
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string') return v.length > 0;
-  if (v instanceof GoNumber) return v.text.length > 0;
-  if (v instanceof GoInt) return v.value !== 0n;
-  return Array.isArray(v) ? v.length > 0 : Object.keys(v).length > 0;
-}
 
 interface Frame {
   name: string;
@@ -310,48 +257,6 @@ function describe(t: Term): string {
   if (t.kind === 'int') return t.value.toString();
   if (t.kind === 'bool') return String(t.value);
   return t.kind;
-}
-
-type Kind = 'bool' | 'int' | 'string' | 'invalid';
-
-function kind(v: GoValue): Kind {
-  if (typeof v === 'boolean') return 'bool';
-  if (v instanceof GoInt) return 'int';
-  if (typeof v === 'string' || v instanceof GoNumber) return 'string';
-  return 'invalid';
-}
-
-const text = (v: GoValue): string => (v instanceof GoNumber ? v.text : (v as string));
-
-/** text/template's eq for one pair. */
-function equal(x: GoValue, y: GoValue, fail: (m: string) => BuiltinError): boolean {
-  const kx = kind(x);
-  const ky = kind(y);
-  const nil = (v: GoValue): boolean => v === null || v === INVALID;
-  if (kx !== ky) {
-    if (!nil(x) && !nil(y)) throw fail('incompatible types for comparison');
-    return false;
-  }
-  if (kx === 'bool') return x === y;
-  if (kx === 'int') return (x as GoInt).value === (y as GoInt).value;
-  if (kx === 'string') return text(x) === text(y);
-  if (nil(x) && nil(y)) return true;
-  if (nil(x) || nil(y)) return false;
-  throw fail('non-comparable types');
-}
-
-function compare(x: GoValue, y: GoValue, fail: (m: string) => BuiltinError): number {
-  const kx = kind(x);
-  const ky = kind(y);
-  if (kx === 'invalid' || ky === 'invalid' || kx === 'bool' || ky === 'bool') throw fail('invalid type for comparison');
-  if (kx !== ky) throw fail('incompatible types for comparison');
-  if (kx === 'int') {
-    const d = (x as GoInt).value - (y as GoInt).value;
-    return d < 0n ? -1 : d > 0n ? 1 : 0;
-  }
-  const a = Buffer.from(text(x));
-  const b = Buffer.from(text(y));
-  return Buffer.compare(a, b);
 }
 
 export function executeTemplate(nodes: Node[], data: Value): string {

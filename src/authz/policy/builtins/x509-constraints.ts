@@ -1,6 +1,6 @@
 import { NotImplementedError } from './builtin.js';
 import { isIP } from 'node:net';
-import { domainNameValid } from './x509-extensions.js';
+import { domainNameValid } from './x509-general-names.js';
 
 /**
  * Go's checkChainConstraints (crypto/x509/constraints.go): the name constraints of each CA in a chain apply
