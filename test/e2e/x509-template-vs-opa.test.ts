@@ -47,7 +47,7 @@ interface Case {
 /** Cases the embedded engine refuses (the evaluation fails naming what it does not implement), and why. */
 const REFUSED: Record<string, string> = {
   'template: float literal': 'only decimal integer literals are implemented',
-  'template: printf': 'printf needs fmt semantics over json.Number',
+  'template: printf with a width': 'printf: only %v, %s, %d, %t and %% without flags or width are implemented',
   'template: html': 'the formatting functions are not implemented',
   'template: define': 'define/template/block are not implemented',
   'template: hex literal': 'only decimal integer literals are implemented',
@@ -122,7 +122,9 @@ function cases(f: X509Fixtures): Case[] {
     ['undefined function', '{{foo .s}}'], ['undefined variable', '{{$undefined}}'], ['variable scope', '{{ if true }}{{ $b := 2 }}{{ end }}{{ $b }}'], ['unclosed if', '{{if .b}}x'],
     ['literal "<no value>"', '<no value>{{.q}}'], ['null inside a map', '{{.m.a.c}}{{if .m.a.c}}t{{else}}f{{end}}'], ['field of null inside a map', '{{.m.a.c.d}}'],
     ['print and println', '{{print .x .y}}|{{print 1 2}}|{{print "a" 1}}|{{print .b .b}}|{{print .missing}}|{{print .n 1}}|{{print .l .m}}|{{print}}|{{println .x 1}}|{{.x | print "v"}}|{{print .missing .x}}'],
-    ['template: float literal', '{{ 1.5 }}'], ['template: printf', '{{printf "%d" 3}}'], ['template: html', '{{html .s}}'], ['template: define', '{{define "x"}}a{{end}}'],
+    ['printf', '{{printf "%s|%v|%d|%t|%%" .s .x 3 .b}} {{printf "%s %s %s %s" .x .b .n .l}} {{printf "%d %d %d" .x .s .l}} {{printf "%v %v %s" .m .missing .m}} {{printf "%t %t" .s .x}}{{printf "%s"}}{{printf "x" 1 .n .s}}{{.s | printf "<%s>"}}'],
+    ['printf with a json.Number format', '{{printf .x}}'],
+    ['template: float literal', '{{ 1.5 }}'], ['template: printf with a width', '{{printf "%5d" 3}}'], ['template: html', '{{html .s}}'], ['template: define', '{{define "x"}}a{{end}}'],
     ['template: hex literal', '{{0x10}}'], ['template: char literal', "{{'a'}}"],
   ];
   for (const [note, t] of templates) add(note.startsWith('template:') ? note : `template: ${note}`, 'strings.render_template', t, vars);

@@ -1,7 +1,7 @@
 import { BuiltinError, NotImplementedError } from './builtin.js';
 import type { Node, Pipeline, Term } from './go-template-parse.js';
 import type { Value } from './json-values.js';
-import { compare, equal, format, GoInt, GoNumber, INVALID, isMap, toGoValue, truth, typeName, type GoValue } from './go-template-values.js';
+import { compare, equal, format, GoInt, GoNumber, goSprintf, INVALID, isMap, toGoValue, truth, typeName, type GoValue } from './go-template-values.js';
 
 /**
  * Executes a parsed template over OPA's template data as Go sees it: ast.As turns the Rego object into
@@ -194,6 +194,11 @@ class Exec {
       if (a.length !== n) throw this.err(line, `wrong number of args for ${name}: want ${n} got ${a.length}`);
     };
     switch (name) {
+      case 'printf': {
+        const f = a[0];
+        if (typeof f !== 'string') throw this.err(line, a.length === 0 ? 'wrong number of args for printf: want at least 1 got 0' : `wrong type for value; expected string; got ${typeName(f as GoValue)}`);
+        return goSprintf(f, a.slice(1));
+      }
       case 'print':
       case 'println': {
         // fmt.Sprint puts a space between operands when neither is a string (json.Number is one);

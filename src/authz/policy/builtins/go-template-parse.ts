@@ -5,7 +5,7 @@ import { BuiltinError, NotImplementedError } from './builtin.js';
  * text, comments, trim markers, {{pipeline}} with fields, variables, string/raw/integer literals,
  * parentheses and `|`; if / else if / else, range (with $i, $v := and else, break, continue), with / else,
  * variable declaration and assignment; the functions and, or, not, len, index, eq, ne, lt, le, gt, ge, print,
- * println. Anything else Go's templates have (define, template, block, printf and the other formatting functions,
+ * println, printf (its common verbs). Anything else Go's templates have (define, template, block, the escaping functions,
  * float, char and complex literals) throws NotImplementedError: the evaluation fails instead of rendering
  * something Go would render differently.
  */
@@ -34,8 +34,8 @@ export type Node =
   | { kind: 'range'; pipe: Pipeline; list: Node[]; elseList: Node[] | undefined; line: number }
   | { kind: 'break' | 'continue' };
 
-const FUNCTIONS = new Set(['and', 'or', 'not', 'len', 'index', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'print', 'println']);
-const GO_ONLY_FUNCTIONS = new Set(['call', 'html', 'js', 'printf', 'slice', 'urlquery']);
+const FUNCTIONS = new Set(['and', 'or', 'not', 'len', 'index', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'print', 'println', 'printf']);
+const GO_ONLY_FUNCTIONS = new Set(['call', 'html', 'js', 'slice', 'urlquery']);
 const SPACE = /[ \t\r\n]/;
 
 interface Action {

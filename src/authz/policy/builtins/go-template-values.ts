@@ -1,4 +1,4 @@
-import type { BuiltinError } from './builtin.js';
+import { NotImplementedError, type BuiltinError } from './builtin.js';
 import { isObject, RegoSet, type Value } from './json-values.js';
 
 /**
@@ -100,4 +100,39 @@ export function compare(x: GoValue, y: GoValue, fail: (m: string) => BuiltinErro
   const a = Buffer.from(text(x));
   const b = Buffer.from(text(y));
   return Buffer.compare(a, b);
+}
+
+/** One operand under a fmt verb (v, s, d, t): fmt's output, its "%!verb(type=value)" for a wrong type included. */
+function fmtOperand(verb: string, v: GoValue, nested = false): string {
+  // a nil inside a list or map is "<nil>" whatever the verb; a nil operand is a bad verb but for %v
+  if (v === null || v === INVALID) return verb === 'v' || nested ? '<nil>' : `%!${verb}(<nil>)`;
+  if (Array.isArray(v)) return `[${v.map((x) => fmtOperand(verb, x, true)).join(' ')}]`;
+  if (isMap(v)) return `map[${Object.keys(v).sort().map((k) => `${fmtOperand(verb, k, true)}:${fmtOperand(verb, v[k] as GoValue, true)}`).join(' ')}]`;
+  const fits = typeof v === 'string' || v instanceof GoNumber ? verb === 's' || verb === 'v' : typeof v === 'boolean' ? verb === 't' || verb === 'v' : verb === 'd' || verb === 'v';
+  return fits ? format(v, false) : `%!${verb}(${typeName(v)}=${format(v, false)})`;
+}
+
+/**
+ * fmt.Sprintf for the verbs %v, %s, %d, %t and %% without flags, width or precision (what templates use);
+ * a missing operand is "%!s(MISSING)", extra ones "%!(EXTRA type=value, ...)", as fmt writes them. Any
+ * other verb or a flag is not reproduced.
+ */
+export function goSprintf(formatText: string, args: GoValue[]): string {
+  let out = '';
+  let n = 0;
+  for (let i = 0; i < formatText.length; i++) {
+    const c = formatText[i] as string;
+    if (c !== '%') {
+      out += c;
+      continue;
+    }
+    const verb = formatText[++i];
+    if (verb === '%') out += '%';
+    else if (verb !== undefined && 'vsdt'.includes(verb)) out += n < args.length ? fmtOperand(verb, args[n++] as GoValue) : `%!${verb}(MISSING)`;
+    else throw new NotImplementedError(`strings.render_template: printf with ${verb === undefined ? 'a trailing %' : `%${verb}`} (only %v, %s, %d, %t and %% without flags are implemented)`);
+  }
+  if (n < args.length) {
+    out += `%!(EXTRA ${args.slice(n).map((v) => (v === null || v === INVALID ? '<nil>' : `${typeName(v)}=${format(v, false)}`)).join(', ')})`;
+  }
+  return out;
 }

@@ -30,6 +30,7 @@ describe('strings.render_template (Go text/template as OPA runs it)', () => {
     ['{{if or .n .e}}x{{else if .s}}s{{else}}y{{end}}', 's'],
     ['<no value>{{.q}}', '<undefined><undefined>'],
     ['{{print .x .y}}|{{print 1 2}}|{{print "a" 1}}|{{print .n 1}}|{{println .x 1}}|{{print .missing .x}}', '510|1 2|a1|<nil> 1|5 1\n|<nil>5'],
+    ['{{printf "%s|%v|%d|%t|%%" .s .x 3 .b}} {{printf "%d %s" .x .b}} {{printf "%s" .m}}{{printf "x" 1}}', 'str|5|3|true|% %!d(json.Number=5) %!s(bool=true) map[a:map[c:<nil>] b:[1 s]]x%!(EXTRA int=1)'],
   ])('%s', (template, want) => {
     expect(render(template, VARS)).toBe(want);
   });
@@ -49,7 +50,7 @@ describe('strings.render_template (Go text/template as OPA runs it)', () => {
     expect(() => render(template, VARS)).toThrow(message);
   });
 
-  it.each(['{{printf "%d" 3}}', '{{ 1.5 }}', '{{html .s}}', '{{define "x"}}a{{end}}', '{{0x10}}', "{{'a'}}", '{{index .s 0}}'])(
+  it.each(['{{printf "%5d" 3}}', '{{printf "%q" .s}}', '{{ 1.5 }}', '{{html .s}}', '{{define "x"}}a{{end}}', '{{0x10}}', "{{'a'}}", '{{index .s 0}}'])(
     '%s is refused (not implemented), never rendered differently',
     (template) => {
       expect(() => render(template, VARS)).toThrow(NotImplementedError);
