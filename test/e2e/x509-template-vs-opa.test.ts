@@ -33,6 +33,9 @@ const FUNCTIONS: Record<string, number> = {
 const POLICY = [
   'package diff',
   'import rego.v1',
+  // mutated inputs, without strict errors: the indices that parse and what they parse to
+  'certs := [{"i": i, "v": v} | some i; c := input.certs[i]; v := crypto.x509.parse_certificates(c)]',
+  'csrs := [{"i": i, "v": v} | some i; c := input.csrs[i]; v := crypto.x509.parse_certificate_request(c)]',
   ...Object.entries(FUNCTIONS).map(
     ([fn, n]) => `r := {"value": ${fn}(${Array.from({ length: n }, (_, i) => `input.a[${i}]`).join(', ')})} if input.fn == "${fn}"`,
   ),
@@ -141,6 +144,7 @@ describe('x509, key and template builtins: embedded engine vs real OPA', () => {
   let opaUrl: string;
   let work: string;
   let engine: WasmPolicyEngine;
+  const mutationEngines = {} as Record<'certs' | 'csrs', WasmPolicyEngine>;
   let fixtures: X509Fixtures;
 
   beforeAll(async () => {
@@ -152,9 +156,13 @@ describe('x509, key and template builtins: embedded engine vs real OPA', () => {
     const src = join(work, 'src');
     await mkdir(src);
     await writeFile(join(src, 'diff.rego'), POLICY);
-    await buildBundle({ opaPath, sourceDir: src, outFile: join(work, 'bundle.tar.gz'), revision: 'diff', entrypoints: ['diff/r'] });
+    await buildBundle({ opaPath, sourceDir: src, outFile: join(work, 'bundle.tar.gz'), revision: 'diff', entrypoints: ['diff/r', 'diff/certs', 'diff/csrs'] });
     engine = new WasmPolicyEngine('diff/r', { strictBuiltinErrors: true });
     await engine.activate(await loadBundleFile(join(work, 'bundle.tar.gz')));
+    for (const ep of ['certs', 'csrs'] as const) {
+      mutationEngines[ep] = new WasmPolicyEngine(`diff/${ep}`);
+      await mutationEngines[ep].activate(await loadBundleFile(join(work, 'bundle.tar.gz')));
+    }
     const port = await freePort();
     opa = startProcess({ name: 'opa-x509-diff', command: opaPath, args: ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error'], logDir: work });
     opaUrl = `http://127.0.0.1:${port}`;
@@ -192,5 +200,38 @@ describe('x509, key and template builtins: embedded engine vs real OPA', () => {
     process.stdout.write(`${rows.join('\n')}\n`);
     expect(disagreements).toEqual([]);
     expect(refusedNotes.sort()).toEqual(Object.keys(REFUSED).sort());
+  }, 300_000);
+
+  it('accepts and refuses the same mutated certificates and CSRs as OPA, and reads the same values from them', async () => {
+    // Deterministic: one to three random bytes replaced in each DER (mulberry32, fixed seed)
+    let seed = 20;
+    const random = (): number => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const mutate = (names: string[], count: number): string[] =>
+      Array.from({ length: count }, () => {
+        const der = Buffer.from(fixtures.der(names[Math.floor(random() * names.length)] as string), 'base64');
+        for (let k = 1 + Math.floor(random() * 3); k > 0; k--) der[Math.floor(random() * der.length)] = Math.floor(random() * 256);
+        return der.toString('base64');
+      });
+    const input = { certs: mutate(['root.crt', 'int.crt', 'leaf.crt', 'pss.crt', 'v1.crt', 'nc.crt'], 300), csrs: mutate(['attrs.csr', 'int.csr', 'leaf.csr'], 200) };
+    for (const ep of ['certs', 'csrs'] as const) {
+      const embedded = (await mutationEngines[ep].evaluate(input as unknown as JsonObject, Buffer.from(JSON.stringify(input)))).result as { i: number; v: unknown }[];
+      const res = await fetch(`${opaUrl}/v1/data/diff/${ep}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
+      const real = ((await res.json()) as { result: { i: number; v: unknown }[] }).result;
+      const parsedByOpa = real.map((r) => r.i);
+      const parsedEmbedded = new Set(embedded.map((r) => r.i));
+      const onlyOpa = parsedByOpa.filter((i) => !parsedEmbedded.has(i)).map((i) => `${ep}[${i}] ${input[ep][i]}`);
+      expect(onlyOpa).toEqual([]);
+      expect(embedded.map((r) => r.i)).toEqual(parsedByOpa);
+      // both accept some and refuse some, or the comparison would show little
+      expect(parsedByOpa.length).toBeGreaterThan(input[ep].length / 10);
+      expect(parsedByOpa.length).toBeLessThan(input[ep].length);
+      const differing = embedded.filter((r, k) => !sameValue(r.v, real[k]?.v)).map((r) => r.i);
+      expect(differing).toEqual([]);
+    }
   }, 300_000);
 });

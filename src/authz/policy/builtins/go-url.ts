@@ -44,6 +44,15 @@ function escape(s: string, mode: Mode): string {
   return out;
 }
 
+/** net/url validEncoded: a raw path or fragment written back as is only when every byte may appear unescaped. */
+function validEncoded(s: string, mode: Mode): boolean {
+  for (const c of s) {
+    if ("!$&'()*+,;=:@[]%".includes(c)) continue;
+    if (c.charCodeAt(0) >= 0x80 || shouldEscape(c, mode)) return false;
+  }
+  return true;
+}
+
 function unescape(s: string, _mode: Mode): string {
   const bytes: number[] = [];
   for (let i = 0; i < s.length; ) {
@@ -148,13 +157,13 @@ export function goUrlString(u: GoUrl): string {
         if (u.Host !== '') out += escape(u.Host, 'host');
       }
     }
-    const path = u.RawPath !== '' && unescapeOk(u.RawPath) === u.Path ? u.RawPath : u.Path === '*' ? '*' : escape(u.Path, 'path');
+    const path = u.RawPath !== '' && validEncoded(u.RawPath, 'path') && unescapeOk(u.RawPath) === u.Path ? u.RawPath : u.Path === '*' ? '*' : escape(u.Path, 'path');
     if (path !== '' && !path.startsWith('/') && u.Host !== '') out += '/';
     if (out === '' && (path.split('/')[0] as string).includes(':')) out += './';
     out += path;
   }
   if (u.ForceQuery || u.RawQuery !== '') out += `?${u.RawQuery}`;
-  if (u.Fragment !== '') out += `#${u.RawFragment !== '' && unescapeOk(u.RawFragment) === u.Fragment ? u.RawFragment : escape(u.Fragment, 'fragment')}`;
+  if (u.Fragment !== '') out += `#${u.RawFragment !== '' && validEncoded(u.RawFragment, 'fragment') && unescapeOk(u.RawFragment) === u.Fragment ? u.RawFragment : escape(u.Fragment, 'fragment')}`;
   return out;
 }
 

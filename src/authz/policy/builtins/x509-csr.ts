@@ -1,8 +1,8 @@
 import { BuiltinError } from './builtin.js';
-import { DerReader, TAG, derBitString, derInteger, derOid, oidKey } from './der.js';
+import { DerReader, TAG, derBitString, derInteger, derOid, oidKey, type DerElement } from './der.js';
 import type { Value } from './json-values.js';
 import { parseExtensions } from './x509-extensions.js';
-import { asn1String, parseName } from './x509-name.js';
+import { fillName } from './x509-name.js';
 import { PK, parseAlgorithmIdentifier, publicKeyAlgorithm, publicKeyValue, signatureAlgorithm } from './x509-public-key.js';
 
 const structureError = (what: string): BuiltinError => new BuiltinError(`asn1: structure error: ${what}`);
@@ -56,7 +56,7 @@ export function parseCertificateRequest(der: Buffer): Value {
     SignatureAlgorithm: signatureAlgorithm(sigAlg),
     PublicKeyAlgorithm: pkAlg,
     PublicKey: pkAlg !== PK.Unknown ? publicKeyValue(pkAlg, pkAi, pkBits, spki.element) : null,
-    Subject: parseName(subject.element),
+    Subject: csrSubject(subject.element),
     Attributes: nullIfEmpty(rawAttributes.map(attributeSet).filter((a): a is Value => a !== undefined)),
     Extensions: ext.Extensions ?? null,
     ExtraExtensions: null,
@@ -78,7 +78,11 @@ function rightAlignBits(bytes: Buffer, bitLength: number): Buffer {
   return out;
 }
 
-/** The first value of every extensionRequest attribute (parseCSRExtensions), as one extensions SEQUENCE's contents. */
+/**
+ * The first value of every extensionRequest attribute (parseCSRExtensions), as one extensions SEQUENCE's
+ * contents. An attribute that is not {OID, SET OF any} is skipped, as Go's pkcs10Attribute unmarshalling
+ * skips it; an extension request whose first value is not a list of extensions is an error.
+ */
 function csrExtensions(rawAttributes: Buffer[]): Buffer[] {
   const out: Buffer[] = [];
   for (const raw of rawAttributes) {
@@ -86,13 +90,18 @@ function csrExtensions(rawAttributes: Buffer[]): Buffer[] {
     if (!seq) continue;
     const r = new DerReader(seq.content);
     const id = r.readOid();
-    const values = r.read(TAG.SET);
-    if (!id || !values || oidKey(id) !== EXTENSION_REQUEST) continue;
-    const first = new DerReader(values.content).read(TAG.SEQUENCE);
-    if (!first) {
-      if (values.content.length === 0) continue;
-      throw structureError('extension request is not a SEQUENCE');
+    const set = r.read(TAG.SET);
+    if (!id || !set) continue;
+    const values: DerElement[] = [];
+    const vr = new DerReader(set.content);
+    while (!vr.empty()) {
+      const v = vr.readAny();
+      if (!v) break;
+      values.push(v);
     }
+    if (!vr.empty() || values.length === 0 || oidKey(id) !== EXTENSION_REQUEST) continue;
+    const first = values[0] as DerElement;
+    if (first.tag !== TAG.SEQUENCE) throw structureError('extension request is not a SEQUENCE');
     out.push(first.content);
   }
   return out;
@@ -139,12 +148,64 @@ function attributeSet(raw: Buffer): Value | undefined {
   return { Type: type, Value: values };
 }
 
+/**
+ * A CSR's subject as Go reads it: encoding/asn1 into pkix.RDNSequence (values decoded into `any`, so a value
+ * that is not a string stays in Names), then FillFromRDNSequence.
+ */
+function csrSubject(der: Buffer): Value {
+  const seq = new DerReader(der).read(TAG.SEQUENCE);
+  if (!seq) throw structureError('malformed subject');
+  const atvs: { type: number[]; value: Value }[] = [];
+  const r = new DerReader(seq.content);
+  while (!r.empty()) {
+    const set = r.read(TAG.SET);
+    if (!set) throw structureError('subject is not a SEQUENCE of SETs');
+    const sr = new DerReader(set.content);
+    while (!sr.empty()) {
+      const atv = sr.read(TAG.SEQUENCE);
+      const ar = atv && new DerReader(atv.content);
+      const type = ar?.readOid();
+      const v = ar?.readAny();
+      if (!type || !v) throw structureError('malformed attribute in the subject');
+      const value = anyValue(v.tag, v.content);
+      if (value === undefined) throw new BuiltinError('asn1: syntax error: invalid value in the subject');
+      atvs.push({ type, value });
+    }
+  }
+  return fillName(atvs);
+}
+
+/** encoding/asn1's string types (its rules, not crypto/x509's: T61 bytes as they are, BMP without checks). */
+function asn1AnyString(tag: number, c: Buffer): string {
+  const ascii = (ok: (b: number) => boolean, what: string): string => {
+    for (const b of c) if (!ok(b)) throw new Error(`invalid ${what}`);
+    return c.toString('latin1');
+  };
+  switch (tag) {
+    case TAG.PrintableString:
+      return ascii((b) => /[A-Za-z0-9 '()+,\-./:=?*&]/.test(String.fromCharCode(b)), 'PrintableString');
+    case TAG.NumericString:
+      return ascii((b) => (b >= 0x30 && b <= 0x39) || b === 0x20, 'NumericString');
+    case TAG.IA5String:
+      return ascii((b) => b < 0x80, 'IA5String');
+    case TAG.UTF8String:
+      return new TextDecoder('utf-8', { fatal: true }).decode(c);
+    case TAG.BMPString: {
+      if (c.length % 2 !== 0) throw new Error('invalid BMPString');
+      const units = c.length >= 2 && c[c.length - 1] === 0 && c[c.length - 2] === 0 ? c.subarray(0, c.length - 2) : c;
+      return new TextDecoder('utf-16be').decode(units);
+    }
+    default:
+      return c.toString('utf8'); // T61String: Go keeps the bytes (JSON then writes invalid UTF-8 as U+FFFD)
+  }
+}
+
 /** encoding/asn1 into an empty interface; undefined when Go's parse of it fails. */
 function anyValue(tag: number, c: Buffer): Value | undefined {
   try {
     switch (tag) {
       case TAG.PrintableString: case TAG.NumericString: case TAG.IA5String: case TAG.T61String: case TAG.UTF8String: case TAG.BMPString:
-        return asn1String(tag, c);
+        return asn1AnyString(tag, c);
       case TAG.INTEGER: {
         const n = derInteger(c);
         return n === undefined || n > 0x7fffffffffffffffn || n < -0x8000000000000000n ? undefined : Number.isSafeInteger(Number(n)) ? Number(n) : n;

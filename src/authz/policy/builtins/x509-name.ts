@@ -7,52 +7,50 @@ export function parseName(der: Buffer): Value {
   const outer = new DerReader(der).read(TAG.SEQUENCE);
   if (!outer) throw new BuiltinError('x509: invalid RDNSequence');
   const seq = new DerReader(outer.content);
-  const names: Value[] = [];
-  const name = {
-    Country: null as string[] | null,
-    Organization: null as string[] | null,
-    OrganizationalUnit: null as string[] | null,
-    Locality: null as string[] | null,
-    Province: null as string[] | null,
-    StreetAddress: null as string[] | null,
-    PostalCode: null as string[] | null,
-    SerialNumber: '',
-    CommonName: '',
-  };
-  const LISTS: Record<number, keyof typeof name> = {
-    6: 'Country', 7: 'Locality', 8: 'Province', 9: 'StreetAddress', 10: 'Organization', 11: 'OrganizationalUnit', 17: 'PostalCode',
-  };
+  const atvs: { type: number[]; value: Value }[] = [];
   while (!seq.empty()) {
     const set = seq.read(TAG.SET);
     if (!set) throw new BuiltinError('x509: invalid RDNSequence');
-    const atvs = new DerReader(set.content);
-    while (!atvs.empty()) {
-      const atv = atvs.read(TAG.SEQUENCE);
+    const r = new DerReader(set.content);
+    while (!r.empty()) {
+      const atv = r.read(TAG.SEQUENCE);
       if (!atv) throw new BuiltinError('x509: invalid RDNSequence: invalid attribute');
-      const r = new DerReader(atv.content);
-      const type = r.readOid();
+      const ar = new DerReader(atv.content);
+      const type = ar.readOid();
       if (!type) throw new BuiltinError('x509: invalid RDNSequence: invalid attribute type');
-      const raw = r.readAny();
+      const raw = ar.readAny();
       if (!raw) throw new BuiltinError('x509: invalid RDNSequence: invalid attribute value');
-      let value: string;
       try {
-        value = asn1String(raw.tag, raw.content);
+        atvs.push({ type, value: asn1String(raw.tag, raw.content) });
       } catch (err) {
         throw new BuiltinError(`x509: invalid RDNSequence: invalid attribute value: ${(err as Error).message}`);
       }
-      names.push({ Type: type, Value: value });
-      if (type.length === 4 && type[0] === 2 && type[1] === 5 && type[2] === 4) {
-        const arc = type[3] as number;
-        if (arc === 3) name.CommonName = value;
-        else if (arc === 5) name.SerialNumber = value;
-        else if (LISTS[arc]) {
-          const key = LISTS[arc] as 'Country';
-          (name[key] ??= []).push(value);
-        }
-      }
     }
   }
-  return { ...name, Names: names.length > 0 ? names : null, ExtraNames: null };
+  return fillName(atvs);
+}
+
+const NAME_LISTS: Record<number, string> = {
+  6: 'Country', 7: 'Locality', 8: 'Province', 9: 'StreetAddress', 10: 'Organization', 11: 'OrganizationalUnit', 17: 'PostalCode',
+};
+
+/** pkix.Name.FillFromRDNSequence: every attribute in Names; the string ones of 2.5.4.x in their fields. */
+export function fillName(atvs: { type: number[]; value: Value }[]): Value {
+  const name: { [key: string]: Value } = {
+    Country: null, Organization: null, OrganizationalUnit: null, Locality: null, Province: null, StreetAddress: null, PostalCode: null,
+    SerialNumber: '', CommonName: '',
+  };
+  for (const { type, value } of atvs) {
+    if (typeof value !== 'string' || type.length !== 4 || type[0] !== 2 || type[1] !== 5 || type[2] !== 4) continue;
+    const arc = type[3] as number;
+    if (arc === 3) name.CommonName = value;
+    else if (arc === 5) name.SerialNumber = value;
+    else if (NAME_LISTS[arc]) {
+      const key = NAME_LISTS[arc] as string;
+      name[key] = [...((name[key] as string[] | null) ?? []), value];
+    }
+  }
+  return { ...name, Names: atvs.length > 0 ? atvs.map((a) => ({ Type: a.type, Value: a.value })) : null, ExtraNames: null };
 }
 
 /** crypto/x509 parseASN1String: the string types a Name may hold; any other is an error. */
