@@ -3,6 +3,9 @@ import { BuiltinError } from './builtin.js';
 import type { Value } from './json-values.js';
 import { base64Std, pemDecode } from './pem.js';
 import { parseCertificate } from './x509-certificate.js';
+import { EC_PUBLIC_KEY_OID, ecPrivateKeyValue, pkcs8Algorithm } from './x509-ec-key.js';
+import { RSA_OID, rsaPrivateKeyValue } from './x509-rsa-key.js';
+import { DerReader, TAG } from './der.js';
 
 /**
  * Private keys as Go's encoding/json writes crypto/x509's parsed keys: *rsa.PrivateKey
@@ -47,16 +50,48 @@ export function privateKeyValue(key: KeyObject, format: KeyFormat): Value {
 
 const BLOCK_FORMATS: Record<string, KeyFormat> = { 'RSA PRIVATE KEY': 'pkcs1', 'PRIVATE KEY': 'pkcs8', 'EC PRIVATE KEY': 'sec1' };
 
+export interface ParsedPrivateKey {
+  type: string;
+  value: Value;
+}
+
+/**
+ * A DER private key in one format, as Go's ParsePKCS1PrivateKey, ParsePKCS8PrivateKey and ParseECPrivateKey
+ * read it (their checks, their structures); node:crypto only derives an Ed25519 public key from its seed.
+ */
+export function parsePrivateKeyDer(der: Buffer, format: KeyFormat): ParsedPrivateKey {
+  if (format === 'pkcs1') return { type: 'rsa', value: rsaPrivateKeyValue(der) };
+  if (format === 'sec1') return { type: 'ec', value: ecPrivateKeyValue(der) };
+  const wrapped = pkcs8Algorithm(der);
+  if (!wrapped) throw new BuiltinError('x509: failed to parse private key');
+  if (wrapped.oid === RSA_OID) return { type: 'rsa', value: rsaPrivateKeyValue(wrapped.key) };
+  if (wrapped.oid === EC_PUBLIC_KEY_OID) return { type: 'ec', value: ecPrivateKeyValue(wrapped.key, wrapped.curve) };
+  if (wrapped.oid === ED25519_OID || wrapped.oid === X25519_OID) {
+    if (wrapped.hasParams) throw new BuiltinError('x509: invalid private key parameters');
+    const seed = new DerReader(wrapped.key).read(TAG.OCTET_STRING);
+    if (!seed || seed.content.length !== 32) throw new BuiltinError('x509: invalid private key length');
+    if (wrapped.oid === X25519_OID) return { type: 'x25519', value: {} };
+    const key = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed.content]), format: 'der', type: 'pkcs8' });
+    return { type: 'ed25519', value: privateKeyValue(key, 'pkcs8') };
+  }
+  throw new BuiltinError('x509: PKCS#8 wrapping contained private key with unknown algorithm');
+}
+
+const ED25519_OID = '1.3.101.112';
+const X25519_OID = '1.3.101.110';
+/** PKCS #8 for an Ed25519 seed (RFC 8410): version 0, algorithm id-Ed25519, OCTET STRING { OCTET STRING seed }. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
 /** OPA's getPrivateKeysFromPEMData: every private key block, after decoding the whole input from base64 when it is base64. */
-export function privateKeysFromPem(input: string): { key: KeyObject; format: KeyFormat }[] {
+export function privateKeysFromPem(input: string): ParsedPrivateKey[] {
   let bytes = base64Std(input) ?? Buffer.from(input, 'utf8');
-  const keys: { key: KeyObject; format: KeyFormat }[] = [];
+  const keys: ParsedPrivateKey[] = [];
   while (bytes.length > 0) {
     const d = pemDecode(bytes);
     if (!d) break;
     bytes = d.rest;
     const format = BLOCK_FORMATS[d.block.type];
-    if (format) keys.push({ key: importKey(d.block.bytes, format), format });
+    if (format) keys.push(parsePrivateKeyDer(d.block.bytes, format));
   }
   return keys;
 }
@@ -64,7 +99,7 @@ export function privateKeysFromPem(input: string): { key: KeyObject; format: Key
 /** crypto.parse_private_keys */
 export function parsePrivateKeys(input: string): Value {
   if (input === '') return null;
-  return privateKeysFromPem(input).map((k) => privateKeyValue(k.key, k.format));
+  return privateKeysFromPem(input).map((k) => k.value);
 }
 
 const BEGIN = '-----BEGIN ';
@@ -120,8 +155,7 @@ export function parseKeyPair(certInput: string, keyInput: string): Value {
   if (leaf.raw.length !== (ders[0] as Buffer).length) throw new BuiltinError('x509: trailing data');
   const parsed = (['pkcs1', 'pkcs8', 'sec1'] as const).map((format) => {
     try {
-      const key = createPrivateKey({ key: keyBlock.bytes, format: 'der', type: format });
-      return { key, value: privateKeyValue(key, format) };
+      return parsePrivateKeyDer(keyBlock.bytes, format);
     } catch {
       return undefined;
     }
@@ -133,12 +167,12 @@ export function parseKeyPair(certInput: string, keyInput: string): Value {
   const same = (a: Value | undefined, b: Value | undefined): boolean => a !== undefined && b !== undefined && String(a) === String(b);
   if (alg === 1 || alg === 3) {
     const wantType = alg === 1 ? 'rsa' : 'ec';
-    if (parsed.key.asymmetricKeyType !== wantType || typeof priv !== 'object' || typeof pub !== 'object' || pub === null) throw new BuiltinError('tls: private key type does not match public key type');
+    if (parsed.type !== wantType || typeof priv !== 'object' || typeof pub !== 'object' || pub === null) throw new BuiltinError('tls: private key type does not match public key type');
     const p = pub as { [k: string]: Value };
     const ok = alg === 1 ? same(p.N, priv.N) && same(p.E, priv.E) : same(p.X, priv.X) && same(p.Y, priv.Y);
     if (!ok) throw new BuiltinError('tls: private key does not match public key');
   } else if (alg === 4) {
-    if (parsed.key.asymmetricKeyType !== 'ed25519' || typeof priv !== 'string') throw new BuiltinError('tls: private key type does not match public key type');
+    if (parsed.type !== 'ed25519' || typeof priv !== 'string') throw new BuiltinError('tls: private key type does not match public key type');
     if (Buffer.from(priv, 'base64').subarray(32).toString('base64') !== pub) throw new BuiltinError('tls: private key does not match public key');
   } else throw new BuiltinError('tls: unknown public key algorithm');
   return {
