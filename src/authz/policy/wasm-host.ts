@@ -1,5 +1,5 @@
-import { HOST_BUILTINS, reasonUnsupported, SET_AWARE, type BuiltinImpl, type EvaluationContext } from './builtins/index.js';
-import { decodeRegoValue, decodeValue, encodeValue, type Value } from './builtins/json-values.js';
+import { HOST_BUILTINS, NotImplementedError, reasonUnsupported, SET_AWARE, type BuiltinImpl, type EvaluationContext } from './builtins/index.js';
+import { decodeRegoValue, decodeValue, EncodedValue, encodeValue, type Value } from './builtins/json-values.js';
 import { PolicyError } from './policy-engine.js';
 
 /** Memory ceiling per instance (64 KiB pages): room for 2 MiB bodies several times over, but bounded. */
@@ -32,6 +32,7 @@ export interface MissingBuiltin {
 export class StrictBuiltinError extends PolicyError {}
 
 const utf8 = new TextDecoder();
+const utf8Out = new TextEncoder();
 
 /**
  * The host side of one policy.wasm instance: the import object (opa_abort, opa_println, opa_builtinN) and
@@ -106,23 +107,26 @@ export class WasmHost implements EvaluationContext {
     const args: Value[] = argAddrs.map((addr) =>
       b.setAware ? decodeRegoValue(this.readString(ex.opa_value_dump(addr))) : decodeValue(this.readString(ex.opa_json_dump(addr))),
     );
-    let result: Value | undefined;
+    let result: Value | EncodedValue | undefined;
     try {
       result = b.impl(args, this);
     } catch (err) {
+      // what OPA would answer and this engine does not reproduce fails the evaluation, strict or not
+      if (err instanceof NotImplementedError) throw new StrictBuiltinError(`${b.name}: not implemented by the embedded engine: ${err.message}`);
       if (this.strictBuiltinErrors) throw new StrictBuiltinError(`${b.name}: ${err instanceof Error ? err.message : String(err)}`);
       return 0; // OPA without strict builtin errors: the call is undefined
     }
     if (result === undefined) return 0;
-    return this.load(encodeValue(result));
+    return this.load(result instanceof EncodedValue ? result.text : encodeValue(result));
   }
 
   private load(text: string): number {
     const ex = this.exports as PolicyExports;
-    const bytes = Buffer.from(text, 'utf8');
-    const addr = ex.opa_malloc(bytes.length);
-    new Uint8Array(this.memory.buffer, addr, bytes.length).set(bytes);
-    const value = ex.opa_value_parse(addr, bytes.length);
+    // written straight into the module's memory: no intermediate Buffer
+    const max = text.length * 3;
+    const addr = ex.opa_malloc(max);
+    const { written } = utf8Out.encodeInto(text, new Uint8Array(this.memory.buffer, addr, max));
+    const value = ex.opa_value_parse(addr, written);
     if (value === 0) throw new PolicyError('builtin result could not be read by the policy');
     return value;
   }
