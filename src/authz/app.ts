@@ -169,9 +169,9 @@ function observersOf(recordedInputs: RecordedInputs | undefined, shipping: Decis
   const observers: DecisionObserver[] = [];
   if (recordedInputs) {
     // Inputs the active bundle decided: each candidate bundle must decide them too before activation.
-    observers.push((record, input, _result, _json, inputBytes) => {
+    observers.push((record, input, _result, json) => {
       // Bounded in count (one per tool and outcome) and in size: a 2 MiB body is not kept for later.
-      if (input && record.result !== 'error' && inputBytes <= MAX_RECORDED_INPUT_BYTES) recordedInputs.record(record.tool, record.allowed, input);
+      if (input && record.result !== 'error' && (json?.length ?? 0) <= MAX_RECORDED_INPUT_BYTES) recordedInputs.record(record.tool, record.allowed, input);
     });
   }
   if (shipping) observers.push(shipping.observe);
@@ -179,8 +179,8 @@ function observersOf(recordedInputs: RecordedInputs | undefined, shipping: Decis
   if (observers.length === 0) return {};
   if (observers.length === 1) return { onDecided: observers[0] as DecisionObserver };
   return {
-    onDecided: (record, input, result, json, inputBytes) => {
-      for (const o of observers) o(record, input, result, json, inputBytes);
+    onDecided: (record, input, result, json) => {
+      for (const o of observers) o(record, input, result, json);
     },
   };
 }

@@ -42,21 +42,9 @@ export interface CheckServiceOptions {
 
 /**
  * Runs after the answer was sent; `input` is the policy input (undefined when the call was refused before it
- * was evaluated), `result` the raw value at the decision path, `inputJson` the whole input encoded (undefined
- * when the engine was given only the parts its bundle reads, see policy/input-paths.ts), `inputBytes` the
- * size of the whole input's JSON (estimated from the body when it was not encoded whole).
+ * was evaluated), `result` the raw value at the decision path, `inputJson` the input as the engine got it.
  */
-export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: Buffer | undefined, inputBytes: number) => void;
-
-/** What the engine was given and answered, for the observers. */
-interface EvaluatedInput {
-  revision?: string;
-  result?: unknown;
-  json?: Buffer;
-  /** `json` is the whole input (not only the parts the bundle reads). */
-  whole?: boolean;
-  inputBytes?: number;
-}
+export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: Buffer | undefined) => void;
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
 interface Outcome {
@@ -116,7 +104,7 @@ export class CheckService {
         )
       : undefined;
     let outcome: Outcome;
-    const evaluated: EvaluatedInput = {};
+    const evaluated: { revision?: string; result?: unknown; json?: Buffer } = {};
     try {
       if (expired(bounds)) throw new AbandonedCheck();
       if (!mapped) throw mapError;
@@ -162,7 +150,7 @@ export class CheckService {
       if (!record.allowed || upstreamCall) this.audit(record, mapped);
       if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
       // A decision nobody waited for was never enforced: it is not shipped (nor compared by the shadow).
-      if (record.applied) this.opts.onDecided?.(record, mapped?.input, evaluated.result, evaluated.whole ? evaluated.json : undefined, evaluated.inputBytes ?? 0);
+      if (record.applied) this.opts.onDecided?.(record, mapped?.input, evaluated.result, evaluated.json);
     });
     return outcome.response;
   }
@@ -172,7 +160,7 @@ export class CheckService {
     decisionId: string,
     span: Span | undefined,
     requestBody: Uint8Array,
-    evaluated: EvaluatedInput,
+    evaluated: { revision?: string; result?: unknown; json?: Buffer },
     bounds: EvaluationBounds,
   ): Promise<Outcome> {
     const { engine, metrics } = this.opts;
@@ -183,13 +171,8 @@ export class CheckService {
     let evaluation;
     try {
       if (expired(bounds)) throw new AbandonedCheck();
-      // Only the parts of the input the active bundle reads are encoded (a 64 KiB call's arguments stand in
-      // the input up to four times); the input object, which the decision log records, stays whole.
-      const paths = engine.inputPaths?.() ?? 'all';
-      evaluated.json = encodeInputJson(mapped.input, mapped.rawArguments, paths);
-      evaluated.whole = paths === 'all';
-      evaluated.inputBytes = evaluated.whole ? evaluated.json.length : evaluated.json.length + 3 * requestBody.length;
-      evaluation = await engine.evaluate(mapped.input, evaluated.json, bounds, paths);
+      evaluated.json = encodeInputJson(mapped.input, mapped.rawArguments);
+      evaluation = await engine.evaluate(mapped.input, evaluated.json, bounds);
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
     } catch (err) {
       evalSpan?.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });

@@ -1,4 +1,3 @@
-import type { InputPathNode, InputPaths } from '../policy/input-paths.js';
 import type { JsonObject } from './envoy-input.js';
 
 /**
@@ -31,82 +30,75 @@ export interface InputSplices {
   containers: Set<unknown>;
 }
 
-/**
- * `paths`: only the parts of the input the active bundle can read (src/authz/policy/input-paths.ts); the
- * others are left out of the bytes (the input object itself, which the decision log records, is untouched).
- */
-export function encodeInputJson(input: JsonObject, raw: RawJsonValue | InputSplices | undefined, paths: InputPaths = 'all'): Buffer {
-  const splices = splicesOf(input, raw);
-  if (!splices && paths === 'all') {
+export function encodeInputJson(input: JsonObject, raw: RawJsonValue | InputSplices | undefined): Buffer {
+  if (raw && 'values' in raw) return encodeSpliced(input, raw);
+  if (!raw || raw.json.length < SPLICE_FROM_BYTES) {
     // TextEncoder gives the bytes their own ArrayBuffer, which the wasm engine can hand over without a copy.
     const bytes = utf8.encode(JSON.stringify(input));
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  return new InputWriter(splices).write(input, paths === 'all' ? 'whole' : paths);
-}
-
-/** REST's single raw value or MCP's splices, as splices; none when too small to be worth assembling. */
-function splicesOf(input: JsonObject, raw: RawJsonValue | InputSplices | undefined): InputSplices | undefined {
-  if (!raw) return undefined;
-  if ('values' in raw) {
-    let total = 0;
-    for (const b of raw.values.values()) total += b.length;
-    return total < SPLICE_FROM_BYTES ? undefined : raw;
-  }
-  if (raw.json.length < SPLICE_FROM_BYTES) return undefined;
-  // REST: the arguments stand at the top level (parsed_body) and one level down in tool_call.
-  const toolCall = input.tool_call;
-  return { values: new Map([[raw.value, raw.json]]), containers: new Set(isObject(toolCall) && toolCall.arguments === raw.value ? [toolCall] : []) };
-}
-
-class InputWriter {
-  private readonly chunks: Buffer[] = [];
-  private text = '';
-
-  constructor(private readonly splices: InputSplices | undefined) {}
-
-  write(input: JsonObject, node: InputPathNode): Buffer {
-    this.writeObject(input, node);
-    this.flush();
-    if (this.chunks.length === 1) return this.chunks[0] as Buffer;
-    return Buffer.concat(this.chunks);
-  }
-
-  private writeObject(obj: Record<string, unknown>, node: InputPathNode): void {
-    this.text += '{';
+  const chunks: Buffer[] = [];
+  let text = '';
+  const flush = (): void => {
+    if (text) chunks.push(Buffer.from(text));
+    text = '';
+  };
+  // The input's own fields, and one level down in tool_call, where the arguments stand again.
+  const writeObject = (obj: Record<string, unknown>, topLevel: boolean): void => {
+    text += '{';
     let first = true;
     for (const [key, value] of Object.entries(obj)) {
       if (value === undefined) continue;
-      const child = node === 'whole' ? 'whole' : node.get(key);
-      if (!child) continue;
-      this.text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+      text += `${first ? '' : ','}${JSON.stringify(key)}:`;
       first = false;
-      this.writeValue(value, child);
+      if (value === raw.value) {
+        flush();
+        chunks.push(raw.json);
+      } else if (topLevel && key === 'tool_call' && isObject(value) && value.arguments === raw.value) {
+        writeObject(value, false);
+      } else {
+        text += JSON.stringify(value);
+      }
     }
-    this.text += '}';
-  }
+    text += '}';
+  };
+  writeObject(input, true);
+  flush();
+  return Buffer.concat(chunks);
+}
 
-  private writeValue(value: unknown, node: InputPathNode): void {
-    // Where only some keys are needed, leaving the others out beats reusing the whole value's bytes.
-    if (node !== 'whole' && isObject(value)) {
-      this.writeObject(value, node);
-      return;
+function encodeSpliced(input: JsonObject, s: InputSplices): Buffer {
+  let total = 0;
+  for (const b of s.values.values()) total += b.length;
+  if (total < SPLICE_FROM_BYTES) return encodeInputJson(input, undefined);
+  const chunks: Buffer[] = [];
+  let text = '';
+  const flush = (): void => {
+    if (text) chunks.push(Buffer.from(text));
+    text = '';
+  };
+  const writeObject = (obj: Record<string, unknown>): void => {
+    text += '{';
+    let first = true;
+    for (const [key, value] of Object.entries(obj)) {
+      if (value === undefined) continue;
+      text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+      first = false;
+      const spliced = s.values.get(value);
+      if (spliced) {
+        flush();
+        chunks.push(spliced);
+      } else if (isObject(value) && s.containers.has(value)) {
+        writeObject(value);
+      } else {
+        text += JSON.stringify(value);
+      }
     }
-    const spliced = this.splices?.values.get(value);
-    if (spliced) {
-      this.flush();
-      this.chunks.push(spliced);
-    } else if (isObject(value) && this.splices?.containers.has(value)) {
-      this.writeObject(value, node);
-    } else {
-      this.text += JSON.stringify(value);
-    }
-  }
-
-  private flush(): void {
-    if (this.text) this.chunks.push(Buffer.from(this.text));
-    this.text = '';
-  }
+    text += '}';
+  };
+  writeObject(input);
+  flush();
+  return Buffer.concat(chunks);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

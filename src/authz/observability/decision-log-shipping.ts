@@ -35,9 +35,9 @@ export function startDecisionLogShipping(config: AuthzConfig, metrics: AuthzMetr
   return {
     mask,
     shipper,
-    observe: (record, input, result, _inputJson, inputBytes) => {
+    observe: (record, input, result, inputJson) => {
       try {
-        shipper.add(record, input, result, requestedBy(input), inputBytes);
+        shipper.add(record, input, result, requestedBy(input), inputJson?.length ?? 0);
       } catch (err) {
         log.error('decision log event could not be built', { decision_id: record.decision_id, cause: errorMessage(err) });
       }

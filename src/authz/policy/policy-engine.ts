@@ -1,5 +1,4 @@
 import type { JsonObject } from '../input/envoy-input.js';
-import type { InputPaths } from './input-paths.js';
 
 /** What a policy engine hands back: the raw value at the decision path and the bundle revision that produced it. */
 export interface PolicyEvaluation {
@@ -28,12 +27,7 @@ export interface PolicyEngine {
    * `json` is the same input already encoded (src/authz/input/input-json.ts); engines send it as is. An
    * engine that waits (remote) stops waiting at `bounds`; one that computes in process may ignore them.
    */
-  evaluate(input: JsonObject, json?: Buffer, bounds?: EvaluationBounds, jsonPaths?: InputPaths): Promise<PolicyEvaluation>;
-  /**
-   * The parts of `input` the active bundle can read (src/authz/policy/input-paths.ts). A caller may encode
-   * only those and say so with `jsonPaths`; an engine without it gets the whole input.
-   */
-  inputPaths?(): InputPaths;
+  evaluate(input: JsonObject, json?: Buffer, bounds?: EvaluationBounds): Promise<PolicyEvaluation>;
   /** The active bundle's revision, when the engine holds one (names the policy in a policy_error). */
   revision?(): string | undefined;
   /** True once the engine can decide (a bundle is active / the server answered). */

@@ -1,8 +1,6 @@
 import { LoadedPolicy } from './opa-wasm-sdk.js';
 import type { PolicyBundle } from '../bundle/bundle.js';
 import type { JsonObject } from '../input/envoy-input.js';
-import { encodeInputJson } from '../input/input-json.js';
-import { inputPathsOf, type InputPaths } from './input-paths.js';
 import { PolicyError, type PolicyEngine, type PolicyEvaluation } from './policy-engine.js';
 import { WasmHost, type MissingBuiltin } from './wasm-host.js';
 
@@ -12,8 +10,6 @@ interface ActivePolicy {
   host: WasmHost;
   entrypoint: number;
   revision: string;
-  /** The parts of `input` the bundle's Rego can read: only those are copied into wasm memory. */
-  paths: InputPaths;
 }
 
 export interface WasmEngineOptions {
@@ -72,24 +68,17 @@ export class WasmPolicyEngine implements PolicyEngine {
     if (entrypoint === undefined) {
       throw new PolicyError(`bundle ${bundle.revision}: ${module.path} has no entrypoint "${this.decisionPath}"`);
     }
-    this.active = { policy, host, entrypoint, revision: bundle.revision, paths: inputPathsOf(bundle.rego) };
+    this.active = { policy, host, entrypoint, revision: bundle.revision };
   }
 
-  /** The parts of `input` the active bundle reads; a caller encoding the input may leave the rest out. */
-  inputPaths(): InputPaths {
-    return this.active?.paths ?? 'all';
-  }
-
-  async evaluate(input: JsonObject, json?: Buffer, _bounds?: unknown, jsonPaths: InputPaths = 'all'): Promise<PolicyEvaluation> {
+  async evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation> {
     const active = this.active;
     if (!active) throw new PolicyError('no policy bundle is active yet');
-    // Bytes encoded for another bundle's paths (one activated since) may lack what this one reads.
-    const bytes = json && (jsonPaths === 'all' || jsonPaths === active.paths) ? json : encodeInputJson(input, undefined, active.paths);
     let resultSet: unknown;
     active.host.beginEvaluation();
     try {
       // opa-wasm copies pre-encoded JSON straight into the module's memory (no stringify, no re-encode).
-      resultSet = active.policy.evaluate(ownArrayBuffer(bytes), active.entrypoint);
+      resultSet = active.policy.evaluate(json ? ownArrayBuffer(json) : input, active.entrypoint);
     } catch (err) {
       throw new PolicyError(`policy evaluation failed: ${describeThrown(err)}`);
     }
