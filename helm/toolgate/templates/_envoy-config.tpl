@@ -115,7 +115,7 @@
     cluster_name: {{ $cluster }}
     endpoints:
       - lb_endpoints:
-          - endpoint: { address: { socket_address: { address: {{ toJson $u.hostname }}, port_value: {{ $port }} } } }
+          - endpoint: { address: { socket_address: { address: {{ toJson $u.hostname }}, port_value: {{ $port }} } }, hostname: {{ toJson $u.host }} }
 {{- if eq $u.scheme "https" }}
   transport_socket:
     name: envoy.transport_sockets.tls
