@@ -58,6 +58,11 @@ export interface EnvoyTemplateValues {
   OTEL_COLLECTOR_PORT?: number;
   /** Upstream MCP servers (src/catalog/mcp-servers.yaml): a route and a cluster each. */
   MCP_SERVERS?: readonly McpServerDefinition[];
+  /** Approvals (issue 18): the /approvals/ route to the authz process's approvers' port, and the approvers' token audience. */
+  APPROVALS?: boolean;
+  APPROVALS_HOST?: string;
+  APPROVALS_PORT?: number;
+  APPROVALS_AUDIENCE?: string;
 }
 
 /**

@@ -45,7 +45,7 @@ function extProc(setting: string): string[] {
   ];
 }
 
-const UPSTREAM_HIDDEN_HEADERS = ['x-toolgate-mcp-method', 'x-toolgate-visible-tools', 'x-toolgate-agent-id', 'x-toolgate-agent-auth', 'x-toolgate-attestation', 'x-toolgate-tool'];
+const UPSTREAM_HIDDEN_HEADERS = ['x-toolgate-mcp-method', 'x-toolgate-visible-tools', 'x-toolgate-agent-id', 'x-toolgate-agent-auth', 'x-toolgate-attestation', 'x-toolgate-tool', 'x-toolgate-obligations'];
 
 export function mcpRoutesYaml(servers: readonly McpServerDefinition[]): string[] {
   const lines: string[] = [];

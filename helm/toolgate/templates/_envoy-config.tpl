@@ -46,7 +46,12 @@
 {{- $_ := set $values "OTEL_COLLECTOR_PORT" (regexFind "[0-9]+$" $hostPort) -}}
 {{- end -}}
 {{- /* The template's `#if NAME` ... `#endif NAME` blocks: kept (markers dropped) when NAME is on, else removed. */ -}}
-{{- $flags := dict "TRACING" (ne $otlp "") "AUTHZ_HEALTH_CHECKS" true "AUTHZ_TLS" true -}}
+{{- if .Values.approvals.enabled -}}
+{{- $_ := set $values "APPROVALS_HOST" (printf "%s-authz.%s.svc.cluster.local" $name .Release.Namespace) -}}
+{{- $_ := set $values "APPROVALS_PORT" (toString .Values.approvals.port) -}}
+{{- $_ := set $values "APPROVALS_AUDIENCE" .Values.approvals.approvers.audience -}}
+{{- end -}}
+{{- $flags := dict "TRACING" (ne $otlp "") "AUTHZ_HEALTH_CHECKS" true "AUTHZ_TLS" true "APPROVALS" .Values.approvals.enabled -}}
 {{- range $flag, $on := $flags -}}
 {{- if $on -}}
 {{- $cfg = regexReplaceAll (printf "(?m)^[ \t]*#(if|endif) %s[ \t]*\n" $flag) $cfg "" -}}
@@ -78,7 +83,7 @@
 */}}
 {{- define "toolgate.mcpRoutes" -}}
 {{- $extProc := "    envoy.filters.http.ext_proc:\n      \"@type\": type.googleapis.com/envoy.config.route.v3.FilterConfig\n      config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute\n        %s" -}}
-{{- $hidden := "[\"x-toolgate-mcp-method\",\"x-toolgate-visible-tools\",\"x-toolgate-agent-id\",\"x-toolgate-agent-auth\",\"x-toolgate-attestation\",\"x-toolgate-tool\"]" -}}
+{{- $hidden := "[\"x-toolgate-mcp-method\",\"x-toolgate-visible-tools\",\"x-toolgate-agent-id\",\"x-toolgate-agent-auth\",\"x-toolgate-attestation\",\"x-toolgate-tool\",\"x-toolgate-obligations\"]" -}}
 {{- range .Values.mcpServers.servers }}
 {{- $u := urlParse .url -}}
 {{- $cluster := printf "mcp_%s" (.name | replace "-" "_") -}}

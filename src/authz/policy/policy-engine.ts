@@ -31,6 +31,11 @@ export interface PolicyEngine {
   evaluate(input: JsonObject, json?: EncodedInput, bounds?: EvaluationBounds): Promise<PolicyEvaluation>;
   /** The active bundle's revision, when the engine holds one (names the policy in a policy_error). */
   revision?(): string | undefined;
+  /**
+   * Whether the active policy may read input.history (then the check fetches it first). Absent: the engine
+   * cannot tell (a remote OPA), and history is fetched for every check unless the config says never.
+   */
+  readsHistory?(): boolean;
   /** True once the engine can decide (a bundle is active / the server answered). */
   ready(): boolean;
   close(): Promise<void>;

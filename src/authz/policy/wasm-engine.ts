@@ -4,6 +4,7 @@ import type { JsonObject } from '../input/envoy-input.js';
 import type { EncodedInput } from '../input/input-json.js';
 import { PolicyError, type PolicyEngine, type PolicyEvaluation } from './policy-engine.js';
 import { WasmHost, type MissingBuiltin } from './wasm-host.js';
+import { bundleReadsHistory } from '../history/bundle-reads-history.js';
 
 /** The wasm instance and the revision it was built from travel together, so a decision never mixes two bundles. */
 interface ActivePolicy {
@@ -11,6 +12,8 @@ interface ActivePolicy {
   host: WasmHost;
   entrypoint: number;
   revision: string;
+  /** Whether the module may read input.history (src/authz/history/bundle-reads-history.ts). */
+  readsHistory: boolean;
 }
 
 export interface WasmEngineOptions {
@@ -69,7 +72,7 @@ export class WasmPolicyEngine implements PolicyEngine {
     if (entrypoint === undefined) {
       throw new PolicyError(`bundle ${bundle.revision}: ${module.path} has no entrypoint "${this.decisionPath}"`);
     }
-    this.active = { policy, host, entrypoint, revision: bundle.revision };
+    this.active = { policy, host, entrypoint, revision: bundle.revision, readsHistory: bundleReadsHistory(bundle) };
   }
 
   async evaluate(input: JsonObject, json?: EncodedInput): Promise<PolicyEvaluation> {
@@ -96,6 +99,10 @@ export class WasmPolicyEngine implements PolicyEngine {
 
   ready(): boolean {
     return this.active !== undefined;
+  }
+
+  readsHistory(): boolean {
+    return this.active?.readsHistory ?? false;
   }
 
   revision(): string | undefined {

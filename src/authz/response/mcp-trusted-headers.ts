@@ -15,6 +15,8 @@ export interface McpAllowed {
   argumentsBytes?: Uint8Array;
   visibleTools: string[] | undefined;
   requestBody: Uint8Array;
+  /** tools/call: the obligations header value (canonical JSON), when the policy obliged limits. */
+  obligations?: string;
 }
 
 export function mcpTrustedHeaders(
@@ -28,6 +30,7 @@ export function mcpTrustedHeaders(
   if (message.method === 'tools/call' && allowed.tool !== undefined) {
     out[TRUSTED_HEADERS.tool] = allowed.tool;
     body = allowed.argumentsBytes ?? mcpArgumentsBytes(allowed.arguments);
+    if (allowed.obligations) out[TRUSTED_HEADERS.obligations] = allowed.obligations;
   } else if (message.method === 'tools/list') {
     const value = (allowed.visibleTools ?? []).join(',');
     out[TRUSTED_HEADERS.visibleTools] = value;
@@ -41,6 +44,7 @@ export function mcpTrustedHeaders(
       tool: message.method === 'tools/call' ? (allowed.tool ?? '') : '',
       scope: `mcp:${message.method}`,
       body,
+      ...(message.method === 'tools/call' && allowed.obligations ? { obligations: allowed.obligations } : {}),
     });
   }
   return out;

@@ -3,7 +3,7 @@ import type { WarmPools } from './warm-pools.js';
 
 /**
  * The Kubernetes runner with warm pools in front: a call of a tool that opted in runs on a claimed warm pod
- * when one is ready, else (and for every other tool) as a Job.
+ * when one is ready, else (and for every other tool, and for calls with obligations) as a Job.
  */
 export class PooledKubernetesRunner implements Runner {
   readonly kind = 'kubernetes' as const;
@@ -14,7 +14,9 @@ export class PooledKubernetesRunner implements Runner {
   ) {}
 
   async run(inv: ToolInvocation): Promise<ToolOutcome> {
-    const pod = this.pools.has(inv.tool.name) ? await this.pools.claim(inv) : undefined;
+    // Warm pods were started with the catalog's settings (limits, deadline, network labels): a call whose
+    // obligations tighten them runs as a Job built with its own.
+    const pod = this.pools.has(inv.tool.name) && inv.obligations === undefined ? await this.pools.claim(inv) : undefined;
     return pod ? this.pools.run(inv, pod) : this.jobs.run(inv);
   }
 
