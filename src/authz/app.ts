@@ -217,7 +217,7 @@ function observersOf(recordedInputs: RecordedInputs | undefined, shipping: Decis
     // Inputs the active bundle decided: each candidate bundle must decide them too before activation.
     observers.push((record, input, _result, json) => {
       // Bounded in count (one per tool and outcome) and in size: a 2 MiB body is not kept for later.
-      if (input && record.result !== 'error' && (json?.length ?? 0) <= MAX_RECORDED_INPUT_BYTES) recordedInputs.record(record.tool, record.allowed, input);
+      if (input && record.result !== 'error' && (json?.byteLength ?? 0) <= MAX_RECORDED_INPUT_BYTES) recordedInputs.record(record.tool, record.allowed, input);
     });
   }
   if (shipping) observers.push(shipping.observe);

@@ -9,7 +9,7 @@ import { ATTESTATION_HEADER, attest } from '../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../shared/trusted-headers.js';
 import type { CheckRequest, CheckResponse } from './grpc/check-types.js';
 import { mapCheckRequest, type InputMapperOptions, type MappedRequest } from './input/build-input.js';
-import { encodeInputJson } from './input/input-json.js';
+import { encodeInputJson, type EncodedInput } from './input/input-json.js';
 import type { JsonObject } from './input/envoy-input.js';
 import { logDecision, traceIdOf, type DecisionRecord } from './observability/decision-log.js';
 import type { AuthzMetrics, CallResult } from './observability/metrics.js';
@@ -52,7 +52,7 @@ export interface CheckServiceOptions {
 interface Evaluated {
   revision?: string;
   result?: unknown;
-  json?: Buffer;
+  json?: EncodedInput;
   /** The history fetched for this check, and the budget an allow spends. */
   history?: ObservedCheck;
   cost?: number;
@@ -62,7 +62,7 @@ interface Evaluated {
  * Runs after the answer was sent; `input` is the policy input (undefined when the call was refused before it
  * was evaluated), `result` the raw value at the decision path, `inputJson` the input as the engine got it.
  */
-export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: Buffer | undefined) => void;
+export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: EncodedInput | undefined) => void;
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
 interface Outcome {

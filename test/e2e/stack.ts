@@ -479,10 +479,9 @@ export async function waitForHealthyAuthz(adminPort: number, timeoutMs = 30_000)
 
 /** Envoy's executor cluster with one endpoint per replica (the rendered config has the first one's). */
 function withExecutorEndpoints(config: string, firstPort: number, ports: number[]): string {
-  const one = new RegExp(`^( *)- endpoint:\\n +address:\\n +socket_address: \\{ address: 127\\.0\\.0\\.1, port_value: ${firstPort} \\}$`, 'm');
-  const m = one.exec(config);
-  if (!m) throw new Error('stack: no executor endpoint in the rendered Envoy config');
-  const indent = m[1] as string;
-  const endpoint = (port: number): string => `${indent}- endpoint:\n${indent}    address:\n${indent}      socket_address: { address: 127.0.0.1, port_value: ${port} }`;
-  return config.replace(one, ports.map(endpoint).join('\n'));
+  // Both executor clusters (executor for REST, executor_mcp for /mcp) list every replica.
+  const one = new RegExp(`^( *)- endpoint:\\n +address:\\n +socket_address: \\{ address: 127\\.0\\.0\\.1, port_value: ${firstPort} \\}$`, 'gm');
+  if (!one.test(config)) throw new Error('stack: no executor endpoint in the rendered Envoy config');
+  const endpoint = (indent: string, port: number): string => `${indent}- endpoint:\n${indent}    address:\n${indent}      socket_address: { address: 127.0.0.1, port_value: ${port} }`;
+  return config.replace(one, (_m, indent: string) => ports.map((p) => endpoint(indent, p)).join('\n'));
 }

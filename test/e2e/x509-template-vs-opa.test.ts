@@ -5,11 +5,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundleFile } from '../../src/authz/bundle/bundle.js';
 import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
 import type { JsonObject } from '../../src/authz/input/envoy-input.js';
+import type { EncodedInput } from '../../src/authz/input/input-json.js';
 import { WasmPolicyEngine } from '../../src/authz/policy/wasm-engine.js';
 import { ensureOpa } from '../../src/toolchain/install.js';
 import { freePort, startProcess, waitForHttp, type ManagedProcess } from '../support/managed-process.js';
 import { sameValue } from '../support/opa-cases/run-case.js';
 import { makeX509Fixtures, type X509Fixtures } from '../support/x509-fixtures.js';
+
+/** An input the engine takes as one piece of JSON (no shared arguments). */
+const wholeInput = (json: string): EncodedInput => {
+  const skeleton = Buffer.from(json);
+  return { skeleton, byteLength: skeleton.length };
+};
 
 /**
  * Beyond OPA's own cases (opa-builtin-conformance): the x509 and key builtins on certificates made here with
@@ -183,7 +190,7 @@ describe('x509, key and template builtins: embedded engine vs real OPA', () => {
       const input = json({ fn: c.fn, a: c.a });
       let embedded: Outcome;
       try {
-        const { result } = await engine.evaluate({} as JsonObject, Buffer.from(input));
+        const { result } = await engine.evaluate({} as JsonObject, wholeInput(input));
         embedded = { kind: 'value', value: (result as { value?: unknown } | undefined)?.value };
       } catch (err) {
         const message = (err as Error).message;
@@ -219,7 +226,7 @@ describe('x509, key and template builtins: embedded engine vs real OPA', () => {
       });
     const input = { certs: mutate(['root.crt', 'int.crt', 'leaf.crt', 'pss.crt', 'v1.crt', 'nc.crt'], 300), csrs: mutate(['attrs.csr', 'int.csr', 'leaf.csr'], 200) };
     for (const ep of ['certs', 'csrs'] as const) {
-      const embedded = (await mutationEngines[ep].evaluate(input as unknown as JsonObject, Buffer.from(JSON.stringify(input)))).result as { i: number; v: unknown }[];
+      const embedded = (await mutationEngines[ep].evaluate(input as unknown as JsonObject, wholeInput(JSON.stringify(input)))).result as { i: number; v: unknown }[];
       const res = await fetch(`${opaUrl}/v1/data/diff/${ep}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
       const real = ((await res.json()) as { result: { i: number; v: unknown }[] }).result;
       const parsedByOpa = real.map((r) => r.i);

@@ -1,7 +1,8 @@
 {{/*
   Envoy's config, rendered from the same template the one-machine gateway uses (files/envoy-toolgate.yaml,
   a link to envoy/toolgate.yaml): placeholders substituted from values, the `#if` blocks kept or dropped,
-  extra routes inserted before the catch-all. AUTHZ_HOST is the headless Service: one host per authz pod.
+  extra routes inserted before the catch-all. AUTHZ_HOST is the headless Service: one host per authz pod;
+  EXECUTOR_MCP_HOST likewise one host per executor pod (/mcp hashes sessions over them).
 */}}
 {{- define "toolgate.envoyConfig" -}}
 {{- $cfg := .Files.Get "files/envoy-toolgate.yaml" -}}
@@ -17,6 +18,7 @@
   "AUTHZ_TIMEOUT" .Values.envoy.authzTimeout
   "EXECUTOR_HOST" (printf "%s-executor.%s.svc.cluster.local" $name .Release.Namespace)
   "EXECUTOR_PORT" (toString .Values.executor.httpPort)
+  "EXECUTOR_MCP_HOST" (printf "%s-executor-pods.%s.svc.cluster.local" $name .Release.Namespace)
   "MAX_REQUEST_BYTES" (toString (int .Values.envoy.maxRequestBytes))
   "TLS_CERT_PATH" "/etc/envoy/tls/tls.crt"
   "TLS_KEY_PATH" "/etc/envoy/tls/tls.key"
@@ -119,7 +121,7 @@
     cluster_name: {{ $cluster }}
     endpoints:
       - lb_endpoints:
-          - endpoint: { address: { socket_address: { address: {{ toJson $u.hostname }}, port_value: {{ $port }} } } }
+          - endpoint: { address: { socket_address: { address: {{ toJson $u.hostname }}, port_value: {{ $port }} } }, hostname: {{ toJson $u.host }} }
 {{- if eq $u.scheme "https" }}
   transport_socket:
     name: envoy.transport_sockets.tls

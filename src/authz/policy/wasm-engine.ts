@@ -1,6 +1,7 @@
 import { LoadedPolicy } from './opa-wasm-sdk.js';
 import type { PolicyBundle } from '../bundle/bundle.js';
 import type { JsonObject } from '../input/envoy-input.js';
+import type { EncodedInput } from '../input/input-json.js';
 import { PolicyError, type PolicyEngine, type PolicyEvaluation } from './policy-engine.js';
 import { WasmHost, type MissingBuiltin } from './wasm-host.js';
 import { bundleReadsHistory } from '../history/bundle-reads-history.js';
@@ -74,14 +75,20 @@ export class WasmPolicyEngine implements PolicyEngine {
     this.active = { policy, host, entrypoint, revision: bundle.revision, readsHistory: bundleReadsHistory(bundle) };
   }
 
-  async evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation> {
+  async evaluate(input: JsonObject, json?: EncodedInput): Promise<PolicyEvaluation> {
     const active = this.active;
     if (!active) throw new PolicyError('no policy bundle is active yet');
     let resultSet: unknown;
     active.host.beginEvaluation();
     try {
-      // opa-wasm copies pre-encoded JSON straight into the module's memory (no stringify, no re-encode).
-      resultSet = active.policy.evaluate(json ? ownArrayBuffer(json) : input, active.entrypoint);
+      const shared = json?.shared;
+      if (json && shared) {
+        const { dataAddr, dataHeapPtr } = active.policy as unknown as LoadedPolicyHeap;
+        resultSet = active.host.evaluateShared({ ...json, shared }, active.entrypoint, dataAddr, dataHeapPtr);
+      } else {
+        // opa-wasm copies pre-encoded JSON straight into the module's memory (no stringify, no re-encode).
+        resultSet = active.policy.evaluate(json ? ownArrayBuffer(json.skeleton) : input, active.entrypoint);
+      }
     } catch (err) {
       throw new PolicyError(`policy evaluation failed: ${describeThrown(err)}`);
     }
@@ -105,6 +112,12 @@ export class WasmPolicyEngine implements PolicyEngine {
   async close(): Promise<void> {
     this.active = undefined;
   }
+}
+
+/** Where opa-wasm's LoadedPolicy keeps the loaded data (set by setData; fields of its instance, not typed). */
+interface LoadedPolicyHeap {
+  dataAddr: number;
+  dataHeapPtr: number;
 }
 
 /** opa-wasm throws strings as well as Errors. */

@@ -11,6 +11,8 @@ export interface McpAllowed {
   message: McpMessage;
   tool: string | undefined;
   arguments: Record<string, unknown> | undefined;
+  /** `mcpArgumentsBytes(arguments)` when already rendered (large calls: see input/input-json.ts). */
+  argumentsBytes?: Uint8Array;
   visibleTools: string[] | undefined;
   requestBody: Uint8Array;
   /** tools/call: the obligations header value (canonical JSON), when the policy obliged limits. */
@@ -27,7 +29,7 @@ export function mcpTrustedHeaders(
   let body: Uint8Array = allowed.requestBody;
   if (message.method === 'tools/call' && allowed.tool !== undefined) {
     out[TRUSTED_HEADERS.tool] = allowed.tool;
-    body = mcpArgumentsBytes(allowed.arguments);
+    body = allowed.argumentsBytes ?? mcpArgumentsBytes(allowed.arguments);
     if (allowed.obligations) out[TRUSTED_HEADERS.obligations] = allowed.obligations;
   } else if (message.method === 'tools/list') {
     const value = (allowed.visibleTools ?? []).join(',');
