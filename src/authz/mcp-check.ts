@@ -78,7 +78,7 @@ export class McpCheck {
       { decisionId, agentId: agent.id, agentMethod: agent.method, policyRevision: revision },
       this.opts.attestationKey,
     );
-    return { trusted: { ...trusted, ...contract }, remove: ['authorization'] };
+    return { trusted: Object.assign(trusted, contract), remove: ['authorization'] };
   }
 }
 
