@@ -95,6 +95,7 @@ describe('MCP: an upstream that answers garbage', () => {
       // The same session, the next good call.
       expect((await client.callTool({ name: 'echo', arguments: { answer: 'good' } })).content, kind).toEqual([{ type: 'text', text: 'good answer' }]);
     }
+    expect((await client.callTool({ name: 'echo', arguments: { answer: 'stream' } })).content).toEqual([{ type: 'text', text: 'good answer' }]);
     expect((await client.readResource({ uri: 'test://resource/good' })).contents).toEqual([{ uri: 'test://resource/good', text: 'good resource' }]);
     // The upstream's own JSON-RPC error passes as it came.
     const own = await mcpError(client.callTool({ name: 'echo', arguments: { answer: 'rpc-error' } }));

@@ -5,10 +5,11 @@ import type { AddressInfo } from 'node:net';
  * Test double: an MCP endpoint (Streamable HTTP, JSON answers) that answers initialize, tools/list and good
  * calls as a server should, and answers garbage on demand, since no real server does so when asked. The kind
  * of garbage is the tools/call argument `answer`, or the resources/read URI's last segment:
- *   good, html, not-json, not-jsonrpc, wrong-id, empty, server-error-text, rpc-error, batch, accepted.
+ *   good, stream (the good answer as an event stream), html, not-json, not-jsonrpc, wrong-id, empty,
+ *   server-error-text, rpc-error, batch, accepted.
  * The notification notifications/roots/list_changed gets a 500 text/plain.
  */
-export type GarbageKind = 'good' | 'html' | 'not-json' | 'not-jsonrpc' | 'wrong-id' | 'empty' | 'server-error-text' | 'rpc-error' | 'batch' | 'accepted';
+export type GarbageKind = 'good' | 'stream' | 'html' | 'not-json' | 'not-jsonrpc' | 'wrong-id' | 'empty' | 'server-error-text' | 'rpc-error' | 'batch' | 'accepted';
 
 export async function startGarbageMcpUpstream(): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
@@ -56,6 +57,8 @@ function answer(req: IncomingMessage, res: ServerResponse, text: string): void {
 function garbage(kind: string, id: string | number, res: ServerResponse, good: () => void): void {
   const send = (status: number, type: string | undefined, body: string): void => void res.writeHead(status, type ? { 'content-type': type } : {}).end(body);
   switch (kind as GarbageKind) {
+    case 'stream':
+      return send(200, 'text/event-stream', `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'good answer' }] } })}\n\n`);
     case 'html':
       return send(200, 'text/html', '<html><body>502 Bad Gateway</body></html>');
     case 'not-json':

@@ -19,7 +19,9 @@ export class UpstreamAnswerGuard {
   process(req: ProcessingRequest): ProcessingResponse {
     const { answered, decisionId } = answeredOf(req);
     if (req.response_headers) {
-      if (!answered) return refusal(undefined, 502, 'the upstream MCP answer reached the answer check without a decision (check the Envoy routes)', decisionId, 'unknown');
+      // No allow decision: the answer is Envoy's or toolgate's own (no credentials, a refusal), never the
+      // upstream's, which only an allowed message reaches (ext_authz always marks an allowed MCP message).
+      if (!answered) return { response_headers: { response: { status: 0 } } };
       const headers = headerMap(req);
       const status = Number(headers.get(':status') ?? '0');
       const verdict = judgeHeaders(answered, status, headers.get('content-type'));
@@ -32,7 +34,7 @@ export class UpstreamAnswerGuard {
       return this.garbage(answered, verdict.reason, verdict.httpStatus, decisionId);
     }
     if (req.response_body) {
-      if (!answered) return refusal(undefined, 502, 'the upstream MCP answer reached the answer check without a decision (check the Envoy routes)', decisionId, 'unknown');
+      if (!answered) return { response_body: { response: { status: 0 } } };
       return this.checkBody(answered, req.response_body.body ?? Buffer.alloc(0), decisionId) ?? { response_body: { response: { status: 0 } } };
     }
     if (req.request_headers) return { request_headers: { response: { status: 0 } } };
@@ -69,7 +71,7 @@ function extAuthzNamespace(req: ProcessingRequest): JsonObject | undefined {
 function answeredOf(req: ProcessingRequest): { answered: AnsweredRequest | undefined; decisionId: string } {
   const ns = extAuthzNamespace(req);
   const decisionId = typeof ns?.decision_id === 'string' ? ns.decision_id : '';
-  if (typeof ns?.mcp_server !== 'string') return { answered: undefined, decisionId };
+  if (ns?.allowed !== true || typeof ns.mcp_server !== 'string') return { answered: undefined, decisionId };
   const id = ns.jsonrpc_id;
   return { answered: { server: ns.mcp_server, id: typeof id === 'string' || typeof id === 'number' ? id : undefined }, decisionId };
 }

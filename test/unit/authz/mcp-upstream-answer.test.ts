@@ -58,7 +58,7 @@ describe('UpstreamAnswerGuard', () => {
   const headers = (status: number, type: string): ProcessingRequest['response_headers'] => ({
     headers: { headers: [{ key: ':status', raw_value: Buffer.from(String(status)) }, { key: 'content-type', raw_value: Buffer.from(type) }] },
   });
-  const decided = meta({ decision_id: 'd-1', mcp_server: 'k8s', mcp_method: 'tools/call', jsonrpc_id: 5 });
+  const decided = meta({ decision_id: 'd-1', allowed: true, mcp_server: 'k8s', mcp_method: 'tools/call', jsonrpc_id: 5 });
 
   it('asks for a JSON body, passes a stream, answers HTML with a JSON-RPC error for the id', () => {
     expect(guard.process({ response_headers: headers(200, 'application/json'), metadata_context: decided })).toEqual({ response_headers: { response: { status: 0 } }, mode_override: { response_body_mode: BODY_BUFFERED } });
@@ -76,13 +76,13 @@ describe('UpstreamAnswerGuard', () => {
     const wrong = guard.process({ response_body: { body: bytes({ jsonrpc: '2.0', id: 9, result: {} }), end_of_stream: true }, metadata_context: decided }).immediate_response;
     expect(JSON.parse(String(wrong?.body)).error.message).toBe('upstream MCP server "k8s" answered the response for id 9, not for id 5');
   });
-  it('fails closed without a decision in the metadata', () => {
-    const r = guard.process({ response_headers: headers(200, 'application/json') });
-    expect(r.immediate_response?.status.code).toBe(502);
-    expect(JSON.parse(String(r.immediate_response?.body)).error.message).toContain('without a decision');
+  it("leaves Envoy's and toolgate's own answers (no allow decision: the upstream was never reached) as they are", () => {
+    expect(guard.process({ response_headers: headers(401, 'text/plain') })).toEqual({ response_headers: { response: { status: 0 } } });
+    const denied = meta({ decision_id: 'd-2', allowed: false, mcp_server: 'k8s', mcp_method: 'tools/call', jsonrpc_id: 5 });
+    expect(guard.process({ response_headers: headers(400, 'text/plain'), metadata_context: denied })).toEqual({ response_headers: { response: { status: 0 } } });
   });
   it('a tools/list answer goes to the list filter even without its listing question', () => {
-    expect(isListingAnswer({ response_body: {}, metadata_context: meta({ mcp_server: 'k8s', mcp_method: 'tools/list' }) })).toBe(true);
+    expect(isListingAnswer({ response_body: {}, metadata_context: meta({ allowed: true, mcp_server: 'k8s', mcp_method: 'tools/list' }) })).toBe(true);
     expect(isListingAnswer({ response_body: {}, metadata_context: decided })).toBe(false);
   });
 });
