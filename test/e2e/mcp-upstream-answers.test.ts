@@ -103,6 +103,15 @@ describe('MCP: an upstream that answers garbage', () => {
     expect(own.message).toContain('the upstream says no');
   }, 120_000);
 
+  it('an event stream that ends without the response is streamed untouched: the SDK reports it (its request timeout), the session goes on', async () => {
+    const client = await connect('garbage');
+    const started = Date.now();
+    const err = await mcpError(client.callTool({ name: 'echo', arguments: { answer: 'stream-without-response' } }, undefined, { timeout: 3000 }));
+    expect(err.code).toBe(-32001);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await client.callTool({ name: 'echo', arguments: { answer: 'stream' } })).content).toEqual([{ type: 'text', text: 'good answer' }]);
+  }, 60_000);
+
   it('raw HTTP: garbage to a request is HTTP 200 with a JSON-RPC error for its id; to a notification a 502 with id null', async () => {
     const html = await rpc('garbage', { jsonrpc: '2.0', id: 'call-1', method: 'tools/call', params: { name: 'echo', arguments: { answer: 'html' } } });
     expect(html.status).toBe(200);

@@ -6,10 +6,10 @@ import type { AddressInfo } from 'node:net';
  * calls as a server should, and answers garbage on demand, since no real server does so when asked. The kind
  * of garbage is the tools/call argument `answer`, or the resources/read URI's last segment:
  *   good, stream (the good answer as an event stream), html, not-json, not-jsonrpc, wrong-id, empty,
- *   server-error-text, rpc-error, batch, accepted.
+ *   server-error-text, rpc-error, batch, accepted, stream-without-response (a notification, then the end).
  * The notification notifications/roots/list_changed gets a 500 text/plain.
  */
-export type GarbageKind = 'good' | 'stream' | 'html' | 'not-json' | 'not-jsonrpc' | 'wrong-id' | 'empty' | 'server-error-text' | 'rpc-error' | 'batch' | 'accepted';
+export type GarbageKind = 'good' | 'stream' | 'stream-without-response' | 'html' | 'not-json' | 'not-jsonrpc' | 'wrong-id' | 'empty' | 'server-error-text' | 'rpc-error' | 'batch' | 'accepted';
 
 export async function startGarbageMcpUpstream(): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
@@ -59,6 +59,8 @@ function garbage(kind: string, id: string | number, res: ServerResponse, good: (
   switch (kind as GarbageKind) {
     case 'stream':
       return send(200, 'text/event-stream', `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'good answer' }] } })}\n\n`);
+    case 'stream-without-response':
+      return send(200, 'text/event-stream', `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'working' } })}\n\n`);
     case 'html':
       return send(200, 'text/html', '<html><body>502 Bad Gateway</body></html>');
     case 'not-json':
