@@ -43,6 +43,9 @@ function kubeDouble(read: (attempt: number) => V1Job | Error, opts: { existing?:
         return {};
       },
       listNamespacedJob: async () => ({ items: [] }),
+      patchNamespacedJob: async () => {
+        throw new Error('not used by these tests');
+      },
     } satisfies KubeApis['batch'],
     core: {
       createNamespacedSecret: async ({ body }) => {
