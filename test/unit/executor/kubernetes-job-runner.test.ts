@@ -210,6 +210,55 @@ describe('the Kubernetes Job runner', () => {
     ]);
   });
 
+  it('a warm call takes the same lock as a cold one: the call\'s Job, created held (parallelism 0, so no pod), before any pod is claimed', async () => {
+    const created: V1Job[] = [];
+    const api = kubeDouble(() => RUNNING);
+    const create = api.batch.createNamespacedJob;
+    api.batch.createNamespacedJob = async (req) => {
+      created.push(req.body);
+      return create(req);
+    };
+    const inv = await invocation(undefined, { idempotent: true });
+    const lock = await runner(api, { shared: true }).hold(inv, 'tg-w0123456789abcdef012');
+    if (!('held' in lock)) throw new Error(`not held: ${JSON.stringify(lock)}`);
+    expect(created[0]?.metadata?.name).toBe('tg-0123456789abcdef0123');
+    expect(created[0]?.spec?.parallelism).toBe(0);
+    expect(created[0]?.spec?.activeDeadlineSeconds).toBe(inv.tool.execution.timeout_seconds + 5);
+    expect(created[0]?.metadata?.annotations?.['toolgate.dev/warm-pod']).toBe('tg-w0123456789abcdef012');
+    // The warm pod's result token is the held Job's: any replica can check it against that Job.
+    expect(new ResultTokens(SHARED_KEY).matches(lock.held.ref, lock.held.token)).toBe(true);
+    // Another replica holding the same call (or a cold run of it) meets AlreadyExists.
+    expect(await runner(kubeDouble(() => RUNNING, { existing: created[0] as V1Job }), { shared: true }).hold(inv, 'tg-w1111111111111111111')).toEqual({ exists: true });
+  });
+
+  it('a follower of a call held for another replica\'s warm pod answers the result stored with its Job (a held Job never completes)', async () => {
+    const inv = await invocation(undefined, { idempotent: true, decisionId: 'd-retry' });
+    const held: V1Job = {
+      metadata: { name: 'tg-0123456789abcdef0123', uid: 'uid-1', annotations: { 'toolgate.dev/decision-id': 'd-first', 'toolgate.dev/arguments-digest': argumentsDigest(inv.arguments), 'toolgate.dev/warm-pod': 'tg-w0123456789abcdef012' } },
+      spec: { parallelism: 0, template: {} },
+      status: {},
+    };
+    const api = kubeDouble(() => held, { existing: held });
+    await new JobResultStore(api.core, 'toolgate-exec').save('0123456789abcdef0123', { name: 'tg-0123456789abcdef0123', uid: 'uid-1' }, { call_id: '0123456789abcdef0123', status: 'ok', result: { message: 'warm' } });
+    expect(await runner(api, { shared: true }).run(inv)).toMatchObject({ status: 'succeeded', result: { message: 'warm' } });
+    // Past the held Job's deadline with nothing stored: the warm run ended without a result (a timeout).
+    const expired: V1Job = { ...held, status: { conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' }] } };
+    expect(await runner(kubeDouble(() => expired, { existing: held }), { shared: true }).run(inv)).toMatchObject({ status: 'timeout' });
+  });
+
+  it('after a warm run, followers see what happened: a failure without a result is stored as the call\'s error; a timeout deletes the lock', async () => {
+    const api = kubeDouble(() => RUNNING);
+    const r = runner(api, { shared: true });
+    const inv = await invocation(undefined, { idempotent: true });
+    const lock = await r.hold(inv, 'tg-w0123456789abcdef012');
+    if (!('held' in lock)) throw new Error('not held');
+    await r.settleHeld(inv, lock.held, { status: 'failed', exitCode: 137, error: 'the tool was OOM-killed', durationMs: 5 });
+    expect(await r.storedResultOf(inv.callId, lock.held)).toMatchObject({ status: 'error', error: { message: 'the tool was OOM-killed' } });
+    expect(api.deleted).toEqual([]);
+    await r.settleHeld(inv, lock.held, { status: 'timeout', durationMs: 5 });
+    expect(api.deleted).toEqual(['tg-0123456789abcdef0123']);
+  });
+
   it('a result token is bound to one Job: its name and its uid', () => {
     const tokens = new ResultTokens(SHARED_KEY);
     const token = tokens.tokenFor({ name: 'tg-a', uid: 'u1' });
