@@ -227,12 +227,13 @@ async function executorBreakdown(stack: Stack): Promise<Record<string, number> |
   const text = await (await fetch(`http://127.0.0.1:${stack.executorOpsPort}/metrics`)).text().catch(() => '');
   if (!text) return undefined;
   const sum = (re: RegExp): number => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
-  const series = (name: string, suffix: string, filter: string): RegExp => new RegExp(`^${name}_${suffix}\\{[^}]*${filter}[^}]*\\} (\\S+)$`, 'gm');
+  // Series of `name_suffix` whose labels include every one of `labels` (in any order).
+  const series = (name: string, suffix: string, ...labels: string[]): RegExp => new RegExp(`^${name}_${suffix}\\{${labels.map((l) => `(?=[^}]*${l})`).join('')}[^}]*\\} (\\S+)$`, 'gm');
   const mean = (name: string, filter: string): number => {
     const count = sum(series(name, 'count', filter));
     return count ? round((sum(series(name, 'sum', filter)) / count) * 1000) : NaN;
   };
-  const over = (name: string, filter: string, le: string): number => sum(series(name, 'count', filter)) - sum(series(name, 'bucket', `${filter}[^}]*le="${le}"`));
+  const over = (name: string, filter: string, le: string): number => sum(series(name, 'count', filter)) - sum(series(name, 'bucket', filter, `le="${le}"`));
   const phase = 'toolgate_executor_call_phase_seconds';
   return {
     call_mean: mean('toolgate_executor_call_duration_seconds', 'outcome="succeeded"'),

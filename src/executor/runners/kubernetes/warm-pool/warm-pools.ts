@@ -45,6 +45,8 @@ interface PoolPod {
 const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 /** After a refused create (quota, API down), the tool's pool waits this long before trying again. */
 const CREATE_BACKOFF_MS = 5000;
+/** Pods of one tool starting up (created, not yet waiting for a call) at once: more only compete for the node's CPU. */
+const MAX_STARTING = 2;
 /** A reserved pod that has not taken its call by then (it died, or stopped asking) loses it: the call runs as a Job. */
 const TAKE_WITHIN_MS = 2000;
 
@@ -159,12 +161,16 @@ export class WarmPools {
     const base = this.opts.callbackBaseUrl.replace(/\/+$/, '');
     let envelope: ResultEnvelope | undefined;
     let wake: () => void = () => undefined;
+    let arrived: () => void = () => undefined;
+    // Resolves when the result is in: nothing the run awaits (a pod read on a slow API server) delays the answer.
+    const resultIn = new Promise<undefined>((resolve) => (arrived = () => resolve(undefined)));
     const forget = this.opts.results.expect(
       inv.callId,
       call.token,
       JSON.stringify(inv.arguments),
       (e) => {
         envelope = e;
+        arrived();
         wake();
       },
       call.job,
@@ -223,7 +229,8 @@ export class WarmPools {
         // The result comes over the channel; the pod's status is read only to notice a pod that died.
         if (taken && Date.now() - checkedAt >= 500) {
           checkedAt = Date.now();
-          const failure = await this.failureOf(podName, inv.tool.execution.resources.memory);
+          const failure = await Promise.race([this.failureOf(podName, inv.tool.execution.resources.memory), resultIn]);
+          if (envelope) continue;
           if (failure) {
             // Posted elsewhere (a retried post after this process forgot it) and stored with the Job: that is the answer.
             envelope ??= await call.stored().catch(() => undefined);
@@ -307,7 +314,14 @@ export class WarmPools {
     for (const tool of this.opts.tools) {
       const size = tool.execution.warm_pool?.size ?? 0;
       if ((this.backoffUntil.get(tool.name) ?? 0) > Date.now()) continue;
-      while (!this.stopped && [...this.pods.values()].filter((p) => p.tool === tool.name && !p.claimed).length < size) {
+      const own = (): PoolPod[] => [...this.pods.values()].filter((p) => p.tool === tool.name && !p.claimed);
+      while (!this.stopped && own().length < size) {
+        // Paced: a pod starting up takes CPU from the node (runtime, kubelet, the runner's start) that a running
+        // call needs. While a warm call runs, wait for it to end (its end kicks this loop), unless this tool has
+        // no ready pod left; and start at most MAX_STARTING at once (a pod's readiness kicks the loop too).
+        const ready = own().filter((p) => p.ready).length;
+        if (this.running > 0 && ready > 0) break;
+        if (own().length - ready >= MAX_STARTING) break;
         if (!(await this.createPod(tool))) {
           this.backoffUntil.set(tool.name, Date.now() + CREATE_BACKOFF_MS);
           break;
@@ -352,6 +366,7 @@ export class WarmPools {
       );
       const pod = this.pods.get(name);
       if (pod) pod.ready = true;
+      this.kick();
     } catch (err) {
       this.opts.log.warn('could not mark a warm pod ready', { pod: name, cause: errorMessage(err) });
     }
