@@ -7,17 +7,18 @@
  *
  *   node dist/bench/ab-node-flags.js [--flags "--max-semi-space-size=16"] [--env "NAME=value"] [--rounds 4 --clients 16 --rate 200]
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+
 import { join } from 'node:path';
 import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentials.js';
 import { ensureEnvoy, ensureOpa } from '../src/toolchain/install.js';
-import { exitOnSignals, stopAll } from '../test/support/managed-process.js';
+import { stopAll } from '../test/support/managed-process.js';
 import { bundlesFor } from './lib/bench-bundles.js';
 import { startConfig, startUpstream } from './lib/configurations.js';
 import { h2load } from './lib/h2load.js';
 import { usageOf } from './lib/process-usage.js';
 import { summarize } from './stats.js';
+import { benchRunDir } from './lib/bench-run-dir.js';
 
 const argOf = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,14 +26,13 @@ const argOf = (name: string, fallback: string): string => {
 };
 
 async function main(): Promise<void> {
-  exitOnSignals();
+  const dir = benchRunDir('ab');
   const flags = argOf('flags', '').split(' ').filter((f) => f);
   const env = Object.fromEntries(argOf('env', '').split(' ').filter((e) => e.includes('=')).map((e) => e.split('=') as [string, string]));
   const rounds = Number(argOf('rounds', '4'));
   const clients = Number(argOf('clients', '16'));
   const rate = Number(argOf('rate', '0'));
   const [, opa] = await Promise.all([ensureEnvoy(), ensureOpa()]);
-  const dir = await mkdtemp(join(tmpdir(), 'toolgate-ab-'));
   const creds = await ensureDevCredentials(join(dir, 'creds'));
   const jwt = await signAgentJwt(creds, { sub: 'ops-bot' });
   const upstream = await startUpstream(dir);

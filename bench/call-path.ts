@@ -21,15 +21,16 @@
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { startStack, type Stack } from '../test/e2e/stack.js';
-import { exitOnSignals } from '../test/support/managed-process.js';
+
 import { EXEC_NS, startExecutionCluster, type ExecutionCluster } from '../test/support/kube/execution-cluster.js';
 import { summarize, type Summary } from './stats.js';
+import { benchRunDir } from './lib/bench-run-dir.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -102,7 +103,7 @@ async function mcpCaller(stack: Stack): Promise<() => Promise<number>> {
 async function catalogForEcho(size: number): Promise<string> {
   const doc = parseYaml(await readFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), 'utf8')) as { tools: { name: string; execution: Record<string, unknown> }[] };
   for (const t of doc.tools) if (t.name === 'echo') Object.assign(t.execution, { resources: { cpu: '250m', memory: '128Mi' }, ...(size > 0 ? { warm_pool: { size } } : {}) });
-  const path = join(await mkdtemp(join(tmpdir(), 'toolgate-bench-')), 'catalog.yaml');
+  const path = join(await mkdtemp(join(benchRunDir('call-path'), 'catalog-')), 'catalog.yaml');
   await writeFile(path, toYaml(doc));
   return path;
 }
@@ -119,7 +120,7 @@ function warmPodWaiter(cluster: ExecutionCluster): () => Promise<number> {
 }
 
 async function main(): Promise<void> {
-  exitOnSignals();
+  benchRunDir('call-path');
   const stacks: Partial<Record<ConfigName, Stack>> = {};
   const configs: Partial<Record<ConfigName, Timed>> = {};
   let cluster: ExecutionCluster | undefined;

@@ -17,13 +17,13 @@
  *
  *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --sweep-rates 100,500,1000 --envoy-concurrency 1 --quick --main-only]
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { ensureDevCredentials, signAgentJwt, type DevCredentials } from '../src/gateway/dev-credentials.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { ensureEnvoy, ensureOpa, ensureOpaEnvoyPlugin } from '../src/toolchain/install.js';
-import { exitOnSignals, stopAll } from '../test/support/managed-process.js';
+import { stopAll } from '../test/support/managed-process.js';
 import { startCollector } from '../test/support/otel-collector.js';
 import { CONFIG_LABELS, DECISION, startConfig, startUpstream, type Binaries, type Bundles, type ConfigName, type EnvoyWorkers, type RunningConfig } from './lib/configurations.js';
 import { accessLogEnd, authzRoundTripsUs } from './lib/access-log.js';
@@ -31,6 +31,7 @@ import { bundlesFor } from './lib/bench-bundles.js';
 import { h2load, type LoadResult } from './lib/h2load.js';
 import { usageOf, type Usage } from './lib/process-usage.js';
 import { summarize, type Summary } from './stats.js';
+import { benchRunDir } from './lib/bench-run-dir.js';
 
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const arg = (name: string, fallback: number): number => {
@@ -88,12 +89,11 @@ interface Measured {
 const emptyMeasured = (): Measured => ({ rps: [], latency: [], cpuPer1000: [], envoyCpuPer1000: [], usage: undefined, non2xx: 0, authzUs: [], sweep: new Map() });
 
 async function main(): Promise<void> {
-  exitOnSignals();
+  const dir = benchRunDir('check-path');
   const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), SHADOW_ONLY ? '' : process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin().catch((err: unknown) => {
     throw new Error(`could not build the OPA Envoy plugin with go install (${err instanceof Error ? err.message : String(err)}); where the Go module proxy does not serve it, build it from its repository and set OPA_ENVOY_PLUGIN (bench/README.md)`);
   })]);
   const bins: Binaries = { opa, opaEnvoyPlugin };
-  const dir = await mkdtemp(join(tmpdir(), 'toolgate-bench-'));
   const creds = await ensureDevCredentials(join(dir, 'creds'));
   const jwt = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 4 * 3600 });
   const upstream = await startUpstream(dir, ENVOY_WORKERS);
@@ -272,37 +272,10 @@ interface TracingResult {
 async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: string): Promise<TracingResult> {
   const collector = await startCollector();
   try {
-    const variants = {
-      off: await startConfig('b', { ...ctx, tag: 'trace-off', bundles }),
-      on: await startConfig('b', { ...ctx, tag: 'trace-on', bundles, toolgateEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint } }),
-    };
-    const m = { off: emptyMeasured(), on: emptyMeasured() };
-    for (const v of Object.values(variants)) await warmUp(v, jwt, body);
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const key of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
-        const c = variants[key];
-        const before = usageOf(c.authzPids);
-        const sat = await load(c, jwt, body, { requests: SAT_REQUESTS }, `trace-${key}-sat-${round}`);
-        const after = usageOf(c.authzPids);
-        const fixed = await load(c, jwt, body, { rate: RATE, seconds: SECONDS }, `trace-${key}-rate-${round}`);
-        m[key].rps.push(sat.rps);
-        m[key].cpuPer1000.push(((after.cpuSeconds - before.cpuSeconds) / sat.requests) * 1000);
-        m[key].latency.push(...fixed.latenciesMs);
-        m[key].non2xx += nonOk(sat) + nonOk(fixed);
-        log(`tracing ${key} round ${round + 1}: ${sat.rps.toFixed(0)} req/s`);
-      }
-    }
-    for (const v of Object.values(variants)) await v.stop();
-    const variant = (x: Measured): TracingVariant => ({ rps: median(x.rps), rps_rounds: x.rps.map(round1), latency_ms: summarize(x.latency), cpu_seconds_per_1000_checks: round3(median(x.cpuPer1000)), non_2xx: x.non2xx });
-    const [off, on] = [variant(m.off), variant(m.on)];
-    return {
-      off,
-      on,
-      rps_ratio_on_off: round3(on.rps / off.rps),
-      added_p50_ms: round3(on.latency_ms.p50 - off.latency_ms.p50),
-      added_p99_ms: round3(on.latency_ms.p99 - off.latency_ms.p99),
-      cpu_ratio_on_off: ratio(on.cpu_seconds_per_1000_checks, off.cpu_seconds_per_1000_checks),
-    };
+    return await compareOffOn('tracing', jwt, body, {
+      off: () => startConfig('b', { ...ctx, tag: 'trace-off', bundles }),
+      on: () => startConfig('b', { ...ctx, tag: 'trace-on', bundles, toolgateEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint } }),
+    });
   } finally {
     await collector.stop();
   }
@@ -313,25 +286,34 @@ async function measureTracing(ctx: Ctx, bundles: Bundles, jwt: string, body: str
  * the same size costs the same), evaluated after each answer on the same encoded input.
  */
 async function measureShadow(ctx: Ctx, bundles: Bundles, jwt: string, body: string): Promise<TracingResult> {
-  const variants = {
-    off: await startConfig('b', { ...ctx, tag: 'shadow-off', bundles }),
-    on: await startConfig('b', { ...ctx, tag: 'shadow-on', bundles, toolgatePolicy: { shadow: { file: bundles.wasm } } }),
-  };
+  return compareOffOn('shadow', jwt, body, {
+    off: () => startConfig('b', { ...ctx, tag: 'shadow-off', bundles }),
+    on: () => startConfig('b', { ...ctx, tag: 'shadow-on', bundles, toolgatePolicy: { shadow: { file: bundles.wasm } } }),
+  });
+}
+
+/**
+ * One configuration with a feature off and on, alternated round by round (saturation, then the fixed rate),
+ * each variant stopped at the end whatever happens.
+ */
+async function compareOffOn(what: string, jwt: string, body: string, start: Record<'off' | 'on', () => Promise<RunningConfig>>): Promise<TracingResult> {
+  const variants: Partial<Record<'off' | 'on', RunningConfig>> = {};
   const m = { off: emptyMeasured(), on: emptyMeasured() };
   try {
+    for (const key of ['off', 'on'] as const) variants[key] = await start[key]();
     for (const v of Object.values(variants)) await warmUp(v, jwt, body);
     for (let round = 0; round < ROUNDS; round++) {
       for (const key of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
-        const c = variants[key];
+        const c = variants[key] as RunningConfig;
         const before = usageOf(c.authzPids);
-        const sat = await load(c, jwt, body, { requests: SAT_REQUESTS }, `shadow-${key}-sat-${round}`);
+        const sat = await load(c, jwt, body, { requests: SAT_REQUESTS }, `${what}-${key}-sat-${round}`);
         const after = usageOf(c.authzPids);
-        const fixed = await load(c, jwt, body, { rate: RATE, seconds: SECONDS }, `shadow-${key}-rate-${round}`);
+        const fixed = await load(c, jwt, body, { rate: RATE, seconds: SECONDS }, `${what}-${key}-rate-${round}`);
         m[key].rps.push(sat.rps);
         m[key].cpuPer1000.push(((after.cpuSeconds - before.cpuSeconds) / sat.requests) * 1000);
         m[key].latency.push(...fixed.latenciesMs);
         m[key].non2xx += nonOk(sat) + nonOk(fixed);
-        log(`shadow ${key} round ${round + 1}: ${sat.rps.toFixed(0)} req/s, ${(m[key].cpuPer1000.at(-1) ?? 0).toFixed(3)} CPU s / 1000`);
+        log(`${what} ${key} round ${round + 1}: ${sat.rps.toFixed(0)} req/s, ${(m[key].cpuPer1000.at(-1) ?? 0).toFixed(3)} CPU s / 1000`);
       }
     }
   } finally {
@@ -363,7 +345,7 @@ function shadowMarkdown(r: TracingResult): string {
 }
 
 async function load(c: RunningConfig, jwt: string, bodyFile: string, how: { requests: number } | { rate: number; seconds: number }, tag: string): Promise<LoadResult> {
-  return h2load({ url: c.url, headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, bodyFile, clients: 'rate' in how ? RATE_CLIENTS : CLIENTS, ...how, logFile: join(tmpdir(), `toolgate-h2load-${process.pid}-${tag}.log`) });
+  return h2load({ url: c.url, headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, bodyFile, clients: 'rate' in how ? RATE_CLIENTS : CLIENTS, ...how, logFile: join(benchRunDir('check-path'), `h2load-${tag}.log`) });
 }
 
 async function warmUp(c: RunningConfig, jwt: string, body: string, requests = 2000): Promise<void> {

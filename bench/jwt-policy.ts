@@ -12,8 +12,8 @@
  *   OPA_ENVOY_PLUGIN=/path/to/opa-envoy-plugin npm run bench:jwt-policy [-- --rounds 3 --requests 20000 --rate 200 --seconds 10 --decisions 20000 --in-process-only]
  */
 import { createHmac } from 'node:crypto';
-import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadBundleFile } from '../src/authz/bundle/bundle.js';
 import { buildBundle } from '../src/authz/bundle/build-bundle.js';
@@ -23,11 +23,12 @@ import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentials.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { ensureEnvoy, ensureOpa } from '../src/toolchain/install.js';
-import { exitOnSignals, stopAll } from '../test/support/managed-process.js';
+import { stopAll } from '../test/support/managed-process.js';
 import { DECISION, startConfig, startUpstream, type Bundles, type ConfigName, type RunningConfig } from './lib/configurations.js';
 import { h2load, type LoadResult } from './lib/h2load.js';
 import { usageOf } from './lib/process-usage.js';
 import { summarize, type Summary } from './stats.js';
+import { benchRunDir } from './lib/bench-run-dir.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -220,10 +221,9 @@ async function throughEnvoy(dir: string, opa: string, plugin: string | undefined
 }
 
 async function main(): Promise<void> {
-  exitOnSignals();
+  const dir = benchRunDir('jwt-policy');
   const [, opa] = await Promise.all([ensureEnvoy(), ensureOpa()]);
   const plugin = process.env.OPA_ENVOY_PLUGIN;
-  const dir = await mkdtemp(join(tmpdir(), 'toolgate-bench-jwt-'));
   const p0 = await policyBundles(dir, opa, 'policy', 'p0');
   const p1 = await policyBundles(dir, opa, 'policy-jwt', 'p1');
   log(`work dir ${dir}; ${ROUNDS} rounds`);

@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
+
 import { join } from 'node:path';
 import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentials.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
@@ -10,6 +10,7 @@ import { BENCH_MCP_RESOURCE, startConfig, startUpstream, type RunningConfig } fr
 import { h2load, type LoadResult } from './lib/h2load.js';
 import { usageOf } from './lib/process-usage.js';
 import { summarize } from './stats.js';
+import { benchRunDir } from './lib/bench-run-dir.js';
 
 /**
  * The check path of an MCP tools/call next to the same call over REST, for toolgate (embedded engine) and
@@ -40,7 +41,7 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'toolgate-bench-mcp-'));
+  const dir = benchRunDir('mcp-check-path');
   const [, opa, plugin] = await Promise.all([ensureEnvoy(), ensureOpa(), process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin()]);
   const creds = await ensureDevCredentials(join(dir, 'creds'));
   const restJwt = await signAgentJwt(creds, { sub: 'ops-bot' }, { expiresInSeconds: 4 * 3600 });

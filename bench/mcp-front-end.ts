@@ -7,8 +7,8 @@
  *
  *   npm run bench:mcp-front-end [-- --calls 200]
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startExecutor } from '../src/executor/app.js';
@@ -19,6 +19,7 @@ import { createLogger } from '../src/shared/logger.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { attestingFetch } from '../test/support/attesting-fetch.js';
 import { summarize } from './stats.js';
+import { benchRunDir } from './lib/bench-run-dir.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,7 +40,7 @@ class InstantRunner implements Runner {
 }
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'toolgate-bench-mcp-'));
+  const dir = benchRunDir('mcp-front-end');
   await writeFile(join(dir, 'decision.key'), KEY);
   const config = parseExecutorConfig(
     JSON.stringify({ http: { address: '127.0.0.1:0' }, ops: { address: '127.0.0.1:0' }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), decision_key_file: 'decision.key' }),

@@ -5,16 +5,17 @@
  *
  *   npm run bench:profile-check [-- --requests 30000 --body-bytes 65536]
  */
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+
 import { join, relative } from 'node:path';
 import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentials.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { ensureEnvoy, ensureOpa } from '../src/toolchain/install.js';
-import { exitOnSignals, stopAll } from '../test/support/managed-process.js';
+import { stopAll } from '../test/support/managed-process.js';
 import { startConfig, startUpstream } from './lib/configurations.js';
 import { h2load } from './lib/h2load.js';
 import { bundlesFor } from './lib/bench-bundles.js';
+import { benchRunDir } from './lib/bench-run-dir.js';
 
 interface ProfileNode {
   id: number;
@@ -23,7 +24,7 @@ interface ProfileNode {
 }
 
 async function main(): Promise<void> {
-  exitOnSignals();
+  const dir = benchRunDir('profile-check');
   const arg = (name: string, fallback: number): number => {
     const i = process.argv.indexOf(`--${name}`);
     return i === -1 ? fallback : Number(process.argv[i + 1]);
@@ -31,7 +32,6 @@ async function main(): Promise<void> {
   const requests = arg('requests', 30_000);
   const bodyBytes = arg('body-bytes', 0);
   const [, opa] = await Promise.all([ensureEnvoy(), ensureOpa()]);
-  const dir = await mkdtemp(join(tmpdir(), 'toolgate-profile-'));
   const profDir = join(dir, 'prof');
   const creds = await ensureDevCredentials(join(dir, 'creds'));
   const jwt = await signAgentJwt(creds, { sub: 'ops-bot' });
@@ -46,7 +46,11 @@ async function main(): Promise<void> {
 
   const file = (await readdir(profDir)).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no profile written in ${profDir}`);
-  const profile = JSON.parse(await readFile(join(profDir, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[] };
+  // The run's directory goes at exit: the profile is kept with the other results.
+  const kept = join(REPO_ROOT, 'bench', 'results', 'profile-check.cpuprofile');
+  await mkdir(join(REPO_ROOT, 'bench', 'results'), { recursive: true });
+  await copyFile(join(profDir, file), kept);
+  const profile = JSON.parse(await readFile(kept, 'utf8')) as { nodes: ProfileNode[]; samples: number[] };
   const hits = new Map<number, number>();
   for (const s of profile.samples) hits.set(s, (hits.get(s) ?? 0) + 1);
   const byFunction = new Map<string, number>();
@@ -67,7 +71,7 @@ async function main(): Promise<void> {
       .slice(0, k)
       .map(([name, h]) => `${((h / total) * 100).toFixed(1).padStart(5)}%  ${name}`)
       .join('\n');
-  process.stdout.write(`# self time by module (${total} samples)\n${top(byModule, 15)}\n\n# self time by function\n${top(byFunction, 30)}\n\nprofile: ${join(profDir, file)}\n`);
+  process.stdout.write(`# self time by module (${total} samples)\n${top(byModule, 15)}\n\n# self time by function\n${top(byFunction, 30)}\n\nprofile: ${kept}\n`);
 }
 
 main()

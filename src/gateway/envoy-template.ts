@@ -40,6 +40,12 @@ export interface EnvoyTemplateValues {
   REQUEST_HEADERS_TIMEOUT?: string;
   REQUEST_TIMEOUT?: string;
   /**
+   * What Envoy reads from an agent's connection ahead of its filters (listener per_connection_buffer_limit_bytes):
+   * all a request refused at its headers can make Envoy hold. Bodies checked by ext_authz are still buffered
+   * up to MAX_REQUEST_BYTES (the virtual host's request_body_buffer_limit).
+   */
+  CONNECTION_BUFFER_BYTES?: number;
+  /**
    * This gateway's MCP resource (RFC 8707/9728): the audience MCP tokens must carry, named in the protected
    * resource metadata. Default: http://<listen address>:<HTTP port>/mcp (fine on one machine).
    */
@@ -62,6 +68,7 @@ export const ENVOY_LIMIT_DEFAULTS = {
   MAX_DOWNSTREAM_CONNECTIONS: 10_000,
   REQUEST_HEADERS_TIMEOUT: '10s',
   REQUEST_TIMEOUT: '60s',
+  CONNECTION_BUFFER_BYTES: 32 * 1024,
 } as const;
 
 export const ENVOY_TEMPLATE_PATH = join(REPO_ROOT, 'envoy', 'toolgate.yaml');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBundleServer, type TestBundleServer } from './bundle-server.js';
 import { buildSeedBundle, policiesWithData, startStack, type Stack } from './stack.js';
+import { answeredRevision } from './policy-bundles.js';
 
 /**
  * Security teams change the served bundle while agents keep calling. No request may fail, and each decision
@@ -45,7 +46,7 @@ describe('bundle hot swap under load', () => {
         const n = sent++;
         for (const [at, bytes] of swaps) if (n === at) server.setBundle(bytes);
         const res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'api-server' }, { jwt });
-        const revision = res.status === 200 ? JSON.parse(res.text).echo.headers['x-toolgate-policy-revision'] : res.json?.error?.policy_revision;
+        const revision = answeredRevision(res);
         seen.push({ status: res.status, revision });
         // Pace the load so the run spans several poll intervals (0.2–0.4 s).
         await new Promise((r) => setTimeout(r, 5));

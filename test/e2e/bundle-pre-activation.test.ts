@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBundleServer, type TestBundleServer } from './bundle-server.js';
-import { CONFLICT_ALWAYS, CONFLICT_ON_BOOM, metricValue, policiesWith, waitFor } from './policy-bundles.js';
+import { CONFLICT_ALWAYS, CONFLICT_ON_BOOM, metricValue, policiesWith, waitFor, answeredRevision } from './policy-bundles.js';
 import { buildSeedBundle, startStack, type Stack } from './stack.js';
 
 /**
@@ -38,9 +38,6 @@ describe('bundles are evaluated before activation', () => {
     await server?.close();
   });
 
-  const revisionOf = (res: Awaited<ReturnType<Stack['call']>>): string | undefined =>
-    res.status === 200 ? JSON.parse(res.text).echo.headers['x-toolgate-policy-revision'] : res.json?.error?.policy_revision;
-
   it('refuses a bundle that fails on every evaluation, and keeps deciding with the last good one', async () => {
     const jwt = await stack.jwtFor('ops-bot');
     const before = await metricValue(stack.authzHttpPort, 'toolgate_policy_bundle_rejections_total{reason="evaluation"}');
@@ -49,7 +46,7 @@ describe('bundles are evaluated before activation', () => {
     for (let i = 0; i < 5; i++) {
       const res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'api' }, { jwt });
       expect(res.status).toBe(200);
-      expect(revisionOf(res)).toBe('rev-good');
+      expect(answeredRevision(res)).toBe('rev-good');
     }
     const ready = (await (await fetch(`http://127.0.0.1:${stack.authzHttpPort}/readyz`)).json()) as { status: { bundle: { revision: string; lastError?: string } } };
     expect(ready.status.bundle.revision).toBe('rev-good');
@@ -60,12 +57,12 @@ describe('bundles are evaluated before activation', () => {
     const jwt = await stack.jwtFor('ops-bot');
     await stack.restartAuthz();
     let res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'api' }, { jwt });
-    expect([res.status, revisionOf(res)]).toEqual([200, 'rev-good']);
+    expect([res.status, answeredRevision(res)]).toEqual([200, 'rev-good']);
     server.setFailing(503);
     try {
       await stack.restartAuthz();
       res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'api' }, { jwt });
-      expect([res.status, revisionOf(res)]).toEqual([200, 'rev-good']);
+      expect([res.status, answeredRevision(res)]).toEqual([200, 'rev-good']);
     } finally {
       server.setFailing(undefined);
     }
@@ -78,13 +75,13 @@ describe('bundles are evaluated before activation', () => {
     const ready = (await (await fetch(`http://127.0.0.1:${stack.authzHttpPort}/readyz`)).json()) as { status: { bundle: { revision: string; lastError?: string } } };
     expect(ready.status.bundle.lastError).toMatch(/rev-contradicting decides ops-bot reads staging denied, its example expects allowed/);
     const res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'api' }, { jwt: await stack.jwtFor('ops-bot') });
-    expect([res.status, revisionOf(res)]).toEqual([200, 'rev-good']);
+    expect([res.status, answeredRevision(res)]).toEqual([200, 'rev-good']);
   });
 
   it('a policy_error names the revision that failed, in the answer and the decision log, and no server file path', async () => {
     server.setBundle(boom);
     const jwt = await stack.jwtFor('ops-bot');
-    await waitFor(async () => revisionOf(await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'api' }, { jwt })) === 'rev-boom', 15_000, 'rev-boom active');
+    await waitFor(async () => answeredRevision(await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'api' }, { jwt })) === 'rev-boom', 15_000, 'rev-boom active');
     const res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'boom' }, { jwt });
     expect(res.status).toBe(500);
     expect(res.json.error).toMatchObject({ code: 'policy_error', policy_revision: 'rev-boom' });

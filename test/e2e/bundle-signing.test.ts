@@ -12,7 +12,7 @@ import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { ensureOpa } from '../../src/toolchain/install.js';
 import { startBundleServer, type TestBundleServer } from './bundle-server.js';
-import { metricValue, waitFor } from './policy-bundles.js';
+import { metricValue, waitFor, answeredRevision } from './policy-bundles.js';
 import { buildSeedBundle, startStack, type Stack } from './stack.js';
 
 const run = promisify(execFile);
@@ -72,7 +72,7 @@ describe('signed bundles', () => {
 
   const revision = async (): Promise<[number, string | undefined]> => {
     const res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'api' }, { jwt: await stack.jwtFor('ops-bot') });
-    return [res.status, res.status === 200 ? JSON.parse(res.text).echo.headers['x-toolgate-policy-revision'] : res.json?.error?.policy_revision];
+    return [res.status, answeredRevision(res)];
   };
 
   it('starts on an RSA-signed bundle and moves to an ECDSA-signed one', async () => {

@@ -268,6 +268,9 @@ describe('Helm chart', () => {
       } else {
         expect(config).not.toContain('otel_collector');
       }
+      // Envoy reads 32 KiB of an agent connection ahead of its filters; checked bodies get maxRequestBytes (2 MiB).
+      expect(config?.match(/per_connection_buffer_limit_bytes: (\d+)/g)).toEqual(['per_connection_buffer_limit_bytes: 32768', 'per_connection_buffer_limit_bytes: 32768']);
+      expect(config).toContain('request_body_buffer_limit: 2097152');
       // The pod's mounted Secret and ConfigMap paths, pointed at local files for the validation run.
       const local = (config as string)
         .replace('/etc/envoy/tls/tls.crt', creds.serverCertPath)

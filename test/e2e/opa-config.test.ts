@@ -12,7 +12,7 @@ import { ensureDevCredentials, issueAgentCertificate } from '../../src/gateway/d
 import { ensureOpa } from '../../src/toolchain/install.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
 import { startBundleServer, type TestBundleServer } from './bundle-server.js';
-import { metricValue, waitFor } from './policy-bundles.js';
+import { metricValue, waitFor, answeredRevision } from './policy-bundles.js';
 import { buildSeedBundle, policiesWithData, startStack, type Stack } from './stack.js';
 
 const run = promisify(execFile);
@@ -81,7 +81,7 @@ describe('OPA configuration file', () => {
 
   const revision = async (): Promise<[number, string | undefined]> => {
     const res = await stack.call('/v1/tools/k8s_get_deployment', { namespace: 'staging', name: 'api' }, { jwt: await stack.jwtFor('ops-bot') });
-    return [res.status, res.status === 200 ? JSON.parse(res.text).echo.headers['x-toolgate-policy-revision'] : res.json?.error?.policy_revision];
+    return [res.status, answeredRevision(res)];
   };
 
   it('polls the bundle over HTTPS (custom CA, client certificate, bearer token from a file) and hot-swaps it', async () => {

@@ -1,6 +1,7 @@
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
+import type { Response } from './stack.js';
 
 /** A copy of policies/ with extra files (Rego, data) added or replaced: bundles that differ from the seed in one way. */
 export async function policiesWith(dir: string, name: string, files: Record<string, string>): Promise<string> {
@@ -55,4 +56,9 @@ export async function metricValue(httpPort: number, series: string): Promise<num
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+/** The policy revision that decided a call to the echo tool: the trusted header echoed on 200, the deny body's field otherwise. */
+export function answeredRevision(res: Response): string | undefined {
+  return res.status === 200 ? JSON.parse(res.text).echo.headers['x-toolgate-policy-revision'] : res.json?.error?.policy_revision;
 }

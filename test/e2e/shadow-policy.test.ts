@@ -2,7 +2,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAP_AT_5, metricValue, policiesWith, waitFor } from './policy-bundles.js';
+import { CAP_AT_5, metricValue, policiesWith, waitFor, answeredRevision } from './policy-bundles.js';
 import { buildSeedBundle, SEED_REVISION, startStack, type Stack } from './stack.js';
 
 /**
@@ -32,14 +32,14 @@ describe('shadow policy', () => {
 
   it('reports exactly the diverging calls, with both results, and the answers agents get are unchanged', async () => {
     const jwt = await stack.jwtFor('ops-bot');
-    const sent: { id: string; replicas: number | undefined; status: number; revision: string }[] = [];
+    const sent: { id: string; replicas: number | undefined; status: number; revision: string | undefined }[] = [];
     const traffic: [string, Record<string, unknown>][] = [];
     for (let replicas = 1; replicas <= 10; replicas++) traffic.push(['k8s_scale_deployment', { namespace: 'staging', name: 'api', replicas }]);
     for (let i = 0; i < 5; i++) traffic.push(['k8s_get_deployment', { namespace: 'staging', name: `app-${i}` }]);
     traffic.push(['k8s_scale_deployment', { namespace: 'production', name: 'api', replicas: 2 }]);
     for (const [tool, args] of traffic) {
       const res = await stack.call(`/v1/tools/${tool}`, args, { jwt });
-      const revision = res.status === 200 ? JSON.parse(res.text).echo.headers['x-toolgate-policy-revision'] : res.json?.error?.policy_revision;
+      const revision = answeredRevision(res);
       sent.push({ id: res.headers['x-toolgate-decision-id'] as string, replicas: args.replicas as number | undefined, status: res.status, revision });
     }
     // Answers: the active (seed) policy's, always: scaling up to 10 in staging allowed, production denied.

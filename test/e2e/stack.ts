@@ -67,7 +67,7 @@ export interface StackOptions {
   /** Extra environment of the executor processes (e.g. NODE_OPTIONS for a measurement). */
   executorEnv?: NodeJS.ProcessEnv;
   /** Envoy's overload and request limits, when a test needs other than the defaults. */
-  envoyLimits?: Pick<EnvoyTemplateValues, 'MAX_HEAP_BYTES' | 'MAX_DOWNSTREAM_CONNECTIONS' | 'REQUEST_HEADERS_TIMEOUT' | 'REQUEST_TIMEOUT'>;
+  envoyLimits?: Pick<EnvoyTemplateValues, 'MAX_HEAP_BYTES' | 'MAX_DOWNSTREAM_CONNECTIONS' | 'REQUEST_HEADERS_TIMEOUT' | 'REQUEST_TIMEOUT' | 'CONNECTION_BUFFER_BYTES'>;
   /** Policy lifecycle: extra keys merged into the authz config (e.g. policy.bundle.signing, decision_logs). */
   editAuthzConfig?: (config: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience
   /** MCP: the upstream MCP server registry (authz field mapping and credentials, Envoy routes and clusters). */

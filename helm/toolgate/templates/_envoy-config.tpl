@@ -33,6 +33,7 @@
   "MAX_DOWNSTREAM_CONNECTIONS" (toString (int .Values.envoy.limits.maxDownstreamConnections))
   "REQUEST_HEADERS_TIMEOUT" .Values.envoy.limits.requestHeadersTimeout
   "REQUEST_TIMEOUT" .Values.envoy.limits.requestTimeout
+  "CONNECTION_BUFFER_BYTES" (toString (int .Values.envoy.limits.connectionBufferBytes))
   "MCP_RESOURCE_URL" .Values.envoy.mcp.resourceUrl
 -}}
 {{- $mcpUrl := urlParse .Values.envoy.mcp.resourceUrl -}}

@@ -4,13 +4,15 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseAuthzConfig } from '../../../src/authz/config.js';
 import { parseExecutorConfig } from '../../../src/executor/config.js';
+import { ENVOY_CLIENT_ID } from '../../../src/gateway/internal-credentials.js';
 import { REPO_ROOT } from '../../../src/shared/repo-paths.js';
 
 /**
  * docker-compose.yml cannot be brought up here (no container engine), so its structure is checked: the
  * services the laptop setup promises, their ports, that everything it builds or mounts exists in the
  * repository, that inline configs parse with toolgate's own config loaders, and that Prometheus scrapes
- * what the services expose.
+ * what the services expose. test/e2e/compose-internal-tls.test.ts runs the setup service's command and the
+ * authz server with compose's config.
  */
 interface Service {
   image?: string;
@@ -76,6 +78,22 @@ describe('docker-compose.yml', () => {
     expect(compose.services.setup?.command).toEqual(expect.arrayContaining(['--decision-key', '/decision-key/decision.key']));
     const mounting = Object.entries(compose.services).filter(([, s]) => (s.volumes ?? []).some((v) => v.startsWith('decision-key:'))).map(([n]) => n);
     expect(mounting.sort()).toEqual(['authz', 'executor', 'setup']);
+  });
+
+  it('makes the hop from Envoy to the authz server mutual TLS: the authz server answers only Envoy\'s certificate', () => {
+    const authz = parseAuthzConfig(compose.configs.authz?.content as string, '/etc/toolgate/authz.yaml');
+    expect(authz.grpc?.tls).toEqual({
+      cert_file: '/etc/toolgate/internal-tls/authz.pem',
+      key_file: '/etc/toolgate/internal-tls/authz-key.pem',
+      client_ca_file: '/etc/toolgate/internal-tls/ca.pem',
+      client_names: [ENVOY_CLIENT_ID],
+    });
+    expect(compose.services.setup?.command).toEqual(expect.arrayContaining(['--internal-tls', '/internal-ca', '--authz-tls', '/authz-tls']));
+    const mounting = (volume: string): string[] => Object.entries(compose.services).filter(([, s]) => (s.volumes ?? []).some((v) => v.startsWith(`${volume}:`))).map(([n]) => n).sort();
+    // The authz server's key: setup and the authz server only. The internal CA's key: setup only.
+    expect(mounting('authz-tls')).toEqual(['authz', 'setup']);
+    expect(mounting('internal-ca')).toEqual(['setup']);
+    expect(compose.services.authz?.volumes).toContain('authz-tls:/etc/toolgate/internal-tls:ro');
   });
 
   it('points every component at the collector, and Prometheus at every /metrics', () => {
