@@ -259,6 +259,33 @@ describe('the Kubernetes Job runner', () => {
     expect(api.deleted).toEqual(['tg-0123456789abcdef0123']);
   });
 
+  it('a held call no warm pod took is released to run as its Job (parallelism 1); a held Job that cannot be released is deleted', async () => {
+    const patches: unknown[] = [];
+    const api = kubeDouble(() => FAILED);
+    api.batch.patchNamespacedJob = async (req) => {
+      patches.push(req.body);
+      return {};
+    };
+    const r = runner(api, { shared: true });
+    const inv = await invocation();
+    const lock = await r.hold(inv, 'tg-w0123456789abcdef012');
+    if (!('held' in lock)) throw new Error('not held');
+    expect(await r.runHeld(inv, lock.held)).toMatchObject({ status: 'failed' });
+    expect(patches[0]).toContainEqual({ op: 'replace', path: '/spec/parallelism', value: 1 });
+    // Its pod gets the call's Secret, with the held Job's token.
+    expect(api.secrets.get('tg-0123456789abcdef0123')?.stringData?.token).toBe(lock.held.token);
+
+    const refused = kubeDouble(() => RUNNING);
+    refused.batch.patchNamespacedJob = async () => {
+      throw apiError(403);
+    };
+    const r2 = runner(refused, { shared: true });
+    const lock2 = await r2.hold(inv, 'tg-w0123456789abcdef012');
+    if (!('held' in lock2)) throw new Error('not held');
+    expect(await r2.runHeld(inv, lock2.held)).toMatchObject({ status: 'unavailable' });
+    expect(refused.deleted).toEqual(['tg-0123456789abcdef0123']);
+  });
+
   it('a result token is bound to one Job: its name and its uid', () => {
     const tokens = new ResultTokens(SHARED_KEY);
     const token = tokens.tokenFor({ name: 'tg-a', uid: 'u1' });

@@ -235,8 +235,9 @@ export class KubernetesJobRunner implements Runner {
       } catch (err) {
         if (held || statusOf(err) !== 409) {
           // No answer (or a 5xx) does not mean no Job: make sure none is left to act for a call reported as failed.
-          if (transient(err)) await this.deleteJob(name);
-          return { status: 'unavailable', error: `cannot create Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+          // A held Job that could not be released never had a pod: it goes too, so a retry can run the call.
+          if (held || transient(err)) await this.deleteJob(name);
+          return { status: 'unavailable', error: `cannot ${held ? 'release the held' : 'create'} Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
         }
         // AlreadyExists: this call is another replica's (or an earlier process's) Job. Attach, never run again.
         const attached = await this.attach(inv, name);
