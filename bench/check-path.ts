@@ -14,6 +14,8 @@
  * idle the processes are between requests.
  *
  * `--shadow-only` measures only what a shadow policy costs (bench/results/check-path-shadow.{json,md}).
+ * `--history` measures only what input.history costs (bench/results/check-path-history.{json,md}): one bundle
+ * that reads it, with history off (history.read: never), from the in-process store, and from a local Redis.
  *
  *   npm run bench:check-path [-- --rounds 3 --clients 16 --requests 20000 --rate 500 --seconds 10 --sweep-rates 100,500,1000 --envoy-concurrency 1 --quick --main-only]
  */
@@ -27,7 +29,8 @@ import { stopAll } from '../test/support/managed-process.js';
 import { startCollector } from '../test/support/otel-collector.js';
 import { CONFIG_LABELS, DECISION, startConfig, startUpstream, type Binaries, type Bundles, type ConfigName, type EnvoyWorkers, type RunningConfig } from './lib/configurations.js';
 import { accessLogEnd, authzRoundTripsUs } from './lib/access-log.js';
-import { bundlesFor } from './lib/bench-bundles.js';
+import { bundlesFor, historyBundleFor } from './lib/bench-bundles.js';
+import { startRedis } from '../test/support/redis.js';
 import { h2load, type LoadResult } from './lib/h2load.js';
 import { usageOf, type Usage } from './lib/process-usage.js';
 import { summarize, type Summary } from './stats.js';
@@ -47,6 +50,8 @@ const QUICK = flag('quick');
 const SHADOW_ONLY = flag('shadow-only');
 // Only the configurations side by side (no tracing, no growth): the inner loop when tuning.
 const MAIN_ONLY = flag('main-only');
+// Only what input.history costs: the same history-reading bundle without it, in-process, and with a local Redis.
+const HISTORY_ONLY = flag('history');
 const ROUNDS = arg('rounds', QUICK ? 1 : 3);
 const CLIENTS = arg('clients', 16);
 const SAT_REQUESTS = arg('requests', QUICK ? 5000 : 20_000);
@@ -90,7 +95,7 @@ const emptyMeasured = (): Measured => ({ rps: [], latency: [], cpuPer1000: [], e
 
 async function main(): Promise<void> {
   const dir = benchRunDir('check-path');
-  const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), SHADOW_ONLY ? '' : process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin().catch((err: unknown) => {
+  const [, opa, opaEnvoyPlugin] = await Promise.all([ensureEnvoy(), ensureOpa(), SHADOW_ONLY || HISTORY_ONLY ? '' : process.env.OPA_ENVOY_PLUGIN ?? ensureOpaEnvoyPlugin().catch((err: unknown) => {
     throw new Error(`could not build the OPA Envoy plugin with go install (${err instanceof Error ? err.message : String(err)}); where the Go module proxy does not serve it, build it from its repository and set OPA_ENVOY_PLUGIN (bench/README.md)`);
   })]);
   const bins: Binaries = { opa, opaEnvoyPlugin };
@@ -100,6 +105,11 @@ async function main(): Promise<void> {
   const bodies = await writeBodies(dir);
   const ctx = { dir, creds, upstreamPort: upstream.port, bins, envoyWorkers: ENVOY_WORKERS };
   log(`work dir ${dir}; Envoy workers: ${ENVOY_WORKERS_TEXT}; h2load --h1, ${CLIENTS} clients, ${SAT_REQUESTS} requests at saturation, ${RATE} req/s for ${SECONDS} s at fixed rate, ${ROUNDS} rounds`);
+  if (HISTORY_ONLY) {
+    await runHistoryOnly(ctx, jwt, bodies.small);
+    await upstream.proc.stop();
+    return;
+  }
   if (SHADOW_ONLY) {
     const shadow = await measureShadow(ctx, await bundlesFor(dir, bins.opa, MAIN_AGENTS), jwt, bodies.small);
     await upstream.proc.stop();
@@ -329,6 +339,73 @@ async function compareOffOn(what: string, jwt: string, body: string, start: Reco
     added_p99_ms: round3(on.latency_ms.p99 - off.latency_ms.p99),
     cpu_ratio_on_off: ratio(on.cpu_seconds_per_1000_checks, off.cpu_seconds_per_1000_checks),
   };
+}
+
+type HistoryVariant = 'off' | 'in-process' | 'redis';
+
+/**
+ * input.history's cost: toolgate embedded with one bundle that reads it, alternated round by round between
+ * history off (the engine is told never to fetch it: what a bundle without a reference costs), the in-process
+ * store and a local redis-server. The figure of merit is the added p50 at the fixed rate (target <= 0.1 ms).
+ */
+async function runHistoryOnly(ctx: Ctx, jwt: string, body: string): Promise<void> {
+  const redis = await startRedis();
+  try {
+    const wasm = await historyBundleFor(ctx.dir, ctx.bins.opa);
+    const bundles: Bundles = { wasm, rego: wasm };
+    const configs: Record<HistoryVariant, Record<string, unknown>> = {
+      off: { history: { read: 'never' } },
+      'in-process': { history: { read: 'auto' } },
+      redis: { history: { read: 'auto' }, store: { redis_url: redis.url } },
+    };
+    const keys = Object.keys(configs) as HistoryVariant[];
+    const variants = new Map<HistoryVariant, RunningConfig>();
+    for (const k of keys) variants.set(k, await startConfig('b', { ...ctx, tag: `history-${k}`, bundles, toolgateConfig: configs[k] }));
+    const m = new Map<HistoryVariant, Measured>(keys.map((k) => [k, emptyMeasured()]));
+    try {
+      for (const v of variants.values()) await warmUp(v, jwt, body);
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const k of keys.map((_, i) => keys[(i + round) % keys.length] as HistoryVariant)) {
+          const c = variants.get(k) as RunningConfig;
+          const x = m.get(k) as Measured;
+          const before = usageOf(c.authzPids);
+          const sat = await load(c, jwt, body, { requests: SAT_REQUESTS }, `history-${k}-sat-${round}`);
+          const after = usageOf(c.authzPids);
+          const fixed = await load(c, jwt, body, { rate: RATE, seconds: SECONDS }, `history-${k}-rate-${round}`);
+          x.rps.push(sat.rps);
+          x.cpuPer1000.push(((after.cpuSeconds - before.cpuSeconds) / sat.requests) * 1000);
+          x.latency.push(...fixed.latenciesMs);
+          x.non2xx += nonOk(sat) + nonOk(fixed);
+          log(`history ${k} round ${round + 1}: ${sat.rps.toFixed(0)} req/s, p50 at ${RATE} req/s ${summarize(fixed.latenciesMs).p50} ms`);
+        }
+      }
+    } finally {
+      for (const v of variants.values()) await v.stop();
+    }
+    const result = Object.fromEntries(keys.map((k) => {
+      const x = m.get(k) as Measured;
+      return [k, { rps: median(x.rps), latency_ms: summarize(x.latency), cpu_seconds_per_1000_checks: round3(median(x.cpuPer1000)), non_2xx: x.non2xx }];
+    })) as Record<HistoryVariant, TracingVariant>;
+    const added = (k: HistoryVariant): number => round3(result[k].latency_ms.p50 - result.off.latency_ms.p50);
+    const md = [
+      '## input.history on the check path (toolgate embedded; one bundle that reads it)',
+      '',
+      `| history | req/s (saturation, median) | p50 ms at ${RATE} req/s | p99 ms | CPU s / 1000 checks | added p50 ms |`,
+      '|---|---|---|---|---|---|',
+      ...keys.map((k) => `| ${k} | ${result[k].rps.toFixed(0)} | ${result[k].latency_ms.p50} | ${result[k].latency_ms.p99} | ${result[k].cpu_seconds_per_1000_checks} | ${k === 'off' ? '-' : added(k)} |`),
+      '',
+      `Target: added p50 <= 0.1 ms against a local store (in-process: ${added('in-process')} ms, Redis on loopback: ${added('redis')} ms).`,
+      '',
+    ].join('\n');
+    const outDir = join(REPO_ROOT, 'bench', 'results');
+    await mkdir(outDir, { recursive: true });
+    await writeFile(join(outDir, 'check-path-history.json'), JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, rounds: ROUNDS, rate: RATE, history: result }, null, 2));
+    await writeFile(join(outDir, 'check-path-history.md'), md);
+    process.stdout.write(md);
+    if (keys.some((k) => result[k].non_2xx > 0)) throw new Error('requests did not answer 200 in the history measurement');
+  } finally {
+    await redis.stop();
+  }
 }
 
 function shadowMarkdown(r: TracingResult): string {

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { loadBundleFile } from '../src/authz/bundle/bundle.js';
 import { buildBundle } from '../src/authz/bundle/build-bundle.js';
 import type { JsonObject } from '../src/authz/input/envoy-input.js';
+import type { EncodedInput } from '../src/authz/input/input-json.js';
 import { WasmPolicyEngine } from '../src/authz/policy/wasm-engine.js';
 import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentials.js';
@@ -72,7 +73,7 @@ async function policyBundles(dir: string, opa: string, policyDir: string, name: 
 }
 
 /** The input toolgate builds for the benchmark's request (the fields both policies read, and the headers). */
-function inputWith(token: string): Buffer {
+function inputWith(token: string): EncodedInput {
   const input = {
     attributes: {
       request: { http: { method: 'POST', path: `/v1/tools/echo?token=${token}`, host: 'toolgate', headers: { 'content-type': 'application/json', 'x-request-id': 'f0e1d2c3' } } },
@@ -82,7 +83,8 @@ function inputWith(token: string): Buffer {
     parsed_query: { token: [token] },
     parsed_body: { message: 'restart the api deployment in staging' },
   };
-  return Buffer.from(JSON.stringify(input));
+  const skeleton = Buffer.from(JSON.stringify(input));
+  return { skeleton, byteLength: skeleton.length };
 }
 
 /** As the engine hands pre-encoded input to opa-wasm. */
@@ -105,10 +107,10 @@ async function inProcess(p0: Bundles, p1: Bundles): Promise<Record<string, { us_
   const sdkEntrypoint = (sdkPolicy.entrypoints as Record<string, number>)[DECISION] as number;
   // The same wrapper as WasmPolicyEngine.evaluate (result set -> first result, revision), minus the host.
   const viaSdk = {
-    evaluate: async (_i: JsonObject, json?: Buffer) => {
+    evaluate: async (_i: JsonObject, json?: EncodedInput) => {
       let resultSet: unknown;
       try {
-        resultSet = sdkPolicy.evaluate(ownArrayBuffer(json as Buffer), sdkEntrypoint);
+        resultSet = sdkPolicy.evaluate(ownArrayBuffer((json as EncodedInput).skeleton), sdkEntrypoint);
       } catch (err) {
         throw new Error(String(err));
       }
@@ -116,11 +118,11 @@ async function inProcess(p0: Bundles, p1: Bundles): Promise<Record<string, { us_
       return { result: first?.result, revision: 'p0' };
     },
   };
-  const variants: Record<string, { engine: Pick<WasmPolicyEngine, 'evaluate'> | typeof viaSdk; input: (i: number) => Buffer }> = {
+  const variants: Record<string, { engine: Pick<WasmPolicyEngine, 'evaluate'> | typeof viaSdk; input: (i: number) => EncodedInput }> = {
     'P0 via opa-wasm loadPolicy (the engine without host builtins)': { engine: viaSdk, input: () => sameToken },
     'P0 bench/policy': { engine: engines.p0, input: () => sameToken },
     'P1 + io.jwt.decode_verify, same token': { engine: engines.p1, input: () => sameToken },
-    'P1 + io.jwt.decode_verify, a new token each decision': { engine: engines.p1, input: (i) => fresh[i % fresh.length] as Buffer },
+    'P1 + io.jwt.decode_verify, a new token each decision': { engine: engines.p1, input: (i) => fresh[i % fresh.length] as EncodedInput },
   };
   const empty = {} as JsonObject;
   for (const v of Object.values(variants)) {

@@ -1,6 +1,5 @@
 import { cpus } from 'node:os';
-import { mkdir, writeFile } from 'node:fs/promises';
-
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentials.js';
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
@@ -55,12 +54,27 @@ async function main(): Promise<void> {
 
   const samples: Record<string, Sample[]> = {};
   const key = (c: RunningConfig, p: Protocol, s: Size): string => `${c.name}/${p}/${s}`;
+  const expectAllowed = async (c: RunningConfig, p: Protocol, s: Size): Promise<void> => {
+    const url = p === 'rest' ? c.url : c.url.replace('/v1/tools/echo', '/mcp');
+    const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${p === 'rest' ? restJwt : mcpJwt}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: await readFile(bodies[p][s]) });
+    const text = await res.text();
+    let error: unknown;
+    try {
+      error = (JSON.parse(text) as { error?: unknown }).error;
+    } catch {
+      // not JSON: the upstream's own answer
+    }
+    if (res.status !== 200 || error !== undefined) throw new Error(`${c.name} ${p} ${s}: the call is not allowed (${res.status} ${text.slice(0, 300)})`);
+  };
   const run = async (c: RunningConfig, p: Protocol, s: Size, how: { requests: number } | { rate: number; seconds: number }, tag: string): Promise<LoadResult> => {
     const url = p === 'rest' ? c.url : c.url.replace('/v1/tools/echo', '/mcp');
     const headers = { authorization: `Bearer ${p === 'rest' ? restJwt : mcpJwt}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     return h2load({ url, headers, bodyFile: bodies[p][s], clients: 'rate' in how ? 1 : CLIENTS, ...how, logFile: join(dir, `h2load-${tag}.log`) });
   };
   const points: [Protocol, Size][] = [['rest', '1KiB'], ['mcp', '1KiB'], ['rest', '64KiB'], ['mcp', '64KiB']];
+  // Every point must measure an allowed call: an MCP refusal is HTTP 200 too (a JSON-RPC error), so a policy
+  // that refuses would go unnoticed in the status counts.
+  for (const c of configs) for (const [p, s] of points) await expectAllowed(c, p, s);
   for (const c of configs) for (const [p, s] of points) await run(c, p, s, { requests: 500 }, `warm-${key(c, p, s).replaceAll('/', '-')}`);
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? configs : [...configs].reverse();

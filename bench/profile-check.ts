@@ -3,7 +3,9 @@
  * behind the real Envoy, drives it with h2load, and prints the functions with the most self time, grouped by
  * module. Used to find what dominates before the check-path benchmark is reported.
  *
- *   npm run bench:profile-check [-- --requests 30000 --body-bytes 65536]
+ *   npm run bench:profile-check [-- --requests 30000 --body-bytes 65536 --mcp]
+ *
+ * `--mcp`: the same arguments as one MCP tools/call (POST /mcp, JSON-RPC) instead of the REST call.
  */
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 
@@ -12,7 +14,7 @@ import { ensureDevCredentials, signAgentJwt } from '../src/gateway/dev-credentia
 import { REPO_ROOT } from '../src/shared/repo-paths.js';
 import { ensureEnvoy, ensureOpa } from '../src/toolchain/install.js';
 import { stopAll } from '../test/support/managed-process.js';
-import { startConfig, startUpstream } from './lib/configurations.js';
+import { BENCH_MCP_RESOURCE, startConfig, startUpstream } from './lib/configurations.js';
 import { h2load } from './lib/h2load.js';
 import { bundlesFor } from './lib/bench-bundles.js';
 import { benchRunDir } from './lib/bench-run-dir.js';
@@ -34,12 +36,15 @@ async function main(): Promise<void> {
   const [, opa] = await Promise.all([ensureEnvoy(), ensureOpa()]);
   const profDir = join(dir, 'prof');
   const creds = await ensureDevCredentials(join(dir, 'creds'));
-  const jwt = await signAgentJwt(creds, { sub: 'ops-bot' });
+  const mcp = process.argv.includes('--mcp');
+  const jwt = await signAgentJwt(creds, { sub: 'ops-bot' }, mcp ? { audience: BENCH_MCP_RESOURCE } : {});
   const upstream = await startUpstream(dir);
   const body = join(dir, 'body.json');
-  await writeFile(body, JSON.stringify({ message: bodyBytes > 0 ? 'x'.repeat(bodyBytes) : 'restart the api deployment in staging' }));
+  const args = { message: bodyBytes > 0 ? 'x'.repeat(bodyBytes) : 'restart the api deployment in staging' };
+  await writeFile(body, JSON.stringify(mcp ? { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: args } } : args));
   const c = await startConfig('b', { dir, tag: 'profile', creds, upstreamPort: upstream.port, bins: { opa, opaEnvoyPlugin: '' }, bundles: await bundlesFor(dir, opa, 10), toolgateNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
-  const r = await h2load({ url: c.url, headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, bodyFile: body, clients: 16, requests, logFile: join(dir, 'h2load.log') });
+  const url = mcp ? c.url.replace('/v1/tools/echo', '/mcp') : c.url;
+  const r = await h2load({ url, headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', ...(mcp ? { accept: 'application/json, text/event-stream' } : {}) }, bodyFile: body, clients: 16, requests, logFile: join(dir, 'h2load.log') });
   process.stderr.write(`${r.requests} requests, ${r.rps.toFixed(0)} req/s, ${r.status2xx} answered 200\n`);
   await c.stop();
   await upstream.proc.stop();

@@ -1,4 +1,4 @@
-import { cp, writeFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildBundle } from '../../src/authz/bundle/build-bundle.js';
 import { REPO_ROOT } from '../../src/shared/repo-paths.js';
@@ -16,4 +16,20 @@ export async function bundlesFor(dir: string, opa: string, agents: number): Prom
   await buildBundle({ opaPath: opa, sourceDir: src, outFile: wasm, revision: `bench-${agents}`, entrypoints: [DECISION], target: 'wasm' });
   await buildBundle({ opaPath: opa, sourceDir: src, outFile: rego, revision: `bench-${agents}`, target: 'rego' });
   return { wasm, rego };
+}
+
+/**
+ * bench/policy made to read input.history the way the example loop guard does (a limit never reached, so
+ * every check is still allowed): the same decision with and without the store round trip.
+ */
+export async function historyBundleFor(dir: string, opa: string): Promise<string> {
+  const src = join(dir, 'policy-history');
+  await cp(join(REPO_ROOT, 'bench', 'policy'), src, { recursive: true });
+  await writeFile(join(src, 'data.json'), JSON.stringify({ authorized_agents: { 'ops-bot': true } }));
+  const rego = join(src, 'authz.rego');
+  const text = (await readFile(rego, 'utf8')).replaceAll('data.authorized_agents[claims.sub]', 'data.authorized_agents[claims.sub]\n\tnot looping');
+  await writeFile(rego, `${text}\nlooping if input.history.same_arguments["1m"] > 1000000000\n`);
+  const wasm = join(dir, 'bundle-history-wasm.tar.gz');
+  await buildBundle({ opaPath: opa, sourceDir: src, outFile: wasm, revision: 'bench-history', entrypoints: [DECISION], target: 'wasm' });
+  return wasm;
 }

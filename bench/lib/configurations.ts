@@ -146,7 +146,7 @@ async function startFrontEnvoy(opts: { dir: string; name: string; creds: DevCred
   return { url: `http://127.0.0.1:${http}/v1/tools/echo`, proc, adminPort: admin, accessLogPath };
 }
 
-async function startToolgate(dir: string, name: string, policy: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], tls?: InternalCredentials): Promise<{ grpcPort: number; proc: ManagedProcess }> {
+async function startToolgate(dir: string, name: string, policy: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], tls?: InternalCredentials, extra: Record<string, unknown> = {}): Promise<{ grpcPort: number; proc: ManagedProcess }> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const configPath = join(dir, `authz-${name}.yaml`);
   // As deployed: each allowed call is attested for the executor (an HMAC over the decision and the body).
@@ -154,7 +154,7 @@ async function startToolgate(dir: string, name: string, policy: Record<string, u
   await writeFile(keyPath, randomBytes(48).toString('base64'));
   await writeFile(
     configPath,
-    toYaml({ grpc: { address: `127.0.0.1:${grpcPort}`, ...(tls ? { tls: authzServerTls(tls) } : {}) }, http: { address: `127.0.0.1:${httpPort}` }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), policy: { decision: DECISION, ...policy }, decision_key_file: keyPath }),
+    toYaml({ grpc: { address: `127.0.0.1:${grpcPort}`, ...(tls ? { tls: authzServerTls(tls) } : {}) }, http: { address: `127.0.0.1:${httpPort}` }, catalog: join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), policy: { decision: DECISION, ...policy }, decision_key_file: keyPath, ...extra }),
   );
   // Decision log lines go to a file, as they would to a log shipper.
   const proc = startProcess({ name: `authz-${name}`, command: process.execPath, args: [...nodeArgs, join(REPO_ROOT, 'dist', 'src', 'authz', 'main.js'), '--config', configPath], env, logDir: dir });
@@ -184,7 +184,7 @@ async function startOpaEnvoyPlugin(dir: string, binary: string, bundle: string, 
 }
 
 /** Starts one configuration with the given bundles (a fresh authorization backend and its Envoy). */
-export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[]; envoyWorkers?: EnvoyWorkers; toolgatePolicy?: Record<string, unknown> }): Promise<RunningConfig> {
+export async function startConfig(name: ConfigName, o: { dir: string; tag: string; creds: DevCredentials; upstreamPort: number; bins: Binaries; bundles: Bundles; toolgateEnv?: NodeJS.ProcessEnv; toolgateNodeArgs?: string[]; envoyWorkers?: EnvoyWorkers; toolgatePolicy?: Record<string, unknown>; toolgateConfig?: Record<string, unknown> }): Promise<RunningConfig> {
   const dir = join(o.dir, `${name}-${o.tag}`);
   await mkdir(dir, { recursive: true });
   const procs: ManagedProcess[] = [];
@@ -194,7 +194,7 @@ export async function startConfig(name: ConfigName, o: { dir: string; tag: strin
   // (the plugin and the floor stay plaintext, so the ratio then includes what TLS costs toolgate).
   const tls = process.env.TOOLGATE_BENCH_AUTHZ_TLS === '1' && (name === 'b' || name === 'c') ? await ensureInternalCredentials(join(o.dir, 'internal')) : undefined;
   if (name === 'b') {
-    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm }, ...o.toolgatePolicy }, o.toolgateEnv, o.toolgateNodeArgs, tls);
+    const t = await startToolgate(dir, 'b', { engine: 'embedded', bundle: { file: o.bundles.wasm }, ...o.toolgatePolicy }, o.toolgateEnv, o.toolgateNodeArgs, tls, o.toolgateConfig);
     procs.push(t.proc);
     [authzPort, authzPids] = [t.grpcPort, [t.proc.pid]];
   } else if (name === 'c') {

@@ -27,3 +27,13 @@ allow if {
 	input.parsed_body.params.name == "echo"
 	is_string(input.parsed_body.params.arguments.message)
 }
+
+# toolgate also asks, before it lets an MCP tools/call go on, whether the agent's tools/list would show the
+# tool (input.mcp.method == "tools/list", the tool in input.tool_call, no request attributes): a tool that is
+# not listed cannot be called. The plugin never asks this, so this rule is toolgate's only; without it every
+# MCP call in the benchmark was refused (HTTP 200 with a JSON-RPC error) and measured a refusal.
+allow if {
+	input.mcp.method == "tools/list"
+	data.authorized_agents[input.agent_id]
+	input.tool_call.tool == "echo"
+}

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { BundleSource } from './bundle/bundle-source.js';
 import type { PolicyBundle } from './bundle/bundle.js';
-import { loadToolCatalogFile } from '../catalog/tool-catalog.js';
+import { loadToolCatalogFile, type ToolCatalog } from '../catalog/tool-catalog.js';
 import { EMPTY_MCP_SERVERS, loadMcpServersFile } from '../catalog/mcp-servers.js';
 import { loadUpstreamCredentials } from './upstream-credentials.js';
 import { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
@@ -24,11 +24,24 @@ import { AuthzMetrics } from './observability/metrics.js';
 import type { PolicyEngine } from './policy/policy-engine.js';
 import { RemoteOpaEngine } from './policy/remote-engine.js';
 import { startGrpcServer, type AuthzGrpcServer } from './server.js';
+import { closeStore, connectStore } from '../shared/store/redis-connection.js';
+import { redactedRedisUrl, resolveStoreConfig } from '../shared/store/store-config.js';
+import { resolveHistoryConfig } from './history/history-config.js';
+import { HistoryMetrics } from './history/history-metrics.js';
+import { MemoryHistoryStore } from './history/memory-history-store.js';
+import { PolicyHistory } from './history/policy-history.js';
+import { RedisHistoryStore } from './history/redis-history-store.js';
+import { startApprovals, type RunningApprovals } from './approvals/start-approvals.js';
+import { MemoryApprovalStore } from './approvals/memory-approval-store.js';
+import { RedisApprovalStore } from './approvals/redis-approval-store.js';
+import { ApprovalMetrics } from './approvals/approval-metrics.js';
 
 export interface RunningAuthz {
   grpcPort: number;
   httpPort: number;
   metrics: AuthzMetrics;
+  /** Ends an allowed call in input.history's calls in flight (an executor in the same process calls it). */
+  callEnded(agentId: string, decisionId: string): void;
   stop(): Promise<void>;
 }
 
@@ -41,14 +54,37 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   const health = new HealthService();
   // Decision logs in OPA's format follow the active bundle (its mask rule), so they start first.
   const shipping = config.decision_logs ? startDecisionLogShipping(config, metrics, log) : undefined;
-  const { engine, source, stopProbe, recordedInputs } = await startEngine(config, metrics, health, log, shipping);
+  const { engine, source, stopProbe, recordedInputs } = await startEngine(config, metrics, health, log, shipping, catalog);
   const shadow = config.policy.shadow ? startShadow(config, metrics, log) : undefined;
   if (!config.decision_key_file) {
     // Fine in front of another upstream; in front of toolgate's executor every allowed call would be refused.
     log.warn('no decision_key_file: allowed tool calls carry no attestation, and toolgate\'s executor refuses such calls');
   }
 
+  // The shared store (Redis) or this process's memory: input.history (and approvals) live there.
+  const storeConfig = config.store ?? resolveStoreConfig(undefined);
+  const historyConfig = config.history ?? resolveHistoryConfig(undefined);
+  const store = await connectStore(storeConfig, log.child('store'));
+  const windows = { shortMs: historyConfig.windows_ms['1m'], longMs: historyConfig.windows_ms['1h'] };
+  const historyStore = store
+    ? new RedisHistoryStore(store, { keyPrefix: storeConfig.key_prefix, windows, maxEntries: historyConfig.max_entries_per_series, describe: redactedRedisUrl(storeConfig.redis_url as string) })
+    : new MemoryHistoryStore(windows, { maxEntriesPerSeries: historyConfig.max_entries_per_series, maxSeries: 100_000 });
+  const history = new PolicyHistory(historyStore, engine, historyConfig, storeConfig.command_timeout_ms, new HistoryMetrics(metrics.registry), log.child('history'));
+  // Approvals (issue 18): the store, the approvers' endpoint, and the gate the check path holds calls at.
+  const audit = config.audit ? await openAuditTrail(config.audit, log) : undefined;
+  const decisionKey = config.decision_key_file ? await loadAttestationKey(config.decision_key_file) : undefined;
+  let approvals: RunningApprovals | undefined;
+  if (config.approvals) {
+    // One replica's memory without a store; with Redis every replica shares them and they survive restarts.
+    // Bounded by at least 500 ms: a rare path (calls that need an approval, the approvers' page), not the hot one.
+    const approvalStore = store
+      ? new RedisApprovalStore(store, { keyPrefix: storeConfig.key_prefix, timeoutMs: Math.max(storeConfig.command_timeout_ms, 500), describe: redactedRedisUrl(storeConfig.redis_url as string) })
+      : new MemoryApprovalStore();
+    approvals = await startApprovals({ config: config.approvals, store: approvalStore, metrics: new ApprovalMetrics(metrics.registry), log: log.child('approvals'), ...(audit ? { audit } : {}), ...(decisionKey ? { decisionKey } : {}) });
+  }
+
   const checkService = new CheckService({
+    history,
     mapper: {
       catalog,
       servers,
@@ -65,8 +101,9 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     decisionLog: log.child('decision'),
     ...observersOf(recordedInputs, shipping, shadow),
     ...(tracing ? { tracing } : {}),
-    ...(config.audit ? { audit: await openAuditTrail(config.audit, log) } : {}),
-    ...(config.decision_key_file ? { attestationKey: await loadAttestationKey(config.decision_key_file) } : {}),
+    ...(audit ? { audit } : {}),
+    ...(decisionKey ? { attestationKey: decisionKey } : {}),
+    ...(approvals ? { approvals: approvals.gate } : {}),
   });
 
   let grpcServer: AuthzGrpcServer | undefined;
@@ -90,13 +127,15 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       status: () => ({ engine: engine.kind, decision: engine.decisionPath, bundle: source?.status(), ...(shadow ? { shadow: shadow.status() } : {}) }),
     });
   } catch (err) {
+    await closeStore(store);
     await grpcServer?.shutdown(0);
+    await approvals?.stop();
     await source?.stop();
     await shadow?.stop();
     stopProbe();
     throw err;
   }
-  log.info('authz server listening', { grpc_port: grpcServer.port, http_port: ops.port, engine: engine.kind, decision: engine.decisionPath, tools: catalog.names().length });
+  log.info('authz server listening', { grpc_port: grpcServer.port, http_port: ops.port, engine: engine.kind, decision: engine.decisionPath, tools: catalog.names().length, history_store: historyStore.describe });
 
   const g = grpcServer;
   const o = ops;
@@ -104,6 +143,9 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
     grpcPort: g.port,
     httpPort: o.port,
     metrics,
+    callEnded: (agentId, decisionId) => {
+      historyStore.finish(agentId, decisionId).catch((err: unknown) => log.warn('could not end a call in flight in the history store', { decision_id: decisionId, cause: errorMessage(err) }));
+    },
     stop: async () => {
       // Drain: NOT_SERVING first, and keep answering while Envoy's health checks move traffic to the other
       // replicas; only then GOAWAY, so no check is refused for want of a server (only those in flight
@@ -120,7 +162,10 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
       await shipping?.stop();
       await shadow?.stop();
       await o.close();
+      await approvals?.stop();
       await engine.close();
+      await historyStore.close();
+      await closeStore(store);
     },
   };
 }
@@ -136,6 +181,7 @@ async function startEngine(
   health: HealthService,
   log: Logger,
   shipping: DecisionLogShipping | undefined,
+  catalog: ToolCatalog,
 ): Promise<{ engine: PolicyEngine; source: BundleSource | undefined; stopProbe: () => void; recordedInputs?: RecordedInputs }> {
   const decision = config.policy.decision;
   if (config.policy.engine === 'remote') {
@@ -158,7 +204,7 @@ async function startEngine(
     return { engine, source: undefined, stopProbe: () => clearInterval(timer) };
   }
 
-  const { engine, source, recordedInputs } = await startEmbeddedPolicy(config, { metrics, health, log, ...(shipping ? { alsoActivate: (b) => shipping.mask.activate(b) } : {}) });
+  const { engine, source, recordedInputs } = await startEmbeddedPolicy(config, { metrics, health, log, catalog, ...(shipping ? { alsoActivate: (b) => shipping.mask.activate(b) } : {}) });
   return { engine, source, stopProbe: () => undefined, recordedInputs };
 }
 
@@ -171,7 +217,7 @@ function observersOf(recordedInputs: RecordedInputs | undefined, shipping: Decis
     // Inputs the active bundle decided: each candidate bundle must decide them too before activation.
     observers.push((record, input, _result, json) => {
       // Bounded in count (one per tool and outcome) and in size: a 2 MiB body is not kept for later.
-      if (input && record.result !== 'error' && (json?.length ?? 0) <= MAX_RECORDED_INPUT_BYTES) recordedInputs.record(record.tool, record.allowed, input);
+      if (input && record.result !== 'error' && (json?.byteLength ?? 0) <= MAX_RECORDED_INPUT_BYTES) recordedInputs.record(record.tool, record.allowed, input);
     });
   }
   if (shipping) observers.push(shipping.observe);

@@ -9,12 +9,13 @@ import { ATTESTATION_HEADER, attest } from '../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../shared/trusted-headers.js';
 import type { CheckRequest, CheckResponse } from './grpc/check-types.js';
 import { mapCheckRequest, type InputMapperOptions, type MappedRequest } from './input/build-input.js';
-import { encodeInputJson } from './input/input-json.js';
+import { encodeInputJson, type EncodedInput } from './input/input-json.js';
 import type { JsonObject } from './input/envoy-input.js';
 import { logDecision, traceIdOf, type DecisionRecord } from './observability/decision-log.js';
 import type { AuthzMetrics, CallResult } from './observability/metrics.js';
 import { interpretResult, type PolicyDecision } from './policy/decision.js';
 import { PolicyError, type EvaluationBounds, type PolicyEngine } from './policy/policy-engine.js';
+import { obligationsToCarry, ObligationPolicyError } from './policy/obligations.js';
 import { allowResponse, denyResponse, type DenyBody } from './response/check-response.js';
 import { Rejection } from './response/rejection.js';
 import { McpRejection } from './input/mcp-rejection.js';
@@ -22,6 +23,9 @@ import type { UpstreamCredentialValues } from './upstream-credentials.js';
 import { MCP_LISTING_METADATA_KEY } from './mcp-lists/listing-metadata.js';
 import { linksTo, McpCheck, mcpMetadata, mcpMetaTraceparent, mcpPolicyDeny, mcpPolicyError, mcpRecord, mcpRefusalSubject, mcpRejectionDeny, setMcpSpanAttributes } from './mcp-check.js';
 import { TOOLGATE_MCP_SERVER } from './input/mcp-adapter.js';
+import { decisionCost, type ObservedCheck, type PolicyHistory } from './history/policy-history.js';
+import { checkApproval, type ApprovalNote } from './approvals/approval-check.js';
+import type { ApprovalGate } from './approvals/approval-gate.js';
 
 export interface CheckServiceOptions {
   mapper: InputMapperOptions;
@@ -38,13 +42,27 @@ export interface CheckServiceOptions {
   onDecided?: DecisionObserver;
   /** What toolgate presents to each upstream MCP server (by server name). */
   upstreamCredentials?: UpstreamCredentialValues;
+  /** input.history: fetched before evaluation when the policy reads it, recorded after the outcome. */
+  history?: PolicyHistory;
+  /** Approvals (issue 18): where calls the policy allowed on condition of a person's approval are held. */
+  approvals?: ApprovalGate;
+}
+
+/** What a check's evaluation produced, kept for recording once its outcome is final. */
+interface Evaluated {
+  revision?: string;
+  result?: unknown;
+  json?: EncodedInput;
+  /** The history fetched for this check, and the budget an allow spends. */
+  history?: ObservedCheck;
+  cost?: number;
 }
 
 /**
  * Runs after the answer was sent; `input` is the policy input (undefined when the call was refused before it
  * was evaluated), `result` the raw value at the decision path, `inputJson` the input as the engine got it.
  */
-export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: Buffer | undefined) => void;
+export type DecisionObserver = (record: DecisionRecord, input: JsonObject | undefined, result: unknown, inputJson: EncodedInput | undefined) => void;
 
 /** Everything known about one Check by the time it is answered, for the response, the log and the metrics. */
 interface Outcome {
@@ -56,10 +74,13 @@ interface Outcome {
   revision: string | undefined;
   evaluationMs: number | undefined;
   cause?: string;
+  /** An allowed tool call's obligations, for the decision log and the span. */
+  obligations?: PolicyDecision['obligations'];
   /** Attribution of a refusal raised before mapping finished. */
   agentId?: string;
   agentAuth?: string;
   tool?: string;
+  approval?: ApprovalNote;
 }
 
 /**
@@ -104,7 +125,7 @@ export class CheckService {
         )
       : undefined;
     let outcome: Outcome;
-    const evaluated: { revision?: string; result?: unknown; json?: Buffer } = {};
+    const evaluated: Evaluated = {};
     try {
       if (expired(bounds)) throw new AbandonedCheck();
       if (!mapped) throw mapError;
@@ -114,6 +135,8 @@ export class CheckService {
     }
     // Envoy has stopped waiting (deadline) or reset the call: whatever was decided is never applied.
     if (expired(bounds)) outcome = abandoned(outcome, decisionId, bounds);
+    // Recorded before the answer leaves: this connection's next check is queued behind it.
+    if (evaluated.history && outcome.result !== 'abandoned') this.opts.history?.settle(evaluated.history, outcome.result === 'allowed', evaluated.cost ?? 0);
 
     const durationMs = performance.now() - started;
     const record: DecisionRecord = {
@@ -138,7 +161,9 @@ export class CheckService {
       http_status: outcome.httpStatus,
     };
     if (outcome.cause) record.cause = outcome.cause;
+    if (outcome.obligations) record.obligations = outcome.obligations;
     if (mapped?.mcp) record.mcp = mcpRecord(mapped.mcp);
+    if (outcome.approval) record.approval = outcome.approval;
     // The answer goes to Envoy first; the log line, metrics, audit record and span follow in the next
     // turn (the span keeps the time the decision was made).
     const endedAt = performance.timeOrigin + performance.now();
@@ -147,7 +172,7 @@ export class CheckService {
       // Refusals never reach a runner; nor does an allowed MCP call to an upstream server (no executor in
       // between): both are recorded here. Allowed calls to toolgate's own tools are recorded by the executor.
       const upstreamCall = record.mcp?.method === 'tools/call' && record.mcp.server !== TOOLGATE_MCP_SERVER;
-      if (!record.allowed || upstreamCall) this.audit(record, mapped);
+      if (!record.allowed || upstreamCall || record.approval) this.audit(record, mapped);
       if (span) endCheckSpan(span, record, mapped, this.opts.engine.decisionPath, endedAt);
       // A decision nobody waited for was never enforced: it is not shipped (nor compared by the shadow).
       if (record.applied) this.opts.onDecided?.(record, mapped?.input, evaluated.result, evaluated.json);
@@ -160,7 +185,7 @@ export class CheckService {
     decisionId: string,
     span: Span | undefined,
     requestBody: Uint8Array,
-    evaluated: { revision?: string; result?: unknown; json?: Buffer },
+    evaluated: Evaluated,
     bounds: EvaluationBounds,
   ): Promise<Outcome> {
     const { engine, metrics } = this.opts;
@@ -171,6 +196,7 @@ export class CheckService {
     let evaluation;
     try {
       if (expired(bounds)) throw new AbandonedCheck();
+      if (this.opts.history?.wanted(mapped)) evaluated.history = await this.opts.history.attach(mapped, decisionId, bounds);
       evaluated.json = encodeInputJson(mapped.input, mapped.rawArguments);
       evaluation = await engine.evaluate(mapped.input, evaluated.json, bounds);
       evalSpan?.setAttribute('toolgate.policy.revision', evaluation.revision);
@@ -187,22 +213,42 @@ export class CheckService {
     let decision: PolicyDecision = interpretResult(evaluation.result, engine.decisionPath);
     const revision = evaluation.revision;
     if (mapped.mcp) decision = await this.mcp.gateCall(mapped, decision, revision);
+    // Obligations: only tighten the called tool's catalog entry, else no allow (throws ObligationPolicyError).
+    const obligations = decision.allowed ? obligationsToCarry(decision.obligations, mapped.toolCall && { tool: mapped.toolCall.tool, server: mapped.mcp?.server }, this.opts.mapper.catalog) : undefined;
+    if (evaluated.history && decision.allowed) evaluated.cost = decisionCost(evaluation.result, mapped.tool, engine.decisionPath);
     const meta = this.metadata(decisionId, revision, mapped, decision.allowed, decision.allowed ? undefined : 'policy_denied');
     Object.assign(meta, decision.dynamicMetadata);
     const evaluationMs = round(evaluationSeconds * 1000);
 
+    // --- approvals (issue 18): an allow on condition of a person's approval of exactly this call ---
+    let approval: ApprovalNote | undefined;
+    if (decision.allowed && decision.approval) {
+      const held = await checkApproval({
+        gate: this.opts.approvals, mapped, requirement: decision.approval, revision, decisionId, meta,
+        denyBody: (code, message, reasons) => denyBody(code, message, reasons, decisionId, revision, mapped.toolCall?.tool),
+      });
+      if (held.kind === 'held') {
+        return { response: held.response, result: 'denied', httpStatus: held.httpStatus, code: held.code, reasons: held.reasons, revision, evaluationMs, ...(held.note ? { approval: held.note } : {}) };
+      }
+      approval = held.note;
+      meta.approval_id = held.note.id;
+    }
+    // --- end approvals ---
+
     if (decision.allowed && mapped.mcp) {
-      const { trusted, remove, listing } = await this.mcp.allowHeaders(mapped, decisionId, revision, requestBody);
+      const { trusted, remove, listing } = await this.mcp.allowHeaders(mapped, decisionId, revision, requestBody, obligations);
       if (listing) meta[MCP_LISTING_METADATA_KEY] = listing;
       const withRemovals = { ...decision, requestHeadersToRemove: [...decision.requestHeadersToRemove, ...remove] };
       return {
         response: allowResponse({ decision: withRemovals, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
+        ...(obligations ? { obligations: decision.obligations } : {}),
         result: 'allowed',
         httpStatus: 200,
         code: undefined,
         reasons: [],
         revision,
         evaluationMs,
+        ...(approval ? { approval } : {}),
       };
     }
     if (decision.allowed) {
@@ -215,6 +261,7 @@ export class CheckService {
         trusted[TRUSTED_HEADERS.agentMethod] = mapped.agent.method;
       }
       if (mapped.toolCall) trusted[TRUSTED_HEADERS.tool] = mapped.toolCall.tool;
+      if (obligations) trusted[TRUSTED_HEADERS.obligations] = obligations;
       if (this.opts.attestationKey && mapped.toolCall && mapped.agent) {
         trusted[ATTESTATION_HEADER] = attest(this.opts.attestationKey, {
           decisionId,
@@ -223,16 +270,19 @@ export class CheckService {
           tool: mapped.toolCall.tool,
           policyRevision: revision,
           body: requestBody,
+          ...(obligations ? { obligations } : {}),
         });
       }
       return {
         response: allowResponse({ decision, trustedHeaders: trusted, decisionId, dynamicMetadata: meta }),
+        ...(obligations ? { obligations: decision.obligations } : {}),
         result: 'allowed',
         httpStatus: 200,
         code: undefined,
         reasons: [],
         revision,
         evaluationMs,
+        ...(approval ? { approval } : {}),
       };
     }
 
@@ -300,16 +350,18 @@ export class CheckService {
     // The revision that failed (a policy_error is the policy's fault: name which one).
     const revision = evaluatedRevision ?? this.opts.engine.revision?.();
     if (!isPolicy) this.opts.log.error('check failed unexpectedly', { decision_id: decisionId, cause, stack: err instanceof Error ? err.stack : undefined });
+    const code = err instanceof ObligationPolicyError ? err.code : 'policy_error';
+    if (err instanceof ObligationPolicyError) this.opts.log.error('policy obligations refused: the call is denied', { decision_id: decisionId, policy_revision: revision, agent_id: mapped?.agent?.id, tool: mapped?.toolCall?.tool, cause });
     // The cause as logged may name files on this server (Rego source paths): agents see it without them.
     const message = isPolicy ? `authorization failed: ${withoutFilePaths(cause)}` : 'authorization failed: internal error (see the gateway log for this decision id)';
-    const body = denyBody('policy_error', message, [message], decisionId, revision, mapped?.toolCall?.tool);
-    const meta = this.metadata(decisionId, revision, mapped, false, 'policy_error');
+    const body = denyBody(code, message, [message], decisionId, revision, mapped?.toolCall?.tool);
+    const meta = this.metadata(decisionId, revision, mapped, false, code);
     const answer = mapped?.mcp ? mcpPolicyError(mapped.mcp, message, body.error, decisionId, meta) : { response: denyResponse({ httpStatus: 500, body, decisionId, dynamicMetadata: meta }), httpStatus: 500 };
     return {
       response: answer.response,
       result: 'error',
       httpStatus: answer.httpStatus,
-      code: 'policy_error',
+      code,
       reasons: [message],
       revision,
       evaluationMs: undefined,
@@ -330,7 +382,7 @@ export class CheckService {
   private audit(r: DecisionRecord, mapped: MappedRequest | undefined): void {
     this.opts.audit
       ?.append({
-        kind: r.allowed ? 'upstream_call_allowed' : 'refused_call',
+        kind: r.allowed ? (r.approval ? 'approval_consumed' : 'upstream_call_allowed') : r.approval?.status === 'pending' ? 'call_held_for_approval' : 'refused_call',
         decision_id: r.decision_id,
         request_id: r.request_id ?? null,
         agent_id: r.agent_id ?? null,
@@ -347,6 +399,7 @@ export class CheckService {
         http_status: r.http_status,
         duration_ms: r.duration_ms,
         trace_id: r.trace_id ?? null,
+        ...(r.approval ? { approval_id: r.approval.id, approval_status: r.approval.status } : {}),
         ...(r.mcp ? { mcp_method: r.mcp.method, mcp_server: r.mcp.server, mcp_session_id: r.mcp.session_id ?? null } : {}),
       })
       .catch((err: unknown) => this.opts.log.error('audit record could not be written', { decision_id: r.decision_id, cause: errorMessage(err) }));
@@ -382,6 +435,7 @@ function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | und
   if (r.reasons.length > 0) span.setAttribute('toolgate.decision.reasons', r.reasons);
   if (r.policy_revision) span.setAttribute('toolgate.policy.revision', r.policy_revision);
   if (r.evaluation_ms !== undefined) span.setAttribute('toolgate.policy.evaluation_ms', r.evaluation_ms);
+  if (r.obligations) span.setAttribute('toolgate.decision.obligations', JSON.stringify(r.obligations));
   if (r.agent_id) span.setAttribute('toolgate.agent.id', r.agent_id);
   if (r.agent_auth) span.setAttribute('toolgate.agent.auth', r.agent_auth);
   if (r.tool) {
@@ -393,6 +447,7 @@ function endCheckSpan(span: Span, r: DecisionRecord, mapped: MappedRequest | und
   if (r.namespace) span.setAttribute('k8s.namespace.name', r.namespace);
   if (mapped?.toolCall) span.setAttribute('toolgate.tool.arguments_digest', argumentsDigest(mapped.toolCall.arguments));
   if (r.mcp) setMcpSpanAttributes(span, r.mcp);
+  if (r.approval) span.setAttributes({ 'toolgate.approval.id': r.approval.id, 'toolgate.approval.status': r.approval.status });
   span.setAttribute('http.response.status_code', r.http_status);
   if (r.result === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: r.reasons[0] ?? 'authorization failed' });
   span.end(endedAt);

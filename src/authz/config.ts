@@ -6,6 +6,9 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { OpaConfigError, parseOpaConfig, type OpaDecisionLogs, type OpaSettings } from './opa-config/opa-config.js';
 import { ServiceClient, type ServiceConfig } from './opa-config/service-client.js';
+import { STORE_CONFIG_SCHEMA, StoreConfigError, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
+import { HISTORY_CONFIG_SCHEMA, resolveHistoryConfig, type HistoryConfig } from './history/history-config.js';
+import { APPROVALS_CONFIG_SCHEMA, resolveApprovalsConfig, type ApprovalsConfig } from './approvals/approvals-config.js';
 
 /** The authz server's configuration file (YAML). Relative paths are resolved against the file's directory. */
 export interface AuthzConfig {
@@ -33,6 +36,12 @@ export interface AuthzConfig {
   decision_key_file?: string;
   /** Decision log shipping in OPA's format, from an OPA configuration file's decision_logs (and labels). */
   decision_logs?: DecisionLogsConfig;
+  /** Shared state (history, approvals): Redis when redis_url is set, else this process's memory. */
+  store?: StoreConfig;
+  /** input.history: when it is fetched, the windows' lengths, the caps (src/authz/history/history-config.ts). */
+  history?: HistoryConfig;
+  /** Approvals (issue 18): the approvers' endpoint and page, who approves, how long approvals live. */
+  approvals?: ApprovalsConfig;
 }
 
 export interface GrpcListenerConfig {
@@ -182,7 +191,10 @@ const SCHEMA = {
       },
     },
     audit: AUDIT_CONFIG_SCHEMA,
+    approvals: APPROVALS_CONFIG_SCHEMA,
     decision_key_file: { type: 'string', minLength: 1 },
+    store: STORE_CONFIG_SCHEMA,
+    history: HISTORY_CONFIG_SCHEMA,
     opa_config: { type: 'string', minLength: 1 },
     identity: {
       type: 'object',
@@ -200,7 +212,8 @@ const validate = new Ajv({ allErrors: true }).compile(SCHEMA);
 
 export class ConfigError extends Error {}
 
-export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
+/** `env`: where `store.redis_url_env` is read (the process's environment by default). */
+export function parseAuthzConfig(text: string, origin: string, env: NodeJS.ProcessEnv = process.env): AuthzConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text);
@@ -237,7 +250,10 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
     },
     ...(c.audit ? { audit: resolveAuditConfig(c.audit, rel) } : {}),
     ...(c.decision_key_file ? { decision_key_file: rel(c.decision_key_file) } : {}),
+    store: storeConfigOf(c.store, origin, env),
+    history: resolveHistoryConfig(c.history),
   };
+  if (c.approvals) config.approvals = resolveApprovalsConfig(c.approvals as Parameters<typeof resolveApprovalsConfig>[0], rel, config.identity.agent_id_claim);
   const b = c.policy.bundle;
   if (b) config.policy.bundle = bundleConfigOf(b, rel, origin, 'policy.bundle');
   const shadow = (c.policy as { shadow?: Record<string, unknown> }).shadow;
@@ -264,6 +280,15 @@ export function parseAuthzConfig(text: string, origin: string): AuthzConfig {
   if (engine === 'embedded' && !config.policy.bundle) throw new ConfigError(`${origin}: the embedded engine needs policy.bundle (file or url)`);
   if (engine === 'remote' && !config.policy.remote) throw new ConfigError(`${origin}: the remote engine needs policy.remote.url`);
   return config;
+}
+
+function storeConfigOf(raw: Partial<StoreConfig> | undefined, origin: string, env: NodeJS.ProcessEnv): StoreConfig {
+  try {
+    return resolveStoreConfig(raw, env);
+  } catch (err) {
+    if (err instanceof StoreConfigError) throw new ConfigError(`${origin}: ${err.message}`);
+    throw err;
+  }
 }
 
 /**

@@ -10,6 +10,8 @@ import type { HealthService } from './grpc/health-service.js';
 import type { AuthzMetrics } from './observability/metrics.js';
 import { ServiceClient } from './opa-config/service-client.js';
 import { interpretResult } from './policy/decision.js';
+import { obligationsAtLoad } from './policy/obligations.js';
+import type { ToolCatalog } from '../catalog/tool-catalog.js';
 import { WasmPolicyEngine } from './policy/wasm-engine.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -26,7 +28,7 @@ export interface EmbeddedPolicy {
  */
 export async function startEmbeddedPolicy(
   config: AuthzConfig,
-  deps: { metrics: AuthzMetrics; health: HealthService; log: Logger; alsoActivate?: (bundle: PolicyBundle) => Promise<void> },
+  deps: { metrics: AuthzMetrics; health: HealthService; log: Logger; alsoActivate?: (bundle: PolicyBundle) => Promise<void>; catalog?: ToolCatalog },
 ): Promise<EmbeddedPolicy> {
   const { metrics, health, log, alsoActivate } = deps;
   const decision = config.policy.decision;
@@ -45,7 +47,12 @@ export async function startEmbeddedPolicy(
           await trial.activate(candidate);
           return trial;
         },
-        interpret: (result) => interpretResult(result, decision),
+        interpret: (result, input) => {
+          const d = interpretResult(result, decision);
+          // A candidate obliging what toolgate cannot apply (widening the catalog...) is refused here, not per call.
+          if (d.allowed && deps.catalog) obligationsAtLoad(d.obligations, input, deps.catalog);
+          return d;
+        },
         recorded: () => recordedInputs.inputs(),
       }),
     activate: async (b) => {

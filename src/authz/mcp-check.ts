@@ -57,7 +57,7 @@ export class McpCheck {
    * (Envoy routes tools/list answers through the list filter; the route removes it) and the credentials
    * toolgate presents there; the agent's Authorization header is removed either way.
    */
-  async allowHeaders(mapped: MappedRequest, decisionId: string, revision: string, requestBody: Uint8Array): Promise<{ trusted: Record<string, string>; remove: string[]; listing?: JsonObject }> {
+  async allowHeaders(mapped: MappedRequest, decisionId: string, revision: string, requestBody: Uint8Array, obligations?: string): Promise<{ trusted: Record<string, string>; remove: string[]; listing?: JsonObject }> {
     const message = mapped.mcp as McpMessage;
     const agent = mapped.agent as NonNullable<MappedRequest['agent']>;
     const trusted: Record<string, string> = { [TRUSTED_HEADERS.decisionId]: decisionId, [TRUSTED_HEADERS.policyRevision]: revision };
@@ -73,7 +73,7 @@ export class McpCheck {
     trusted[TRUSTED_HEADERS.agentMethod] = agent.method;
     const listed = message.method === 'tools/list' ? await visibleTools(this.opts.engine, mapped.input, TOOLGATE_MCP_SERVER, catalogListedTools(this.opts.catalog)) : undefined;
     const contract = mcpTrustedHeaders(
-      { message, tool: mapped.toolCall?.tool, arguments: mapped.toolCall?.arguments, visibleTools: listed, requestBody },
+      { message, tool: mapped.toolCall?.tool, arguments: mapped.toolCall?.arguments, argumentsBytes: mapped.rawArguments?.json, visibleTools: listed, requestBody, ...(obligations ? { obligations } : {}) },
       { decisionId, agentId: agent.id, agentMethod: agent.method, policyRevision: revision },
       this.opts.attestationKey,
     );

@@ -59,6 +59,8 @@ export const CATALOG_SCHEMA = {
           },
           // The JSON Schema of the tool's result (an object), when the platform team declares one: MCP's outputSchema.
           output_schema: { type: 'object', required: ['type'], properties: { type: { const: 'object' } } },
+          // Budget units one allowed call spends (input.history.agent.budget); a policy's `cost` overrides it.
+          cost: { type: 'number', minimum: 0, maximum: 1000000 },
           action: FIELD_SPEC_SCHEMA,
           resource: FIELD_SPEC_SCHEMA,
           namespace: FIELD_SPEC_SCHEMA,

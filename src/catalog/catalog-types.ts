@@ -49,6 +49,8 @@ export interface ToolDefinition {
   fields: Record<string, FieldSpec>;
   inputSchema: Record<string, unknown>;
   execution: ToolExecution;
+  /** Budget units an allowed call spends (input.history.agent.budget.spent); 0 when not declared. */
+  cost?: number;
 }
 
 /** The flat fields policies see: `action`, `resource`, `namespace` and tool-specific ones. */

@@ -136,6 +136,7 @@ export function parseToolCatalog(yamlText: string, origin: string): ToolCatalog 
     if (t.namespace !== undefined) def.namespace = t.namespace as FieldSpec;
     if (typeof t.title === 'string') def.title = t.title;
     if (t.annotations) def.annotations = t.annotations as ToolAnnotations;
+    if (typeof t.cost === 'number') def.cost = t.cost;
     if (outputSchema) def.outputSchema = outputSchema;
     tools.push(def);
   }

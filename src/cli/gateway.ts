@@ -36,6 +36,7 @@ const PORTS = {
   authzOps: env('TOOLGATE_AUTHZ_OPS_PORT', 9464),
   executor: env('TOOLGATE_EXECUTOR_PORT', 9292),
   executorOps: env('TOOLGATE_EXECUTOR_OPS_PORT', 9465),
+  approvals: env('TOOLGATE_APPROVALS_PORT', 9466),
 };
 const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 const STATE = process.env.TOOLGATE_STATE_DIR ?? join(REPO_ROOT, '.toolgate');
@@ -90,6 +91,11 @@ async function main(): Promise<void> {
   const mcpConfigPath = join(STATE, 'dev', 'mcp-client.json');
   await writeFile(mcpConfigPath, `${JSON.stringify(JSON.parse(mcpConfig), null, 2)}\n`, { mode: 0o600 });
 
+  // Approvals (issue 18): a development approver, "alice" in the approvers' group, with a token for the page.
+  const approvalsAudience = 'toolgate-approvals';
+  const approverTokenPath = join(STATE, 'dev', 'approver-alice.jwt');
+  await writeFile(approverTokenPath, await signAgentJwt(creds, { sub: 'alice', groups: ['toolgate-approvers'] }, { expiresInSeconds: 24 * 3600, audience: approvalsAudience }), { mode: 0o600 });
+
   const catalog = join(REPO_ROOT, 'src', 'catalog', 'tools.yaml');
   // Upstream MCP servers: TOOLGATE_MCP_SERVERS names another registry than the one in the repository.
   const mcpServers = process.env.TOOLGATE_MCP_SERVERS ?? join(REPO_ROOT, 'src', 'catalog', 'mcp-servers.yaml');
@@ -103,6 +109,11 @@ async function main(): Promise<void> {
         mcp_servers: mcpServers,
         policy: { engine: 'embedded', decision: 'agent/authz', bundle: { file: bundlePath } },
         decision_key_file: creds.decisionKeyPath,
+        approvals: {
+          address: `127.0.0.1:${PORTS.approvals}`,
+          public_url: `http://127.0.0.1:${PORTS.http}/approvals/`,
+          approvers: { group: 'toolgate-approvers', jwks_file: creds.jwksPath, issuer: creds.jwtIssuer, audiences: [approvalsAudience] },
+        },
       }),
       join(STATE, 'authz.yaml'),
     ),
@@ -123,7 +134,8 @@ async function main(): Promise<void> {
       }),
       join(STATE, 'executor.yaml'),
     ),
-    { log: log.child('executor'), tracing },
+    // One process, one in-process history store: the executor ends its calls in flight there.
+    { log: log.child('executor'), tracing, onCallEnded: (agentId, decisionId) => authz.callEnded(agentId, decisionId) },
   );
 
   const envoyConfigPath = join(STATE, 'envoy.yaml');
@@ -152,6 +164,10 @@ async function main(): Promise<void> {
       ...(collector ? { TRACING: true, OTEL_COLLECTOR_HOST: collector.host, OTEL_COLLECTOR_PORT: collector.port } : {}),
       MCP_SERVERS: mcpRegistry.all(),
       MCP_RESOURCE_URL: mcpResource,
+      APPROVALS: true,
+      APPROVALS_HOST: '127.0.0.1',
+      APPROVALS_PORT: PORTS.approvals,
+      APPROVALS_AUDIENCE: approvalsAudience,
     }),
   );
   const envoy: ChildProcess = spawn(envoyBin, ['-c', envoyConfigPath, '--use-dynamic-base-id', '-l', 'warning', '--file-flush-interval-msec', '1000'], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -189,6 +205,10 @@ async function main(): Promise<void> {
       '',
       `MCP (Streamable HTTP) at ${mcpResource}: paste this into your MCP client's configuration (also in ${rel(mcpConfigPath)}):`,
       `  ${mcpConfig}`,
+      '',
+      'A scale to zero in production waits for a person (202 with an approval URL). Approve it as "alice":',
+      `  curl -s -H "authorization: Bearer $(cat ${rel(approverTokenPath)})" -H 'content-type: application/json' -d '{"verdict":"approve"}' <the url>`,
+      '  (the page at that URL needs the same Authorization header: an identity-aware proxy, or a header extension)',
       '',
       `Metrics: http://127.0.0.1:${PORTS.authzOps}/metrics (authz), http://127.0.0.1:${PORTS.executorOps}/metrics (executor). Ctrl-C stops everything.`,
       '',

@@ -1,4 +1,7 @@
 import { createServer, type Server } from 'node:http';
+import { closeStore, connectStore, type RedisConnection } from '../shared/store/redis-connection.js';
+import { historyInFlightKey } from '../shared/store/history-keys.js';
+import type { StoreConfig } from '../shared/store/store-config.js';
 import type { AddressInfo } from 'node:net';
 import { loadToolCatalogFile, type ToolCatalog } from '../catalog/tool-catalog.js';
 import { startOpsServer, splitHostPort } from '../shared/http-endpoints.js';
@@ -41,7 +44,7 @@ export type RouteHandler = (req: import('node:http').IncomingMessage, res: impor
 
 export async function startExecutor(
   config: ExecutorConfig,
-  opts: { log?: Logger; runner?: Runner; routes?: RouteHandler[]; tracing?: Tracing } = {},
+  opts: { log?: Logger; runner?: Runner; routes?: RouteHandler[]; tracing?: Tracing; onCallEnded?: (agentId: string, decisionId: string) => void } = {},
 ): Promise<RunningExecutor> {
   const log = opts.log ?? createLogger('executor');
   const catalog = await loadToolCatalogFile(config.catalog);
@@ -63,6 +66,9 @@ export async function startExecutor(
   });
 
   const telemetry = new CallTelemetry({ metrics, tracing: opts.tracing, audit, log });
+  // input.history's calls in flight end here: in the shared store, or (one process) as the caller says.
+  const store = config.store ? await connectStore(config.store, log.child('store')) : undefined;
+  const onCallEnded = opts.onCallEnded ?? (store ? inFlightEnder(store, (config.store as StoreConfig).key_prefix, log) : undefined);
   // One record of accepted decisions for both front ends: an attestation is accepted once, by either.
   const usedDecisions = new UsedDecisions();
   const handle = createToolCallHandler({
@@ -72,6 +78,7 @@ export async function startExecutor(
     maxBodyBytes: config.max_body_bytes,
     log,
     telemetry,
+    ...(onCallEnded ? { onCallEnded } : {}),
     onRefused: (tool, httpStatus) => metrics.calls.inc({ tool, outcome: 'refused', http_status: String(httpStatus) }),
     attestationKey,
     usedDecisions,
@@ -83,6 +90,7 @@ export async function startExecutor(
     ledger,
     log: log.child('mcp'),
     telemetry,
+    ...(onCallEnded ? { onCallEnded } : {}),
     attestationKey,
     usedDecisions,
     maxBodyBytes: config.max_body_bytes,
@@ -139,7 +147,15 @@ export async function startExecutor(
       await callbacks?.close();
       await runner.close();
       await created.close?.();
+      await closeStore(store);
     },
+  };
+}
+
+/** Removes an ended call from its agent's calls in flight (best effort: the entry expires at its deadline anyway). */
+function inFlightEnder(store: RedisConnection, keyPrefix: string, log: Logger): (agentId: string, decisionId: string) => void {
+  return (agentId, decisionId) => {
+    store.zRem(historyInFlightKey(keyPrefix, agentId), decisionId).catch((err: unknown) => log.warn('could not end a call in flight in the history store', { decision_id: decisionId, cause: errorMessage(err) }));
   };
 }
 

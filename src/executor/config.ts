@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv';
+import { STORE_CONFIG_SCHEMA, StoreConfigError, resolveStoreConfig, type StoreConfig } from '../shared/store/store-config.js';
 import { AUDIT_CONFIG_SCHEMA, resolveAuditConfig, type AuditConfig } from '../audit/audit-config.js';
 import { readFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
@@ -34,6 +35,8 @@ export interface ExecutorConfig {
   decision_key_file: string;
   /** The MCP server at /mcp: web origins allowed to call it besides loopback ones (DNS-rebinding protection). */
   mcp: { allowed_origins: string[] };
+  /** The store the authz servers keep input.history in: the executor ends each call's in-flight entry there. */
+  store?: StoreConfig;
 }
 
 export interface LocalRunnerConfig {
@@ -91,6 +94,7 @@ const SCHEMA = {
   required: ['catalog', 'decision_key_file'],
   properties: {
     decision_key_file: { type: 'string', minLength: 1 },
+    store: STORE_CONFIG_SCHEMA,
     mcp: { type: 'object', additionalProperties: false, properties: { allowed_origins: { type: 'array', items: { type: 'string', pattern: '^https?://[^/]+$' } } } },
     http: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
     ops: { type: 'object', additionalProperties: false, properties: { address: { type: 'string' } } },
@@ -196,7 +200,18 @@ export function parseExecutorConfig(text: string, origin: string, env: NodeJS.Pr
             ...(runner.kubeconfig ? { kubeconfig: rel(runner.kubeconfig) } : {}),
           }
         : localRunner(runner),
+    // Last: the runner's own errors (POD_IP) are reported first.
+    ...(c.store ? { store: storeConfigOf(c.store, env, origin) } : {}),
   };
+}
+
+function storeConfigOf(raw: Partial<StoreConfig>, env: NodeJS.ProcessEnv, origin: string): StoreConfig {
+  try {
+    return resolveStoreConfig(raw, env);
+  } catch (err) {
+    if (err instanceof StoreConfigError) throw new ExecutorConfigError(`${origin}: ${err.message}`);
+    throw err;
+  }
 }
 
 function localRunner(r: { kind: 'local'; pool?: Partial<LocalPoolConfig> }): LocalRunnerConfig {

@@ -16,6 +16,8 @@ export interface EnvoyTemplateValues {
   AUTHZ_TIMEOUT: string;
   EXECUTOR_HOST: string;
   EXECUTOR_PORT: number;
+  /** The executor replicas for /mcp (session affinity): a name resolving to every replica. Default: EXECUTOR_HOST. */
+  EXECUTOR_MCP_HOST?: string;
   MAX_REQUEST_BYTES: number;
   TLS_CERT_PATH: string;
   TLS_KEY_PATH: string;
@@ -56,6 +58,11 @@ export interface EnvoyTemplateValues {
   OTEL_COLLECTOR_PORT?: number;
   /** Upstream MCP servers (src/catalog/mcp-servers.yaml): a route and a cluster each. */
   MCP_SERVERS?: readonly McpServerDefinition[];
+  /** Approvals (issue 18): the /approvals/ route to the authz process's approvers' port, and the approvers' token audience. */
+  APPROVALS?: boolean;
+  APPROVALS_HOST?: string;
+  APPROVALS_PORT?: number;
+  APPROVALS_AUDIENCE?: string;
 }
 
 /**
@@ -105,7 +112,7 @@ export async function renderEnvoyConfig(values: EnvoyTemplateValues, templatePat
   const { AUTHZ_ENDPOINTS: endpoints, MCP_SERVERS, ...scalars } = values;
   const host = values.LISTEN_ADDRESS === '0.0.0.0' ? '127.0.0.1' : values.LISTEN_ADDRESS;
   const resource = values.MCP_RESOURCE_URL ?? `http://${host}:${values.HTTP_PORT}/mcp`;
-  const withMcp = { ...ENVOY_LIMIT_DEFAULTS, ...scalars, MCP_RESOURCE_URL: resource, MCP_RESOURCE_METADATA_URL: protectedResourceMetadataUrl(resource) };
+  const withMcp = { ...ENVOY_LIMIT_DEFAULTS, EXECUTOR_MCP_HOST: values.EXECUTOR_HOST, ...scalars, MCP_RESOURCE_URL: resource, MCP_RESOURCE_METADATA_URL: protectedResourceMetadataUrl(resource) };
   const rendered = renderTemplate(await readFile(templatePath, 'utf8'), withMcp as unknown as Record<string, string | number | boolean>);
   const withServers = insertMcpServers(rendered, MCP_SERVERS ?? []);
   return endpoints && endpoints.length > 0 ? withAuthzEndpoints(withServers, endpoints) : withServers;

@@ -45,7 +45,7 @@ function extProc(setting: string): string[] {
   ];
 }
 
-const UPSTREAM_HIDDEN_HEADERS = ['x-toolgate-mcp-method', 'x-toolgate-visible-tools', 'x-toolgate-agent-id', 'x-toolgate-agent-auth', 'x-toolgate-attestation', 'x-toolgate-tool'];
+const UPSTREAM_HIDDEN_HEADERS = ['x-toolgate-mcp-method', 'x-toolgate-visible-tools', 'x-toolgate-agent-id', 'x-toolgate-agent-auth', 'x-toolgate-attestation', 'x-toolgate-tool', 'x-toolgate-obligations'];
 
 export function mcpRoutesYaml(servers: readonly McpServerDefinition[]): string[] {
   const lines: string[] = [];
@@ -86,7 +86,9 @@ export function mcpClustersYaml(servers: readonly McpServerDefinition[]): string
       `    cluster_name: ${name}`,
       '    endpoints:',
       '      - lb_endpoints:',
-      `          - endpoint: { address: { socket_address: { address: ${json(s.host)}, port_value: ${s.port} } } }`,
+      // The Host the upstream sees (auto_host_rewrite) is the URL's authority, port included: servers that
+      // guard against DNS rebinding (the Python SDK's) refuse a Host without it (421).
+      `          - endpoint: { address: { socket_address: { address: ${json(s.host)}, port_value: ${s.port} } }, hostname: ${json(new URL(s.url).host)} }`,
     );
     if (s.scheme === 'https') {
       lines.push(

@@ -5,7 +5,7 @@ import { TRUSTED_HEADERS } from './trusted-headers.js';
 
 /**
  * Proof, from the authz server to the executor, that this exact request was allowed: an HMAC over the
- * decision (id, agent, tool, policy revision) and the SHA-256 of the body that was evaluated, with a key only
+ * decision (id, agent, tool, policy revision, obligations) and the SHA-256 of the body that was evaluated, with a key only
  * those two hold. Envoy strips client copies of the x-toolgate-* headers, but anything else that can reach the
  * executor's port (a tool with network access, another pod) could set them; without the key it cannot make
  * a call run, nor change the arguments of an allowed one. An attestation expires (ATTESTATION_TTL_SECONDS) and
@@ -50,6 +50,12 @@ export interface AttestedDecision {
    * message: the request body.
    */
   body: Uint8Array;
+  /**
+   * The obligations header exactly as sent (canonical JSON, see shared/obligations.ts), when the decision
+   * carried obligations. Under the MAC, so they can be neither removed, added nor changed on the way; without
+   * it the MAC is computed exactly as before obligations existed.
+   */
+  obligations?: string;
 }
 
 /** The attested bytes of an MCP tool call's arguments: their canonical JSON (keys sorted at every level). */
@@ -119,6 +125,9 @@ export function verifyAttestation(key: Buffer, d: AttestedDecision, presented: s
 function mac(key: Buffer, d: AttestedDecision, issuedAt: number, expiresAt: number): Buffer {
   const bodySha256 = createHash('sha256').update(d.body).digest('hex');
   // A JSON array: unambiguous whatever characters an agent id or a revision holds.
-  const message = JSON.stringify([VERSION, d.decisionId, d.agentId, d.agentMethod, d.tool, d.policyRevision, bodySha256, d.scope ?? 'rest', issuedAt, expiresAt]);
+  const fields: unknown[] = [VERSION, d.decisionId, d.agentId, d.agentMethod, d.tool, d.policyRevision, bodySha256, d.scope ?? 'rest', issuedAt, expiresAt];
+  // Appended only when present: an attestation without obligations is the same MAC as before they existed.
+  if (d.obligations !== undefined) fields.push('obligations', d.obligations);
+  const message = JSON.stringify(fields);
   return createHmac('sha256', key).update(message).digest();
 }

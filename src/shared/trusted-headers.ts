@@ -13,6 +13,8 @@ export const TRUSTED_HEADERS = {
   mcpMethod: 'x-toolgate-mcp-method',
   /** MCP `tools/list`: the catalog tools the policy lets this agent call, comma-separated (may be empty). */
   visibleTools: 'x-toolgate-visible-tools',
+  /** Limits the policy obliged, canonical JSON (see obligations.ts); covered by the attestation. */
+  obligations: 'x-toolgate-obligations',
   /** HMAC of the decision and the body (see decision-attestation.ts). */
   attestation: 'x-toolgate-attestation',
 } as const;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadToolCatalogFile } from '../../src/catalog/tool-catalog.js';
 import { toolRbac } from '../../src/catalog/rbac-manifests.js';
 import { parseAuthzConfig } from '../../src/authz/config.js';
@@ -109,6 +109,27 @@ describe('Helm chart', () => {
     }
   });
 
+  it('the shared store (input.history): none by default, the URL from a Secret, or the release\'s Redis reachable only from authz and the executor', async () => {
+    const configOf = (text: string, component: 'authz' | 'executor'): Record<string, unknown> => {
+      const cm = parseAllDocuments(text).map((d) => d.toJS() as Manifest & { data?: Record<string, string> }).find((m) => m?.kind === 'ConfigMap' && m.metadata.name === `toolgate-${component}`);
+      return parseYaml(cm?.data?.[`${component}.yaml`] ?? '') as Record<string, unknown>;
+    };
+    const authzConfig = (text: string): Record<string, unknown> => configOf(text, 'authz');
+    expect(authzConfig(renderedText.default).store).toBeUndefined();
+    expect(rendered.default.some((m) => m.metadata.name === 'toolgate-redis')).toBe(false);
+    expect(authzConfig(renderedText.all).store).toEqual({ redis_url_env: 'TOOLGATE_STORE_REDIS_URL', key_prefix: 'tg-staging:', command_timeout_ms: 150 });
+    // The executor ends calls in flight in the same store.
+    expect(configOf(renderedText.all, 'executor').store).toEqual(authzConfig(renderedText.all).store);
+    expect(renderedText.all.split('- { name: TOOLGATE_STORE_REDIS_URL, valueFrom: { secretKeyRef: { name: "toolgate-redis", key: "url" } } }').length - 1).toBe(2);
+    const own = await template(['--set', 'redis.enabled=true', '--set', 'networkPolicy.enabled=true']);
+    expect(authzConfig(own).store).toMatchObject({ redis_url: 'redis://toolgate-redis:6379/0' });
+    const docs = parseAllDocuments(own).map((d) => d.toJS() as Manifest & { spec?: Record<string, unknown> }).filter((m) => m?.metadata?.name === 'toolgate-redis');
+    expect(docs.map((m) => m.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'Service']);
+    const from = JSON.stringify(docs.find((m) => m.kind === 'NetworkPolicy')?.spec);
+    expect(from).toContain('"app.kubernetes.io/component":"authz"');
+    expect(from).toContain('"app.kubernetes.io/component":"executor"');
+  });
+
   it("gives each executor replica's Jobs that replica's own address, and labels them with its name", () => {
     for (const k of ['default', 'all'] as const) {
       const find = (kind: string, name: string): Record<string, any> => rendered[k].find((m) => m.kind === kind && m.metadata.name === name) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -122,7 +143,7 @@ describe('Helm chart', () => {
       // The rendered config names the pod's address; the executor expands it at start, and refuses to start without it.
       const text = find('ConfigMap', `${RELEASE}-executor`).data['executor.yaml'] as string;
       expect(text).toContain('callback_url: "http://${POD_IP}:9292"');
-      const runner = parseExecutorConfig(text, '/etc/toolgate/executor.yaml', { POD_IP: '10.244.1.17' }).runner;
+      const runner = parseExecutorConfig(text, '/etc/toolgate/executor.yaml', { POD_IP: '10.244.1.17', TOOLGATE_STORE_REDIS_URL: 'redis://:pw@redis:6379/0' }).runner;
       // Results go to the Service: any replica stores them with the Job, so they land when the starter is gone.
       expect(runner).toMatchObject({ kind: 'kubernetes', callback_url: 'http://10.244.1.17:9292', result_url: `http://${RELEASE}-executor.${RELEASE_NS}.svc.cluster.local:9292` });
       expect(() => parseExecutorConfig(text, '/etc/toolgate/executor.yaml', {})).toThrow(/POD_IP is not set/);
@@ -135,6 +156,12 @@ describe('Helm chart', () => {
     }
   });
 
+  it("opens a tool's declared network only to its calls that no obligation restricted to network none", () => {
+    const np = rendered.all.find((m) => m.kind === 'NetworkPolicy' && m.metadata.name === 'toolgate-tool-k8s-get-deployment') as unknown as { spec: { podSelector: { matchLabels: Record<string, string>; matchExpressions: unknown[] } } };
+    expect(np.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/component': 'tool-call', 'toolgate.dev/tool': 'k8s-get-deployment' });
+    expect(np.spec.podSelector.matchExpressions).toEqual([{ key: 'toolgate.dev/network', operator: 'NotIn', values: ['none'] }]);
+  });
+
   it('spreads checks over every authz pod, over mTLS only Envoy holds the client side of, and keeps keyed audit trails per pod', () => {
     for (const k of ['default', 'all'] as const) {
       const find = (kind: string, name: string): Record<string, any> => rendered[k].find((m) => m.kind === kind && m.metadata.name === name) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -145,7 +172,7 @@ describe('Helm chart', () => {
       expect(envoyYaml).toContain('grpc_health_check: { service_name: envoy.service.auth.v3.Authorization }');
       expect(envoyYaml).toContain('filename: /etc/envoy/internal-tls/envoy.crt');
       // The authz server's config asks for Envoy's certificate and parses as the server will read it.
-      const authz = parseAuthzConfig(find('ConfigMap', `${RELEASE}-authz`).data['authz.yaml'] as string, '/etc/toolgate/authz.yaml');
+      const authz = parseAuthzConfig(find('ConfigMap', `${RELEASE}-authz`).data['authz.yaml'] as string, '/etc/toolgate/authz.yaml', { TOOLGATE_STORE_REDIS_URL: 'redis://:pw@redis:6379/0' });
       expect(authz.grpc.tls).toEqual({ cert_file: '/etc/toolgate/internal-tls/authz.crt', key_file: '/etc/toolgate/internal-tls/authz.key', client_ca_file: '/etc/toolgate/internal-tls/ca.crt', client_names: ['envoy.toolgate.internal'] });
       expect(authz.grpc.drain_delay_ms).toBe(k === 'default' ? 4000 : 5000);
       expect(authz.audit?.key_file).toBe('/etc/toolgate/secrets/audit/key');
@@ -159,6 +186,19 @@ describe('Helm chart', () => {
       expect(find('Secret', `${RELEASE}-audit-key`)).toBeDefined();
       const auditVolume = (find('Deployment', `${RELEASE}-executor`).spec.template.spec.volumes as { name: string }[]).find((v) => v.name === 'audit');
       expect(auditVolume).toEqual(k === 'default' ? { name: 'audit', emptyDir: {} } : { name: 'audit', persistentVolumeClaim: { claimName: 'toolgate-audit' } });
+      // Approvals (every option): the authz pods serve the approvers' page on their own port, Envoy routes
+      // /approvals/ there with the approvers' JWT provider, and the authz pod reads Envoy's JWKS.
+      if (k === 'all') {
+        expect(authz.approvals).toMatchObject({ address: '0.0.0.0:9466', public_url: 'https://gateway.example.com/approvals/', ttl_seconds: 600, approvers: { group: 'platform-approvers', group_claim: 'roles', jwks_file: '/etc/toolgate/jwks/jwks.json', issuer: 'https://issuer.example.com', audiences: ['toolgate-approvals'] } });
+        expect(envoyYaml).toContain('prefix: "/approvals/"');
+        expect(envoyYaml).toContain(`socket_address: { address: ${RELEASE}-authz.`);
+        expect(envoyYaml).toContain('audiences: ["toolgate-approvals"]');
+        expect((find('Service', `${RELEASE}-authz`).spec.ports as { name: string }[]).map((p) => p.name)).toContain('approvals');
+        expect((find('Deployment', `${RELEASE}-authz`).spec.template.spec.volumes as { name: string }[]).map((v) => v.name)).toContain('jwks');
+      } else {
+        expect(authz.approvals).toBeUndefined();
+        expect(envoyYaml).not.toContain('/approvals/');
+      }
     }
   });
 

@@ -76,7 +76,15 @@ export interface StackOptions {
   authzEnv?: Record<string, string>;
   /** Local runner: its sandbox pool (the executor config's runner.pool); default none. */
   sandboxPool?: { size?: number; tools?: Record<string, number>; max_total?: number };
+  /** Approvals (issue 18): the authz process's approvers' port behind Envoy's /approvals/ route. */
+  approvals?: { ttlSeconds?: number };
+  /** input.history (and approvals) in this Redis (test/support/redis.ts) for the authz server and the executor; default in-process. */
+  redisUrl?: string;
 }
+
+/** The approvers' token audience and group in the stack (approvals). */
+export const APPROVALS_AUDIENCE = 'toolgate-approvals';
+export const APPROVERS_GROUP = 'toolgate-approvers';
 
 /** One executor process of the stack. */
 export interface ExecutorReplica {
@@ -132,6 +140,10 @@ export interface Stack {
   upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
   call(path: string, body: unknown, opts?: CallOptions): Promise<Response>;
   jwtFor(sub: string, extra?: Record<string, unknown>): Promise<string>;
+  /** An approver's token (approvals): audience APPROVALS_AUDIENCE, groups as given (default: the approvers' group). */
+  approverJwtFor(sub: string, groups?: string[]): Promise<string>;
+  /** The approvers' port of the authz process (approvals), when on. */
+  approvalsPort: number | undefined;
   certFor(spiffeId: string, name: string): Promise<{ certPath: string; keyPath: string }>;
   restartAuthz(): Promise<void>;
   stopAuthz(): Promise<void>;
@@ -181,6 +193,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   }
 
   const [authzGrpcPort, authzHttpPort] = [await freePort(), await freePort()];
+  const approvalsPort = opts.approvals ? await freePort() : undefined;
+  // The Envoy ports are chosen here: the approvals' public URL names the JWT listener.
+  const [envoyHttpPort, envoyMtlsPort, envoyAdminPort] = [await freePort(), await freePort(), await freePort()];
   const bundle = opts.bundle ?? (opts.engine === 'embedded' ? { file: await buildSeedBundle(dir) } : undefined);
   const authzConfig = {
     grpc: { address: `127.0.0.1:${authzGrpcPort}`, tls: authzServerTls(internal) },
@@ -195,6 +210,17 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     },
     decision_key_file: creds.decisionKeyPath,
     ...(opts.mcpServersPath ? { mcp_servers: opts.mcpServersPath } : {}),
+    ...(opts.approvals && approvalsPort
+      ? {
+          approvals: {
+            address: `127.0.0.1:${approvalsPort}`,
+            public_url: `http://127.0.0.1:${envoyHttpPort}/approvals/`,
+            ttl_seconds: opts.approvals.ttlSeconds ?? 900,
+            approvers: { group: APPROVERS_GROUP, jwks_file: creds.jwksPath, issuer: creds.jwtIssuer, audiences: [APPROVALS_AUDIENCE] },
+          },
+        }
+      : {}),
+    ...(opts.redisUrl ? { store: { redis_url: opts.redisUrl } } : {}),
   };
   const authzAuditPath = opts.audit ? join(dir, 'audit-authz.jsonl') : undefined;
   const executorAuditPath = opts.audit && opts.executor && opts.executor !== 'echo' ? join(dir, 'audit-executor.jsonl') : undefined;
@@ -245,6 +271,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           max_in_flight: opts.maxInFlight ?? 16,
         ...(opts.maxInFlightPerAgent ? { max_in_flight_per_agent: opts.maxInFlightPerAgent } : {}),
           decision_key_file: creds.decisionKeyPath,
+          ...(opts.redisUrl ? { store: { redis_url: opts.redisUrl } } : {}),
           ...(executorAuditPath ? { audit: { path: i === 0 ? executorAuditPath : `${executorAuditPath}.${i}` } } : {}),
           ...opts.executorConfig,
           runner:
@@ -278,7 +305,6 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     [executorPort, executorOpsPort] = [executors[0]?.port as number, executors[0]?.opsPort];
   }
 
-  const [envoyHttpPort, envoyMtlsPort, envoyAdminPort] = [await freePort(), await freePort(), await freePort()];
   const accessLogPath = join(dir, 'access.log');
   const envoyConfigPath = join(dir, 'envoy.yaml');
   await writeFile(
@@ -306,6 +332,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...opts.envoyLimits,
       ...(opts.otlpEndpoint ? { TRACING: true, OTEL_COLLECTOR_HOST: new URL(opts.otlpEndpoint).hostname, OTEL_COLLECTOR_PORT: Number(new URL(opts.otlpEndpoint).port) } : {}),
       ...(opts.mcpServersPath ? { MCP_SERVERS: (await loadMcpServersFile(opts.mcpServersPath)).all() } : {}),
+      ...(approvalsPort ? { APPROVALS: true, APPROVALS_HOST: '127.0.0.1', APPROVALS_PORT: approvalsPort, APPROVALS_AUDIENCE } : {}),
     }),
   );
   if (executors.length > 1) await writeFile(envoyConfigPath, withExecutorEndpoints(await readFile(envoyConfigPath, 'utf8'), executorPort, executors.map((e) => e.port)));
@@ -400,6 +427,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     upstream,
     call,
     jwtFor: (sub, extra = {}) => signAgentJwt(creds, { sub, ...extra }),
+    approverJwtFor: (sub, groups = [APPROVERS_GROUP]) => signAgentJwt(creds, { sub, groups }, { audience: APPROVALS_AUDIENCE }),
+    approvalsPort,
     certFor: (spiffeId, name) => issueAgentCertificate(creds, spiffeId, name),
     restartAuthz: async () => {
       await authz.stop();
@@ -450,10 +479,9 @@ export async function waitForHealthyAuthz(adminPort: number, timeoutMs = 30_000)
 
 /** Envoy's executor cluster with one endpoint per replica (the rendered config has the first one's). */
 function withExecutorEndpoints(config: string, firstPort: number, ports: number[]): string {
-  const one = new RegExp(`^( *)- endpoint:\\n +address:\\n +socket_address: \\{ address: 127\\.0\\.0\\.1, port_value: ${firstPort} \\}$`, 'm');
-  const m = one.exec(config);
-  if (!m) throw new Error('stack: no executor endpoint in the rendered Envoy config');
-  const indent = m[1] as string;
-  const endpoint = (port: number): string => `${indent}- endpoint:\n${indent}    address:\n${indent}      socket_address: { address: 127.0.0.1, port_value: ${port} }`;
-  return config.replace(one, ports.map(endpoint).join('\n'));
+  // Both executor clusters (executor for REST, executor_mcp for /mcp) list every replica.
+  const one = new RegExp(`^( *)- endpoint:\\n +address:\\n +socket_address: \\{ address: 127\\.0\\.0\\.1, port_value: ${firstPort} \\}$`, 'gm');
+  if (!one.test(config)) throw new Error('stack: no executor endpoint in the rendered Envoy config');
+  const endpoint = (indent: string, port: number): string => `${indent}- endpoint:\n${indent}    address:\n${indent}      socket_address: { address: 127.0.0.1, port_value: ${port} }`;
+  return config.replace(one, (_m, indent: string) => ports.map((p) => endpoint(indent, p)).join('\n'));
 }

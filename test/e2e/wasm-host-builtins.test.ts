@@ -54,6 +54,16 @@ describe('embedded engine: host builtin semantics', () => {
     await expect(strict.evaluate({ token: 'not-a-jwt' })).rejects.toThrow(/io\.jwt\.decode: encoded JWT had no period separators/);
   });
 
+  it('fails the evaluation, strict or not, when a builtin meets what the engine does not reproduce; a Go error stays undefined', async () => {
+    // A deny rule: an undefined template result would make it silently not match, so "not reproduced" must fail the decision.
+    const rego = 'package t\n\ndefault deny := false\n\ndeny if strings.render_template(input.template, {"n": 1}) == "1"\n';
+    const lenient = await engineFor(rego, 't/deny');
+    expect((await lenient.evaluate({ template: '{{.n}}' })).result).toBe(true);
+    await expect(lenient.evaluate({ template: '{{html .n}}' })).rejects.toThrow(/strings\.render_template: not implemented by the embedded engine: .*html/);
+    // {{eq .n 1}} is Go's own error (json.Number against int): undefined without strict builtin errors, as OPA
+    expect((await lenient.evaluate({ template: '{{eq .n 1}}' })).result).toBe(false);
+  });
+
   it('uuid.rfc4122 gives one value per key within an evaluation and new ones across evaluations', async () => {
     const engine = await engineFor('package t\n\nids := [uuid.rfc4122("k"), uuid.rfc4122("k"), uuid.rfc4122("other")]\n', 't/ids');
     const [a, b, c] = (await engine.evaluate({})).result as string[];

@@ -12,6 +12,8 @@ export interface AttestingFetchOptions {
   agentId?: string;
   /** x-toolgate-visible-tools for tools/list. */
   visibleTools?: string[];
+  /** tools/call: the obligations header value (canonical JSON) the decision carries, attested. */
+  obligations?: string;
   /** Change the headers after attesting (a test of what the executor refuses). */
   tamper?: (headers: Record<string, string>, message: Record<string, unknown> | undefined) => void;
   /** Every decision made, in order. */
@@ -29,6 +31,7 @@ export function attestingFetch(opts: AttestingFetchOptions): typeof fetch {
     const decisionId = `test-decision-${randomUUID()}`;
     const tool = decided === 'tools/call' ? String(params.name) : '';
     const visible = (opts.visibleTools ?? []).join(',');
+    const obligations = decided === 'tools/call' ? opts.obligations : undefined;
     const body = decided === 'tools/call' ? mcpArgumentsBytes(params.arguments) : decided === 'tools/list' ? Buffer.from(visible) : Buffer.from(bodyText);
     const headers: Record<string, string> = {
       'x-toolgate-decision-id': decisionId,
@@ -38,7 +41,8 @@ export function attestingFetch(opts: AttestingFetchOptions): typeof fetch {
       'x-toolgate-mcp-method': decided,
       ...(tool ? { 'x-toolgate-tool': tool } : {}),
       ...(decided === 'tools/list' ? { 'x-toolgate-visible-tools': visible } : {}),
-      'x-toolgate-attestation': attest(opts.key, { decisionId, agentId, agentMethod: 'jwt', tool, policyRevision: 'test-rev', scope: `mcp:${decided}`, body }),
+      ...(obligations ? { 'x-toolgate-obligations': obligations } : {}),
+      'x-toolgate-attestation': attest(opts.key, { decisionId, agentId, agentMethod: 'jwt', tool, policyRevision: 'test-rev', scope: `mcp:${decided}`, body, ...(obligations ? { obligations } : {}) }),
     };
     opts.tamper?.(headers, message);
     opts.decisions?.push({ method: decided, decisionId });

@@ -1,7 +1,8 @@
 {{/*
   Envoy's config, rendered from the same template the one-machine gateway uses (files/envoy-toolgate.yaml,
   a link to envoy/toolgate.yaml): placeholders substituted from values, the `#if` blocks kept or dropped,
-  extra routes inserted before the catch-all. AUTHZ_HOST is the headless Service: one host per authz pod.
+  extra routes inserted before the catch-all. AUTHZ_HOST is the headless Service: one host per authz pod;
+  EXECUTOR_MCP_HOST likewise one host per executor pod (/mcp hashes sessions over them).
 */}}
 {{- define "toolgate.envoyConfig" -}}
 {{- $cfg := .Files.Get "files/envoy-toolgate.yaml" -}}
@@ -17,6 +18,7 @@
   "AUTHZ_TIMEOUT" .Values.envoy.authzTimeout
   "EXECUTOR_HOST" (printf "%s-executor.%s.svc.cluster.local" $name .Release.Namespace)
   "EXECUTOR_PORT" (toString .Values.executor.httpPort)
+  "EXECUTOR_MCP_HOST" (printf "%s-executor-pods.%s.svc.cluster.local" $name .Release.Namespace)
   "MAX_REQUEST_BYTES" (toString (int .Values.envoy.maxRequestBytes))
   "TLS_CERT_PATH" "/etc/envoy/tls/tls.crt"
   "TLS_KEY_PATH" "/etc/envoy/tls/tls.key"
@@ -44,7 +46,12 @@
 {{- $_ := set $values "OTEL_COLLECTOR_PORT" (regexFind "[0-9]+$" $hostPort) -}}
 {{- end -}}
 {{- /* The template's `#if NAME` ... `#endif NAME` blocks: kept (markers dropped) when NAME is on, else removed. */ -}}
-{{- $flags := dict "TRACING" (ne $otlp "") "AUTHZ_HEALTH_CHECKS" true "AUTHZ_TLS" true -}}
+{{- if .Values.approvals.enabled -}}
+{{- $_ := set $values "APPROVALS_HOST" (printf "%s-authz.%s.svc.cluster.local" $name .Release.Namespace) -}}
+{{- $_ := set $values "APPROVALS_PORT" (toString .Values.approvals.port) -}}
+{{- $_ := set $values "APPROVALS_AUDIENCE" .Values.approvals.approvers.audience -}}
+{{- end -}}
+{{- $flags := dict "TRACING" (ne $otlp "") "AUTHZ_HEALTH_CHECKS" true "AUTHZ_TLS" true "APPROVALS" .Values.approvals.enabled -}}
 {{- range $flag, $on := $flags -}}
 {{- if $on -}}
 {{- $cfg = regexReplaceAll (printf "(?m)^[ \t]*#(if|endif) %s[ \t]*\n" $flag) $cfg "" -}}
@@ -76,7 +83,7 @@
 */}}
 {{- define "toolgate.mcpRoutes" -}}
 {{- $extProc := "    envoy.filters.http.ext_proc:\n      \"@type\": type.googleapis.com/envoy.config.route.v3.FilterConfig\n      config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute\n        %s" -}}
-{{- $hidden := "[\"x-toolgate-mcp-method\",\"x-toolgate-visible-tools\",\"x-toolgate-agent-id\",\"x-toolgate-agent-auth\",\"x-toolgate-attestation\",\"x-toolgate-tool\"]" -}}
+{{- $hidden := "[\"x-toolgate-mcp-method\",\"x-toolgate-visible-tools\",\"x-toolgate-agent-id\",\"x-toolgate-agent-auth\",\"x-toolgate-attestation\",\"x-toolgate-tool\",\"x-toolgate-obligations\"]" -}}
 {{- range .Values.mcpServers.servers }}
 {{- $u := urlParse .url -}}
 {{- $cluster := printf "mcp_%s" (.name | replace "-" "_") -}}
@@ -114,7 +121,7 @@
     cluster_name: {{ $cluster }}
     endpoints:
       - lb_endpoints:
-          - endpoint: { address: { socket_address: { address: {{ toJson $u.hostname }}, port_value: {{ $port }} } } }
+          - endpoint: { address: { socket_address: { address: {{ toJson $u.hostname }}, port_value: {{ $port }} } }, hostname: {{ toJson $u.host }} }
 {{- if eq $u.scheme "https" }}
   transport_socket:
     name: envoy.transport_sockets.tls

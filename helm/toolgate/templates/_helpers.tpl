@@ -76,3 +76,46 @@ audit:
 - { name: audit-key, secret: { secretName: {{ include "toolgate.name" . }}-audit-key, items: [{ key: key, path: key }] } }
 {{- end }}
 {{- end -}}
+
+{{/* The shared store (input.history, approvals) in a component's config: an external URL, a URL from a
+Secret (through the environment, see toolgate.storeEnv), or the release's Redis; nothing without any. */}}
+{{- define "toolgate.storeConfig" -}}
+{{- if or .Values.store.url .Values.store.urlSecret.name .Values.redis.enabled }}
+store:
+  {{- if .Values.store.urlSecret.name }}
+  redis_url_env: TOOLGATE_STORE_REDIS_URL
+  {{- else if .Values.store.url }}
+  redis_url: {{ .Values.store.url | quote }}
+  {{- else }}
+  redis_url: {{ printf "redis://%s-redis:%d/0" (include "toolgate.name" .) (int .Values.redis.port) | quote }}
+  {{- end }}
+  key_prefix: {{ .Values.store.keyPrefix | quote }}
+  command_timeout_ms: {{ .Values.store.commandTimeoutMs }}
+{{- end }}
+{{- end -}}
+
+{{- define "toolgate.storeEnv" -}}
+{{- with .Values.store.urlSecret }}{{ if .name }}
+- { name: TOOLGATE_STORE_REDIS_URL, valueFrom: { secretKeyRef: { name: {{ .name | quote }}, key: {{ .key | default "url" | quote }} } } }
+{{- end }}{{ end }}
+{{- end -}}
+
+{{/* The authz config's approvals section (issue 18), when approvals.enabled. */}}
+{{- define "toolgate.approvalsConfig" -}}
+{{- if .Values.approvals.enabled }}
+{{- $shared := or .Values.store.url .Values.store.urlSecret.name .Values.redis.enabled }}
+{{- if and (not $shared) (or (gt (int .Values.authz.replicas) 1) .Values.autoscaling.enabled) }}
+{{- fail "approvals.enabled with several authz replicas needs the shared store (store.url, store.urlSecret or redis.enabled): an approval given on one replica must be found by the others" }}
+{{- end }}
+approvals:
+  address: "0.0.0.0:{{ .Values.approvals.port }}"
+  public_url: {{ required "approvals.publicUrl is required when approvals.enabled (e.g. https://gateway.example/approvals/)" .Values.approvals.publicUrl | quote }}
+  ttl_seconds: {{ .Values.approvals.ttlSeconds }}
+  approvers:
+    group: {{ .Values.approvals.approvers.group | quote }}
+    group_claim: {{ .Values.approvals.approvers.groupClaim | quote }}
+    jwks_file: /etc/toolgate/jwks/jwks.json
+    issuer: {{ .Values.envoy.jwt.issuer | quote }}
+    audiences: [{{ .Values.approvals.approvers.audience | quote }}]
+{{- end }}
+{{- end }}

@@ -8,8 +8,9 @@ import rego.v1
 
 # What an authorized agent may always send: open a session, keep it alive, cancel, answer the server, open
 # the server's stream (GET), end the session (DELETE), and ask for the tool list (filtered below).
+# server/discover is 2026-07-28's initialize (the server's revisions and capabilities, no session).
 mcp_session_methods := {
-	"initialize", "ping", "tools/list", "response", "GET", "DELETE",
+	"initialize", "server/discover", "ping", "tools/list", "response", "GET", "DELETE",
 	"notifications/initialized", "notifications/cancelled", "notifications/progress",
 	"notifications/roots/list_changed",
 }

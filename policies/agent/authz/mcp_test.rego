@@ -12,6 +12,7 @@ test_mcp_session_allowed_for_authorized_agents if {
 	authz.allow with input as mcp("initialize") with data.authorized_agents as agents
 	authz.allow with input as mcp("notifications/initialized") with data.authorized_agents as agents
 	authz.allow with input as mcp("GET") with data.authorized_agents as agents
+	authz.allow with input as mcp("server/discover") with data.authorized_agents as agents
 	not authz.allow with input as object.union(mcp("initialize"), {"agent_id": "intruder"}) with data.authorized_agents as agents
 	not authz.allow with input as mcp("resources/read") with data.authorized_agents as agents
 }

@@ -32,6 +32,7 @@ reasons contains msg if {
 reasons contains msg if {
 	input.action == "scale"
 	input.namespace == "production"
+	input.desired_replicas != 0
 	msg := "scale is not allowed in namespace production"
 }
 

@@ -10,7 +10,8 @@ import type { PolicyBundle } from './bundle.js';
  *    `allowed` is given the decision must match it, like a smoke test),
  *  - inputs recorded from live traffic (that the active bundle decided without error),
  *  - a built-in probe input (so a bundle with neither is still evaluated once);
- * each must evaluate without error and yield a decision (the path must be defined). Only then is it activated.
+ * each must evaluate without error and yield a decision (the path must be defined), and an allow's obligations
+ * must only tighten the catalog entry of the input's tool. Only then is it activated.
  */
 export interface CandidateEvaluator {
   evaluate(input: JsonObject): Promise<{ result: unknown }>;
@@ -20,8 +21,11 @@ export interface CandidateEvaluator {
 export interface PreActivationOptions {
   /** A fresh engine instance with the candidate loaded (never the active one). */
   load(bundle: PolicyBundle): Promise<CandidateEvaluator>;
-  /** Turns a raw result into allowed/denied; throws when it is undefined or malformed. */
-  interpret(result: unknown): { allowed: boolean };
+  /**
+   * Turns a raw result into allowed/denied; throws when it is undefined or malformed, or when what it obliges
+   * cannot be applied to the input's tool (policy/obligations.ts).
+   */
+  interpret(result: unknown, input: JsonObject): { allowed: boolean };
   /** Inputs recorded from live traffic. */
   recorded?(): readonly JsonObject[];
 }
@@ -79,7 +83,7 @@ export async function evaluateBeforeActivation(bundle: PolicyBundle, opts: PreAc
     for (const c of cases) {
       let allowed: boolean;
       try {
-        allowed = opts.interpret((await candidate.evaluate(c.input)).result).allowed;
+        allowed = opts.interpret((await candidate.evaluate(c.input)).result, c.input).allowed;
       } catch (err) {
         throw new BundleEvaluationError(`bundle ${label(bundle)} fails on ${c.name}: ${message(err)}`);
       }

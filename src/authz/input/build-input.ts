@@ -6,7 +6,8 @@ import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
 import { Rejection } from '../response/rejection.js';
 import { AgentIdError, refusedJwt, resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
 import { attributesToJson, INPUT_VERSION, metadataToJson, type JsonObject } from './envoy-input.js';
-import type { InputSplices, RawJsonValue } from './input-json.js';
+import { mcpArgumentsBytes } from '../../shared/decision-attestation.js';
+import { SHARE_FROM_BYTES, type SharedJsonValue } from './input-json.js';
 import { mapMcpRequest, TOOLGATE_MCP_SERVER } from './mcp-adapter.js';
 import type { McpMessage } from './mcp-message.js';
 import { McpRejection } from './mcp-rejection.js';
@@ -28,8 +29,8 @@ export interface MappedRequest {
   fields: Record<string, unknown>;
   /** The MCP message, when the route speaks MCP (`input.mcp`). */
   mcp: McpMessage | undefined;
-  /** The JSON bytes the tool arguments were parsed from (a REST call's body), reused when encoding the input. */
-  rawArguments: RawJsonValue | InputSplices | undefined;
+  /** The tool arguments' JSON, written once when encoding the input (see input-json.ts). */
+  rawArguments: SharedJsonValue | undefined;
 }
 
 export interface InputMapperOptions {
@@ -172,17 +173,21 @@ function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: 
     input.tool_call = toolCall;
     Object.assign(input, fields);
   }
-  // REST: the arguments are the whole body (other protocols carry them inside an envelope), reusable as the
-  // input's JSON only when the policy would read exactly the values the tool runs with.
+  // REST: the arguments are the whole body (other protocols carry them inside an envelope), reusable as their
+  // JSON only when the policy would read exactly the values the tool runs with.
   const rawBody = (): Buffer => (http.raw_body && http.raw_body.length > 0 ? withoutBom(http.raw_body) : Buffer.from(body));
-  let rawArguments: RawJsonValue | InputSplices | undefined;
-  if (toolCall?.protocol === 'rest' && sourceTextIsExact(toolCall.arguments)) rawArguments = { value: toolCall.arguments, json: rawBody() };
-  // MCP tools/call: the message is in the input as parsed_body, and its arguments twice more (params and
-  // tool_call): the message's bytes stand for parsed_body, and the arguments are serialised once for both.
-  if (mcp?.document && toolCall && mcpInput) {
-    const values = new Map<unknown, Buffer>([[toolCall.arguments, Buffer.from(JSON.stringify(toolCall.arguments))]]);
-    if (sourceTextIsExact(mcp.document)) values.set(mcp.document, rawBody());
-    rawArguments = { values, containers: new Set([mcpInput, mcpInput.params, toolCall]) };
+  let rawArguments: SharedJsonValue | undefined;
+  // Small bodies: one JSON.stringify of the whole input is cheaper (input-json.ts).
+  const worthSharing = received >= SHARE_FROM_BYTES;
+  if (worthSharing && toolCall?.protocol === 'rest') {
+    const json = sourceTextIsExact(toolCall.arguments) ? rawBody() : Buffer.from(JSON.stringify(toolCall.arguments));
+    rawArguments = { value: toolCall.arguments, json, containers: new Set([toolCall]) };
+  }
+  // MCP tools/call: the arguments stand in the message (parsed_body.params), in input.mcp.params and in tool_call.
+  // Written once as the attestation renders them (canonical JSON: the same value, keys sorted), for both.
+  if (worthSharing && mcp?.document && toolCall && mcpInput) {
+    const json = mcpArgumentsBytes(toolCall.arguments);
+    rawArguments = { value: toolCall.arguments, json, containers: new Set([mcp.document, (mcp.document as { params?: unknown }).params, mcpInput, mcpInput.params, toolCall]) };
   }
   return { input, agent, toolCall, tool, fields, mcp, rawArguments };
 }

@@ -20,6 +20,7 @@ export const JSON_RPC_CODES: Readonly<Partial<Record<RejectionCode, number>>> = 
   header_mismatch: -32001,
   policy_denied: -32003,
   policy_error: -32603,
+  history_unavailable: -32603,
 };
 
 export class McpRejection extends Rejection {

@@ -32,6 +32,9 @@ export async function filterToolsListBody(bytes: Uint8Array, keep: KeepTools): P
     const { json, listed, kept } = await filtered(parsed, keep);
     return { kind: 'filtered', body: Buffer.from(json), listed, kept };
   }
+  // Not a JSON object, and no line of an event stream either (an HTML error page, a 421 "Invalid Host header"):
+  // say what came, so the operator sees the upstream's own words.
+  if (!/^(data|event|id|retry)?:/m.test(text)) return { kind: 'garbage', reason: `neither JSON nor an event stream: ${JSON.stringify(text.slice(0, 80))}` };
   return filterEventStream(text, keep);
 }
 

@@ -37,7 +37,7 @@ export function startDecisionLogShipping(config: AuthzConfig, metrics: AuthzMetr
     shipper,
     observe: (record, input, result, inputJson) => {
       try {
-        shipper.add(record, input, result, requestedBy(input), inputJson?.length ?? 0);
+        shipper.add(record, input, result, requestedBy(input), inputJson?.byteLength ?? 0);
       } catch (err) {
         log.error('decision log event could not be built', { decision_id: record.decision_id, cause: errorMessage(err) });
       }

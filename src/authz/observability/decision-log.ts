@@ -1,3 +1,4 @@
+import type { Obligations } from '../../shared/obligations.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** One structured line per Check: enough to answer "what did this agent ask and why was it (not) allowed". */
@@ -23,7 +24,11 @@ export interface DecisionRecord {
   duration_ms: number;
   http_status: number;
   cause?: string;
+  /** An allowed tool call's obligations (the limits its execution must apply), as sent to the executor. */
+  obligations?: Obligations;
   /** MCP messages: what was decided, on which server, in which session (absent for REST). */
+  /** Approvals (issue 18): the approval this call ran on (consumed), or is held for (pending), or that rejected it. */
+  approval?: { id: string; status: 'consumed' | 'pending' | 'rejected'; created?: boolean };
   mcp?: { method: string; server: string; jsonrpc_id?: string | number; session_id?: string; protocol_version?: string };
 }
 

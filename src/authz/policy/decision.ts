@@ -1,5 +1,8 @@
 import type { JsonObject } from '../input/envoy-input.js';
+import type { Obligations } from '../../shared/obligations.js';
+import { obligationsOfDecision } from './obligations.js';
 import { PolicyError } from './policy-engine.js';
+import { approvalRequirement, type ApprovalRequirement } from './approval-requirement.js';
 
 /**
  * The meaning of a policy result, independent of the engine. Accepted shapes:
@@ -23,6 +26,10 @@ export interface PolicyDecision {
   queryParametersToRemove: string[];
   body: string | undefined;
   dynamicMetadata: JsonObject | undefined;
+  /** Issue 18 approvals: with an allow, the call runs only with a person's approval of this exact call. */
+  approval?: ApprovalRequirement | undefined;
+  /** With an allow: limits the execution must apply (policy/obligations.ts); undefined when none. */
+  obligations?: Obligations | undefined;
 }
 
 function emptyDecision(allowed: boolean, reasons: string[]): PolicyDecision {
@@ -37,10 +44,21 @@ function emptyDecision(allowed: boolean, reasons: string[]): PolicyDecision {
     queryParametersToRemove: [],
     body: undefined,
     dynamicMetadata: undefined,
+    obligations: undefined,
   };
 }
 
 export function interpretResult(result: unknown, decisionPath: string): PolicyDecision {
+  const decision = interpretAllow(result, decisionPath);
+  // Deny always wins over an approval: only an allowed call can be held for one.
+  if (decision.allowed && result !== null && typeof result === 'object' && !Array.isArray(result)) {
+    const approval = approvalRequirement(result as JsonObject, `data.${decisionPath.replaceAll('/', '.')}`);
+    if (approval) decision.approval = approval;
+  }
+  return decision;
+}
+
+function interpretAllow(result: unknown, decisionPath: string): PolicyDecision {
   const where = `data.${decisionPath.replaceAll('/', '.')}`;
   if (result === undefined) throw new PolicyError(`policy decision ${where} is undefined (is the bundle's package right?)`);
   if (typeof result === 'boolean') {
@@ -76,6 +94,7 @@ function fromPackageDocument(doc: JsonObject, where: string): PolicyDecision {
   const decision = emptyDecision(allowed, allowed ? [] : dedupe(reasons));
   if (doc.http_status !== undefined) decision.httpStatus = httpStatus(doc.http_status, where);
   if (doc.dynamic_metadata !== undefined) decision.dynamicMetadata = objectField(doc.dynamic_metadata, `${where}.dynamic_metadata`);
+  if (allowed) decision.obligations = obligationsOfDecision(doc.obligations, where);
   return decision;
 }
 
@@ -103,6 +122,7 @@ function fromPluginObject(doc: JsonObject, where: string): PolicyDecision {
     d.body = doc.body;
   }
   if (doc.dynamic_metadata !== undefined) d.dynamicMetadata = objectField(doc.dynamic_metadata, `${where}.dynamic_metadata`);
+  if (d.allowed) d.obligations = obligationsOfDecision(doc.obligations, where);
   return d;
 }
 

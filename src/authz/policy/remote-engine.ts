@@ -1,4 +1,5 @@
 import type { JsonObject } from '../input/envoy-input.js';
+import { wholeInputJson, type EncodedInput } from '../input/input-json.js';
 import { performance } from 'node:perf_hooks';
 import { PolicyError, type EvaluationBounds, type PolicyEngine, type PolicyEvaluation } from './policy-engine.js';
 
@@ -34,7 +35,7 @@ export class RemoteOpaEngine implements PolicyEngine {
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
   }
 
-  async evaluate(input: JsonObject, json?: Buffer, bounds: EvaluationBounds = {}): Promise<PolicyEvaluation> {
+  async evaluate(input: JsonObject, json?: EncodedInput, bounds: EvaluationBounds = {}): Promise<PolicyEvaluation> {
     // OPA is given what is left of the caller's deadline (never more than the configured timeout): an
     // answer that arrives after Envoy gave up would be evaluated, and logged, for nobody.
     const timeoutMs = timeoutWithin(this.opts.timeoutMs, bounds.deadline);
@@ -46,7 +47,7 @@ export class RemoteOpaEngine implements PolicyEngine {
       res = await fetch(this.endpoint, {
         method: 'POST',
         headers: this.headers,
-        body: json ? Buffer.concat([INPUT_OPEN, json, INPUT_CLOSE]) : JSON.stringify({ input }),
+        body: json ? Buffer.concat([INPUT_OPEN, wholeInputJson(json), INPUT_CLOSE]) : JSON.stringify({ input }),
         signal: bounds.signal ? AbortSignal.any([timeout, bounds.signal]) : timeout,
       });
       text = await res.text();

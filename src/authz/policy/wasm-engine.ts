@@ -1,8 +1,10 @@
 import { LoadedPolicy } from './opa-wasm-sdk.js';
 import type { PolicyBundle } from '../bundle/bundle.js';
 import type { JsonObject } from '../input/envoy-input.js';
+import type { EncodedInput } from '../input/input-json.js';
 import { PolicyError, type PolicyEngine, type PolicyEvaluation } from './policy-engine.js';
 import { WasmHost, type MissingBuiltin } from './wasm-host.js';
+import { bundleReadsHistory } from '../history/bundle-reads-history.js';
 
 /** The wasm instance and the revision it was built from travel together, so a decision never mixes two bundles. */
 interface ActivePolicy {
@@ -10,6 +12,8 @@ interface ActivePolicy {
   host: WasmHost;
   entrypoint: number;
   revision: string;
+  /** Whether the module may read input.history (src/authz/history/bundle-reads-history.ts). */
+  readsHistory: boolean;
 }
 
 export interface WasmEngineOptions {
@@ -68,17 +72,23 @@ export class WasmPolicyEngine implements PolicyEngine {
     if (entrypoint === undefined) {
       throw new PolicyError(`bundle ${bundle.revision}: ${module.path} has no entrypoint "${this.decisionPath}"`);
     }
-    this.active = { policy, host, entrypoint, revision: bundle.revision };
+    this.active = { policy, host, entrypoint, revision: bundle.revision, readsHistory: bundleReadsHistory(bundle) };
   }
 
-  async evaluate(input: JsonObject, json?: Buffer): Promise<PolicyEvaluation> {
+  async evaluate(input: JsonObject, json?: EncodedInput): Promise<PolicyEvaluation> {
     const active = this.active;
     if (!active) throw new PolicyError('no policy bundle is active yet');
     let resultSet: unknown;
     active.host.beginEvaluation();
     try {
-      // opa-wasm copies pre-encoded JSON straight into the module's memory (no stringify, no re-encode).
-      resultSet = active.policy.evaluate(json ? ownArrayBuffer(json) : input, active.entrypoint);
+      const shared = json?.shared;
+      if (json && shared) {
+        const { dataAddr, dataHeapPtr } = active.policy as unknown as LoadedPolicyHeap;
+        resultSet = active.host.evaluateShared({ ...json, shared }, active.entrypoint, dataAddr, dataHeapPtr);
+      } else {
+        // opa-wasm copies pre-encoded JSON straight into the module's memory (no stringify, no re-encode).
+        resultSet = active.policy.evaluate(json ? ownArrayBuffer(json.skeleton) : input, active.entrypoint);
+      }
     } catch (err) {
       throw new PolicyError(`policy evaluation failed: ${describeThrown(err)}`);
     }
@@ -91,6 +101,10 @@ export class WasmPolicyEngine implements PolicyEngine {
     return this.active !== undefined;
   }
 
+  readsHistory(): boolean {
+    return this.active?.readsHistory ?? false;
+  }
+
   revision(): string | undefined {
     return this.active?.revision;
   }
@@ -98,6 +112,12 @@ export class WasmPolicyEngine implements PolicyEngine {
   async close(): Promise<void> {
     this.active = undefined;
   }
+}
+
+/** Where opa-wasm's LoadedPolicy keeps the loaded data (set by setData; fields of its instance, not typed). */
+interface LoadedPolicyHeap {
+  dataAddr: number;
+  dataHeapPtr: number;
 }
 
 /** opa-wasm throws strings as well as Errors. */

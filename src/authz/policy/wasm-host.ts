@@ -1,5 +1,6 @@
-import { HOST_BUILTINS, reasonUnsupported, SET_AWARE, type BuiltinImpl, type EvaluationContext } from './builtins/index.js';
-import { decodeRegoValue, decodeValue, encodeValue, type Value } from './builtins/json-values.js';
+import { HOST_BUILTINS, NotImplementedError, reasonUnsupported, SET_AWARE, type BuiltinImpl, type EvaluationContext } from './builtins/index.js';
+import { decodeRegoValue, decodeValue, EncodedValue, encodeValue, type Value } from './builtins/json-values.js';
+import type { EncodedInput } from '../input/input-json.js';
 import { PolicyError } from './policy-engine.js';
 
 /** Memory ceiling per instance (64 KiB pages): room for 2 MiB bodies several times over, but bounded. */
@@ -19,6 +20,15 @@ interface PolicyExports {
   opa_value_dump(addr: number): number;
   opa_value_parse(addr: number, len: number): number;
   opa_malloc(len: number): number;
+  opa_json_parse(addr: number, len: number): number;
+  opa_heap_ptr_set(addr: number): void;
+  opa_value_add_path(base: number, path: number, value: number): number;
+  opa_eval_ctx_new(): number;
+  opa_eval_ctx_set_input(ctx: number, input: number): void;
+  opa_eval_ctx_set_data(ctx: number, data: number): void;
+  opa_eval_ctx_set_entrypoint(ctx: number, entrypoint: number): void;
+  opa_eval_ctx_get_result(ctx: number): number;
+  eval(ctx: number): number;
   opa_wasm_abi_version?: WebAssembly.Global | number;
   opa_wasm_abi_minor_version?: WebAssembly.Global | number;
 }
@@ -32,6 +42,7 @@ export interface MissingBuiltin {
 export class StrictBuiltinError extends PolicyError {}
 
 const utf8 = new TextDecoder();
+const utf8Out = new TextEncoder();
 
 /**
  * The host side of one policy.wasm instance: the import object (opa_abort, opa_println, opa_builtinN) and
@@ -99,6 +110,38 @@ export class WasmHost implements EvaluationContext {
     return this.now;
   }
 
+  /**
+   * Evaluates an input whose shared value (the tool arguments) is parsed once and placed at each of its
+   * holes (input-json.ts), through the ABI's step-by-step calls instead of opa_eval's one-shot parse. The
+   * module never changes an input value, so one value may stand at several places. `heapStart` and
+   * `dataAddr` are where the loaded data ends and starts (everything above heapStart is reset each time).
+   */
+  evaluateShared(encoded: EncodedInput & { shared: NonNullable<EncodedInput['shared']> }, entrypoint: number, dataAddr: number, heapStart: number): unknown {
+    const ex = this.exports as PolicyExports;
+    ex.opa_heap_ptr_set(heapStart);
+    const value = this.parseJson(encoded.shared.json, 'the tool arguments');
+    const input = this.parseJson(encoded.skeleton, 'the input');
+    for (const hole of encoded.shared.holes) {
+      const path = this.parseJson(Buffer.from(JSON.stringify(hole.path)), 'an input path');
+      if (ex.opa_value_add_path(input, path, value) !== 0) throw new PolicyError(`the tool arguments could not be placed at input.${hole.path.join('.')}`);
+    }
+    const ctx = ex.opa_eval_ctx_new();
+    ex.opa_eval_ctx_set_input(ctx, input);
+    ex.opa_eval_ctx_set_data(ctx, dataAddr);
+    ex.opa_eval_ctx_set_entrypoint(ctx, entrypoint);
+    ex.eval(ctx);
+    return JSON.parse(this.readString(ex.opa_json_dump(ex.opa_eval_ctx_get_result(ctx))));
+  }
+
+  private parseJson(bytes: Uint8Array, what: string): number {
+    const ex = this.exports as PolicyExports;
+    const addr = ex.opa_malloc(bytes.length);
+    new Uint8Array(this.memory.buffer, addr, bytes.length).set(bytes);
+    const value = ex.opa_json_parse(addr, bytes.length);
+    if (value === 0) throw new PolicyError(`the policy module could not read ${what} as JSON`);
+    return value;
+  }
+
   private call(id: number, argAddrs: number[]): number {
     const b = this.bound[id];
     const ex = this.exports as PolicyExports;
@@ -106,23 +149,26 @@ export class WasmHost implements EvaluationContext {
     const args: Value[] = argAddrs.map((addr) =>
       b.setAware ? decodeRegoValue(this.readString(ex.opa_value_dump(addr))) : decodeValue(this.readString(ex.opa_json_dump(addr))),
     );
-    let result: Value | undefined;
+    let result: Value | EncodedValue | undefined;
     try {
       result = b.impl(args, this);
     } catch (err) {
+      // what OPA would answer and this engine does not reproduce fails the evaluation, strict or not
+      if (err instanceof NotImplementedError) throw new StrictBuiltinError(`${b.name}: not implemented by the embedded engine: ${err.message}`);
       if (this.strictBuiltinErrors) throw new StrictBuiltinError(`${b.name}: ${err instanceof Error ? err.message : String(err)}`);
       return 0; // OPA without strict builtin errors: the call is undefined
     }
     if (result === undefined) return 0;
-    return this.load(encodeValue(result));
+    return this.load(result instanceof EncodedValue ? result.text : encodeValue(result));
   }
 
   private load(text: string): number {
     const ex = this.exports as PolicyExports;
-    const bytes = Buffer.from(text, 'utf8');
-    const addr = ex.opa_malloc(bytes.length);
-    new Uint8Array(this.memory.buffer, addr, bytes.length).set(bytes);
-    const value = ex.opa_value_parse(addr, bytes.length);
+    // written straight into the module's memory: no intermediate Buffer
+    const max = text.length * 3;
+    const addr = ex.opa_malloc(max);
+    const { written } = utf8Out.encodeInto(text, new Uint8Array(this.memory.buffer, addr, max));
+    const value = ex.opa_value_parse(addr, written);
     if (value === 0) throw new PolicyError('builtin result could not be read by the policy');
     return value;
   }

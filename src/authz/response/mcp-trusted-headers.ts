@@ -11,8 +11,12 @@ export interface McpAllowed {
   message: McpMessage;
   tool: string | undefined;
   arguments: Record<string, unknown> | undefined;
+  /** `mcpArgumentsBytes(arguments)` when already rendered (large calls: see input/input-json.ts). */
+  argumentsBytes?: Uint8Array;
   visibleTools: string[] | undefined;
   requestBody: Uint8Array;
+  /** tools/call: the obligations header value (canonical JSON), when the policy obliged limits. */
+  obligations?: string;
 }
 
 export function mcpTrustedHeaders(
@@ -25,7 +29,8 @@ export function mcpTrustedHeaders(
   let body: Uint8Array = allowed.requestBody;
   if (message.method === 'tools/call' && allowed.tool !== undefined) {
     out[TRUSTED_HEADERS.tool] = allowed.tool;
-    body = mcpArgumentsBytes(allowed.arguments);
+    body = allowed.argumentsBytes ?? mcpArgumentsBytes(allowed.arguments);
+    if (allowed.obligations) out[TRUSTED_HEADERS.obligations] = allowed.obligations;
   } else if (message.method === 'tools/list') {
     const value = (allowed.visibleTools ?? []).join(',');
     out[TRUSTED_HEADERS.visibleTools] = value;
@@ -39,6 +44,7 @@ export function mcpTrustedHeaders(
       tool: message.method === 'tools/call' ? (allowed.tool ?? '') : '',
       scope: `mcp:${message.method}`,
       body,
+      ...(message.method === 'tools/call' && allowed.obligations ? { obligations: allowed.obligations } : {}),
     });
   }
   return out;

@@ -13,6 +13,8 @@ export const REJECTION_STATUS = {
   method_not_allowed: 405,
   policy_denied: 403,
   policy_error: 500,
+  // The policy reads input.history and the history store did not answer (fail closed; retry later).
+  history_unavailable: 503,
   // MCP (JSON-RPC over Streamable HTTP). A refusal that can name the request's id is answered 200 with a
   // JSON-RPC error instead (see jsonrpc-deny.ts); these statuses are for messages without one.
   invalid_jsonrpc: 400,

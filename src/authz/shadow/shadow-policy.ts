@@ -1,6 +1,7 @@
 import type { Counter } from 'prom-client';
 import { errorMessage, type Logger } from '../../shared/logger.js';
 import type { BundleSource } from '../bundle/bundle-source.js';
+import type { EncodedInput } from '../input/input-json.js';
 import type { PolicyBundle } from '../bundle/bundle.js';
 import type { DecisionObserver } from '../check-service.js';
 import type { DecisionRecord } from '../observability/decision-log.js';
@@ -45,7 +46,7 @@ export class ShadowPolicy {
     void this.compare(record, input, json);
   };
 
-  private async compare(record: DecisionRecord, input: Record<string, unknown>, json: Buffer | undefined): Promise<void> {
+  private async compare(record: DecisionRecord, input: Record<string, unknown>, json: EncodedInput | undefined): Promise<void> {
     let candidate: { allowed: boolean; reasons: string[]; revision: string } | { error: string; revision: string | undefined };
     try {
       const e = await this.engine.evaluate(input, json);

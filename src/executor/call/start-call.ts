@@ -1,6 +1,7 @@
 import type { ToolCatalog, ToolDefinition } from '../../catalog/tool-catalog.js';
 import { argumentsDigest, canonicalJson, sha256Hex } from '../../shared/digest.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Obligations } from '../../shared/obligations.js';
 import type { CallTelemetry } from '../observability/call-telemetry.js';
 import type { RunEvent, Runner, ToolOutcome } from '../runners/runner.js';
 import type { CallLedger } from './call-ledger.js';
@@ -16,10 +17,15 @@ export interface CallDeps {
   ledger: CallLedger;
   telemetry: CallTelemetry;
   log: Logger;
+  /** Told when a call admitted under a decision ends (or is refused here): input.history's in flight. */
+  onCallEnded?: (agentId: string, decisionId: string) => void;
 }
 
 export interface CallRequest {
+  /** The catalog's tool, with the decision's obligations applied (obligated-tool.ts). */
   tool: ToolDefinition;
+  /** What the policy obliged, when it tightens the catalog's settings. */
+  obligations?: Obligations;
   /** Already attested and validated against the tool's schema. */
   args: Record<string, unknown>;
   agentId: string;
@@ -79,14 +85,16 @@ export function startCall(deps: CallDeps, req: CallRequest): StartedCall {
           req.onEvent?.(e);
         }
       : hooks.observe;
-    return deps.runner.run({ callId, tool, arguments: args, agentId, decisionId, policyRevision, idempotent: req.idempotent, signal, ...hooks, observe });
+    return deps.runner.run({ callId, tool, arguments: args, agentId, decisionId, policyRevision, idempotent: req.idempotent, signal, ...hooks, observe, ...(req.obligations ? { obligations: req.obligations } : {}) });
   }, { agentId, retain: req.idempotent });
   if (admission.kind === 'busy') {
     call.finish(undefined, 429, { replayed: false });
+    deps.onCallEnded?.(agentId, decisionId);
     return admission;
   }
   if (admission.kind === 'conflict') {
     call.finish(undefined, 422, { replayed: true });
+    deps.onCallEnded?.(agentId, decisionId);
     return admission;
   }
   return {
@@ -97,9 +105,10 @@ export function startCall(deps: CallDeps, req: CallRequest): StartedCall {
     finish: (outcome, status) => {
       const replayed = admission.kind !== 'run';
       const resultText = outcome.status === 'succeeded' ? canonicalJson(outcome.result) : undefined;
+      deps.onCallEnded?.(agentId, decisionId);
       call.finish(outcome, status, { replayed, ...(resultText !== undefined ? { resultBytes: Buffer.byteLength(resultText), resultDigest: `sha256:${sha256Hex(resultText)}` } : {}) });
       const cause = outcome.status === 'failed' || outcome.status === 'unavailable' ? { cause: outcome.error } : {};
-      const logFields = { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, protocol: req.protocol, status: outcome.status, http_status: status, replayed: admission.kind === 'replay', ...cause };
+      const logFields = { call_id: callId, tool: tool.name, agent_id: agentId, decision_id: decisionId, protocol: req.protocol, status: outcome.status, http_status: status, replayed: admission.kind === 'replay', ...cause, ...(req.obligations ? { obligations: req.obligations } : {}) };
       if (outcome.status === 'unavailable') deps.log.error('call finished', logFields);
       else deps.log.info('call finished', logFields);
     },

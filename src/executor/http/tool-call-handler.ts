@@ -4,6 +4,7 @@ import { decodeUtf8Strict, parseToolArguments } from '../../shared/body/strict-j
 import { ATTESTATION_TTL_SECONDS, checkAttestation } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import { callIdentity } from '../call/call-identity.js';
+import { obligatedTool } from '../call/obligated-tool.js';
 import { busyRefusal, startCall, type CallDeps } from '../call/start-call.js';
 import type { UsedDecisions } from '../call/used-decisions.js';
 import type { ToolOutcome } from '../runners/runner.js';
@@ -60,7 +61,8 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
       throw err;
     }
     const policyRevision = header(req, TRUSTED_HEADERS.policyRevision) ?? '';
-    const decision = { decisionId, agentId, agentMethod: header(req, TRUSTED_HEADERS.agentMethod) ?? '', tool: toolName, policyRevision, body: raw };
+    const obligationsHeader = header(req, TRUSTED_HEADERS.obligations);
+    const decision = { decisionId, agentId, agentMethod: header(req, TRUSTED_HEADERS.agentMethod) ?? '', tool: toolName, policyRevision, body: raw, ...(obligationsHeader !== undefined ? { obligations: obligationsHeader } : {}) };
     // Accepted once: this process and, across replicas, the call's Job remember a decision for its whole life.
     const attested = checkAttestation(deps.attestationKey, decision, header(req, TRUSTED_HEADERS.attestation), Date.now(), ATTESTATION_TTL_SECONDS);
     if (!attested.ok && (attested.reason === 'expired' || attested.reason === 'not_yet_valid' || attested.reason === 'too_long')) {
@@ -83,10 +85,14 @@ export function createToolCallHandler(deps: ToolCallHandlerDeps): (req: Incoming
     if (errors.length > 0) {
       return refuse(400, 'invalid_arguments', `arguments for tool "${tool.name}" are invalid`, { tool: tool.name, fields: errors });
     }
+    // The limits the policy obliged (attested above): the call runs with them or not at all.
+    const obliged = obligatedTool(tool, obligationsHeader);
+    if (!obliged.ok) return refuse(403, 'invalid_obligations', `the decision's obligations cannot be applied: ${obliged.message}`);
 
     const idempotencyKey = header(req, 'idempotency-key');
     const started = startCall(deps, {
-      tool,
+      tool: obliged.tool,
+      ...(obliged.obligations ? { obligations: obliged.obligations } : {}),
       args,
       agentId,
       decisionId,

@@ -27,6 +27,8 @@ export interface VerifiedMcpRequest {
   message: McpMessage | undefined;
   /** tools/list: the catalog tools the policy lets this agent call. */
   visibleTools: string[];
+  /** tools/call: x-toolgate-obligations (attested), when the policy obliged limits. */
+  obligations: string | undefined;
 }
 
 export interface McpRefusal {
@@ -84,6 +86,8 @@ export function verifyMcpRequest(
   } else if (message?.kind === 'request' && message.method === 'tools/list') {
     attestedBytes = Buffer.from(visibleHeader, 'utf8');
   }
+  // Under the MAC whenever present: the authz server sends it only with a tools/call, so on anything else it fails.
+  const obligations = header(headers, TRUSTED_HEADERS.obligations);
   const decision = {
     decisionId,
     agentId,
@@ -92,6 +96,7 @@ export function verifyMcpRequest(
     policyRevision: header(headers, TRUSTED_HEADERS.policyRevision) ?? '',
     scope: `mcp:${decided}`,
     body: attestedBytes,
+    ...(obligations !== undefined ? { obligations } : {}),
   };
   const attested = checkAttestation(deps.attestationKey, decision, header(headers, TRUSTED_HEADERS.attestation), Date.now(), ATTESTATION_TTL_SECONDS);
   if (!attested.ok && (attested.reason === 'expired' || attested.reason === 'not_yet_valid' || attested.reason === 'too_long')) {
@@ -120,6 +125,7 @@ export function verifyMcpRequest(
       sessionId,
       message,
       visibleTools: visibleHeader === '' ? [] : visibleHeader.split(','),
+      obligations,
     },
   };
 }

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { McpError, type CallToolResult, type ServerNotification, type ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { mcpCallIdentity } from '../call/call-identity.js';
+import { obligatedTool } from '../call/obligated-tool.js';
 import { busyRefusal, outcomeStatus, startCall, type CallDeps } from '../call/start-call.js';
 import type { RunEvent, ToolOutcome } from '../runners/runner.js';
 import { MCP_ERROR, type JsonRpcId } from './mcp-errors.js';
@@ -38,10 +39,14 @@ export async function handleToolCall(
   if (typeof args !== 'object' || args === null || Array.isArray(args)) return invalidArgumentsResult(tool, [{ path: '', message: 'must be an object' }]);
   const errors = deps.catalog.validateArguments(tool, args);
   if (errors.length > 0) return invalidArgumentsResult(tool, errors);
+  // The limits the policy obliged (attested): the call runs with them or not at all.
+  const obliged = obligatedTool(tool, r.obligations);
+  if (!obliged.ok) throw new McpError(MCP_ERROR.notAuthorized, `the decision's obligations cannot be applied: ${obliged.message}`, { code: 'invalid_obligations' });
 
   const progress = progressReporter(extra, progressTokenOf(params), deps.runner.kind);
   const started = startCall(deps, {
-    tool,
+    tool: obliged.tool,
+    ...(obliged.obligations ? { obligations: obliged.obligations } : {}),
     args: args as Record<string, unknown>,
     agentId: r.agentId,
     decisionId: r.decisionId,

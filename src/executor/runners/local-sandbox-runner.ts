@@ -89,13 +89,17 @@ export class LocalSandboxRunner implements Runner {
     const tool = pooled(inv.tool);
     const call: SandboxCall = { call_id: inv.callId, ...(inv.traceparent ? { traceparent: inv.traceparent } : {}), arguments: inv.arguments };
     const deadline = performance.now() + exec.timeout_seconds * 1000;
-    const pooledSandbox = this.pool?.take(tool);
+    // Pooled sandboxes were started with the catalog's settings: a call whose obligations tighten them runs in
+    // a cold sandbox started with its own, and leaves the pool alone (taking or refilling with other settings
+    // would replace the catalog's sandboxes, as a new catalog does).
+    const usePool = inv.obligations === undefined;
+    const pooledSandbox = usePool ? this.pool?.take(tool) : undefined;
     inv.observe?.({ kind: 'sandbox.started' });
-    let r = await this.serve(tool, pooledSandbox ?? (await this.startCold(tool, inv.callId)), call, deadline, inv.signal);
+    let r = await this.serve(tool, pooledSandbox ?? (await this.startCold(tool, inv.callId)), call, deadline, inv.signal, usePool);
     if (pooledSandbox && !r.inputReceived && !r.cancelled && !r.timedOut) {
       // The pre-started sandbox died before it read the call (killed while waiting, just as it was taken):
       // the call never ran, so it runs once in a sandbox of its own, within what is left of its deadline.
-      r = await this.serve(tool, await this.startCold(tool, inv.callId), call, deadline, inv.signal);
+      r = await this.serve(tool, await this.startCold(tool, inv.callId), call, deadline, inv.signal, usePool);
     }
 
     const durationMs = r.durationMs;
@@ -124,14 +128,14 @@ export class LocalSandboxRunner implements Runner {
   }
 
   /** Gives the sandbox its call; once it has exited, its cleanup is tracked and the pool topped up. */
-  private async serve(tool: PooledTool, sandbox: StartedSandbox, call: SandboxCall, deadline: number, signal: AbortSignal): Promise<SandboxResult> {
+  private async serve(tool: PooledTool, sandbox: StartedSandbox, call: SandboxCall, deadline: number, signal: AbortSignal, refill: boolean): Promise<SandboxResult> {
     try {
       return await sandbox.use({ stdin: JSON.stringify(call), timeoutMs: Math.max(0, deadline - performance.now()), signal, isFinal: (stdout) => isSuccessFor(stdout, call.call_id) });
     } finally {
       // The cgroup's removal can lag the exit a little: not on the call's path, but waited for by close().
       const cleanup = sandbox.cleanedUp.finally(() => this.cleanups.delete(cleanup));
       this.cleanups.add(cleanup);
-      this.pool?.refill(tool);
+      if (refill) this.pool?.refill(tool);
     }
   }
 

@@ -1,4 +1,5 @@
 import type { ToolDefinition } from '../../catalog/tool-catalog.js';
+import type { Obligations } from '../../shared/obligations.js';
 
 /** One authorized call, as every runner receives it. */
 export interface ToolInvocation {
@@ -14,6 +15,11 @@ export interface ToolInvocation {
    * (which only one request can carry). Runners that share calls across executor replicas need to know.
    */
   idempotent?: boolean;
+  /**
+   * The policy's obligations, when they tighten the catalog (`tool.execution` already has them applied). A
+   * runner holding something started with the catalog's settings (a warm pod) must not use it for this call.
+   */
+  obligations?: Obligations;
   traceparent?: string;
   /** Aborted when every client waiting for the call has gone: the run must stop and clean up. */
   signal: AbortSignal;

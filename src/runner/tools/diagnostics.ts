@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { createConnection } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import type { ToolImplementation } from './tool.js';
 
 /**
@@ -54,4 +56,33 @@ export const allocateMemory: ToolImplementation = async (args) => {
   for (let i = 0; i < mebibytes; i++) held.push(Buffer.alloc(1024 * 1024, 1));
   await new Promise((r) => setTimeout(r, Number(args.hold_seconds ?? 0) * 1000));
   return { allocated_mebibytes: held.length };
+};
+
+/**
+ * The limits this process runs under, as seen from inside: the network interfaces it has, whether it can open
+ * a TCP connection to `connect_port` on 127.0.0.1 (the host's loopback when the sandbox shares the network),
+ * and V8's heap limit (the local runner sizes it from the memory limit). For tests of obligations.
+ */
+export const sandboxLimits: ToolImplementation = async (args) => {
+  const port = Number(args.connect_port ?? 0);
+  let connect = 'not tried';
+  if (port > 0) {
+    connect = await new Promise<string>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port, timeout: 2000 });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve('connected');
+      });
+      socket.once('timeout', () => {
+        socket.destroy();
+        resolve('ETIMEDOUT');
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+  }
+  return {
+    network_interfaces: Object.keys(networkInterfaces()).sort(),
+    connect,
+    heap_limit_mebibytes: Math.round(getHeapStatistics().heap_size_limit / 1024 / 1024),
+  };
 };

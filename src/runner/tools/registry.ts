@@ -7,6 +7,7 @@ export const TOOL_REGISTRY: Readonly<Record<string, () => Promise<ToolImplementa
   fail: async () => (await import('./basic.js')).fail,
   sandbox_info: async () => (await import('./diagnostics.js')).sandboxInfo,
   allocate_memory: async () => (await import('./diagnostics.js')).allocateMemory,
+  sandbox_limits: async () => (await import('./diagnostics.js')).sandboxLimits,
   k8s_get_deployment: async () => (await import('./k8s/deployments.js')).getDeployment,
   k8s_scale_deployment: async () => (await import('./k8s/deployments.js')).scaleDeployment,
   k8s_list_pods: async () => (await import('./k8s/pods.js')).listPods,

@@ -38,7 +38,8 @@ export async function runEmbedded(c: OpaTestCase, opaPath: string, workDir: stri
   }
   const bundle = await loadBundleFile(out);
   const row: Record<string, unknown> = {};
-  const inputJson = c.input === undefined ? undefined : Buffer.from(toJson(c.input));
+  const skeleton = c.input === undefined ? undefined : Buffer.from(toJson(c.input));
+  const inputJson = skeleton && { skeleton, byteLength: skeleton.length };
   for (const [ep, variable] of eps) {
     const engine = new WasmPolicyEngine(ep, { strictBuiltinErrors: c.strictError });
     try {

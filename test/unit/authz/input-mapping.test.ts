@@ -5,7 +5,7 @@ import { loadToolCatalogFile } from '../../../src/catalog/tool-catalog.js';
 import type { CheckRequest } from '../../../src/authz/grpc/check-types.js';
 import { DEFAULT_IDENTITY_OPTIONS } from '../../../src/authz/input/agent-identity.js';
 import { mapCheckRequest } from '../../../src/authz/input/build-input.js';
-import { encodeInputJson } from '../../../src/authz/input/input-json.js';
+import { encodeInputJson, wholeInputJson } from '../../../src/authz/input/input-json.js';
 import { jsonToStruct } from '../../../src/authz/grpc/struct.js';
 import { Rejection } from '../../../src/authz/response/rejection.js';
 import { REPO_ROOT } from '../../../src/shared/repo-paths.js';
@@ -133,10 +133,10 @@ describe('the policy reads the values the tool runs with', () => {
 
   it('reuses the body bytes in the input only when every number is written as JavaScript writes it back', () => {
     const exact = map(request({ body: padded('{"namespace":"staging","name":"api","replicas":3}'), jwt: { sub: 'ops-bot' } }));
-    expect(exact.rawArguments).toBeDefined();
+    expect(exact.rawArguments?.json.toString()).toBe(padded('{"namespace":"staging","name":"api","replicas":3}'));
     // 1e-400 is 0 to JavaScript (and the executor) but not to OPA's decimals: the input must say 0.
     const underflow = map(request({ body: padded('{"namespace":"staging","name":"api","replicas":1e-400}'), jwt: { sub: 'ops-bot' } }));
-    expect(underflow.rawArguments).toBeUndefined();
-    expect(encodeInputJson(underflow.input, underflow.rawArguments).toString()).toContain('"parsed_body":{"namespace":"staging","name":"api","replicas":0}');
+    expect(underflow.rawArguments?.json.toString()).toBe('{"namespace":"staging","name":"api","replicas":0}');
+    expect(wholeInputJson(encodeInputJson(underflow.input, underflow.rawArguments)).toString()).toContain('"parsed_body":{"namespace":"staging","name":"api","replicas":0}');
   });
 });

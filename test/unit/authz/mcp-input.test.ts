@@ -160,12 +160,15 @@ describe('the MCP server registry', () => {
 });
 
 describe('the MCP input as JSON', () => {
-  it('encodes the same document whether or not large values are spliced', async () => {
-    const { encodeInputJson } = await import('../../../src/authz/input/input-json.js');
+  it('writes large arguments once, at three places, and is the same document when filled in', async () => {
+    const { encodeInputJson, wholeInputJson } = await import('../../../src/authz/input/input-json.js');
     const big = call('echo', { message: 'x'.repeat(8192) });
     const m = map(mcpRequest({ body: big }));
-    expect(m.rawArguments && 'values' in m.rawArguments).toBe(true);
-    const spliced = encodeInputJson(m.input, m.rawArguments);
-    expect(JSON.parse(spliced.toString())).toEqual(JSON.parse(JSON.stringify(m.input)));
+    const encoded = encodeInputJson(m.input, m.rawArguments);
+    expect(encoded.shared?.holes.map((h) => h.path.join('.'))).toEqual(['parsed_body.params.arguments', 'mcp.params.arguments', 'tool_call.arguments']);
+    expect(encoded.skeleton.length).toBeLessThan(8192 + 4096); // the arguments once: in the body text only
+    const whole = wholeInputJson(encoded);
+    expect(whole.length).toBe(encoded.byteLength);
+    expect(JSON.parse(whole.toString())).toEqual(JSON.parse(JSON.stringify(m.input)));
   });
 });

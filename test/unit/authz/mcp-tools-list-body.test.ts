@@ -27,7 +27,9 @@ describe('upstream tools/list filtering', () => {
 
   it('passes an error response, refuses garbage', async () => {
     expect((await filterToolsListBody(Buffer.from('{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}}'), keepEcho)).kind).toBe('error_response');
-    expect(await filterToolsListBody(Buffer.from('<html>oops</html>'), keepEcho)).toMatchObject({ kind: 'garbage', reason: 'an event stream without a JSON-RPC response' });
+    expect(await filterToolsListBody(Buffer.from('<html>oops</html>'), keepEcho)).toMatchObject({ kind: 'garbage', reason: 'neither JSON nor an event stream: "<html>oops</html>"' });
+    expect(await filterToolsListBody(Buffer.from(''), keepEcho)).toMatchObject({ kind: 'garbage', reason: 'neither JSON nor an event stream: ""' });
+    expect(await filterToolsListBody(Buffer.from('event: message\ndata: \n\n'), keepEcho)).toMatchObject({ kind: 'garbage', reason: 'an event stream without a JSON-RPC response' });
     expect(await filterToolsListBody(Buffer.from('{"jsonrpc":"2.0","id":1,"result":{}}'), keepEcho)).toMatchObject({ kind: 'garbage', reason: 'a response without result.tools' });
     expect((await filterToolsListBody(Buffer.from('{"tools":[],"tools":[]}'), keepEcho)).kind).toBe('garbage');
     expect((await filterToolsListBody(Buffer.from([0xff]), keepEcho)).kind).toBe('garbage');

@@ -33,8 +33,11 @@ interface ComposeFile {
 const compose = parseYaml(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as ComposeFile;
 
 describe('docker-compose.yml', () => {
-  it('runs Envoy, the authz server, the executor, a bundle server, the collector, Jaeger and Prometheus', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['authz', 'bundle-build', 'bundle-server', 'envoy', 'executor', 'jaeger', 'otel-collector', 'prometheus', 'setup'].sort());
+  it('runs Envoy, the authz server, the executor, a bundle server, Redis, the collector, Jaeger and Prometheus', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['authz', 'bundle-build', 'bundle-server', 'envoy', 'executor', 'jaeger', 'otel-collector', 'prometheus', 'redis', 'setup'].sort());
+    // The authz server keeps input.history in that Redis (not published on the host).
+    expect(compose.services.redis?.ports ?? []).toEqual([]);
+    expect((compose as unknown as { configs: { authz: { content: string } } }).configs.authz.content).toContain('store: { redis_url: "redis://redis:6379/0" }');
     const published = (svc: string): string[] => (compose.services[svc]?.ports ?? []).map((p) => p.split(':')[0] as string);
     expect(published('envoy')).toEqual(['8080', '8443']);
     expect(published('jaeger')).toContain('16686');

@@ -1,10 +1,17 @@
-import { typeName, isObject, type Value } from './json-values.js';
+import { typeName, isObject, type EncodedValue, type Value } from './json-values.js';
 
 /**
  * An error of a builtin, as OPA's topdown reports it: by default the call is undefined (the rule does not
  * match); with strict builtin errors the whole evaluation fails.
  */
 export class BuiltinError extends Error {}
+
+/**
+ * A builtin called with something OPA handles and this engine does not reproduce (a Go template feature, an
+ * x509 name constraint): the evaluation fails, strict or not, so the decision fails closed instead of
+ * resting on an undefined value OPA would not have produced.
+ */
+export class NotImplementedError extends Error {}
 
 /** What one evaluation shares between its builtin calls (OPA's BuiltinContext: one clock, one cache). */
 export interface EvaluationContext {
@@ -14,8 +21,11 @@ export interface EvaluationContext {
   readonly memo: Map<string, Value>;
 }
 
-/** A host builtin: arguments as JSON values; returns the result, or undefined when OPA's result is undefined. */
-export type BuiltinImpl = (args: Value[], ctx: EvaluationContext) => Value | undefined;
+/**
+ * A host builtin: arguments as JSON values; returns the result (or its pre-encoded text), or undefined when
+ * OPA's result is undefined.
+ */
+export type BuiltinImpl = (args: Value[], ctx: EvaluationContext) => Value | EncodedValue | undefined;
 
 export type BuiltinTable = Record<string, BuiltinImpl>;
 

@@ -1,21 +1,15 @@
 import { createHash, createHmac, createPrivateKey, timingSafeEqual } from 'node:crypto';
 import { BuiltinError, stringArg, type BuiltinTable } from './builtin.js';
 import type { Value } from './json-values.js';
+import { base64Std } from './pem.js';
 
 /** crypto.* hashes and HMACs: hex digests of the UTF-8 bytes, as OPA's topdown/crypto.go. */
 const hash = (alg: string) => (a: Parameters<BuiltinTable[string]>[0]) => createHash(alg).update(stringArg(a, 0), 'utf8').digest('hex');
 const hmac = (alg: string) => (a: Parameters<BuiltinTable[string]>[0]) =>
   createHmac(alg, Buffer.from(stringArg(a, 1), 'utf8')).update(stringArg(a, 0), 'utf8').digest('hex');
 
-const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const PEM_BLOCKS = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n[\s\S]*?-----END \1-----/g;
 const PRIVATE_KEY_BLOCKS = new Set(['RSA PRIVATE KEY', 'PRIVATE KEY', 'EC PRIVATE KEY']);
-
-/** Go's base64.StdEncoding.DecodeString, strict about the alphabet and padding. */
-function base64Std(s: string): Buffer | undefined {
-  const t = s.replace(/[\r\n]/g, '');
-  return STRICT_BASE64.test(t) ? Buffer.from(t, 'base64') : undefined;
-}
 
 /** crypto.x509.parse_rsa_private_key: the first private key of PEM (or base64 PEM) data, as a JWK. */
 function privateKeyJwk(input: string): Value {

@@ -6,9 +6,11 @@ import { jwtBuiltins } from './jwt.js';
 import { netBuiltins } from './net.js';
 import { sdkBuiltins } from './sdk-builtins.js';
 import { semverBuiltins } from './semver.js';
+import { templateBuiltins } from './strings-template.js';
 import { timeBuiltins } from './time.js';
 import { unitsBuiltins } from './units.js';
 import { uuidBuiltins } from './uuid.js';
+import { x509Builtins, X509_SET_AWARE } from './x509.js';
 
 /** Every builtin the embedded engine provides to a policy compiled to WebAssembly (beyond those compiled in). */
 export const HOST_BUILTINS: Readonly<BuiltinTable> = Object.freeze({
@@ -22,11 +24,9 @@ export const HOST_BUILTINS: Readonly<BuiltinTable> = Object.freeze({
   ...uuidBuiltins,
   ...netBuiltins,
   ...jsonSchemaBuiltins,
+  ...x509Builtins,
+  ...templateBuiltins,
 });
-
-const X509_REASON =
-  "returns Go's x509.Certificate structure as encoding/json writes it (about 60 fields: raw DER parts, public key internals, every extension); " +
-  'a partial copy would silently change any decision that reads a field it lacks, so a policy using it is refused and belongs on the remote engine';
 
 const NOT_YET =
   'not implemented yet: a general helper outside the families policies written for the OPA Envoy plugin rely on (JWT, crypto, time, semver, units, uuid, net, JSON Schema, encodings); use the remote engine';
@@ -37,13 +37,6 @@ export const UNSUPPORTED_REASONS: Readonly<Record<string, string>> = Object.free
   'net.lookup_ip_addr': 'a DNS lookup is network I/O from inside a decision; use the remote engine',
   'opa.runtime': 'the embedded engine is not an OPA runtime (no config, env or version to report)',
   'providers.aws.sign_req': 'signs requests for http.send, which the embedded engine does not provide',
-  'strings.render_template': "needs Go's text/template semantics; no faithful JavaScript implementation",
-  'crypto.x509.parse_certificates': X509_REASON,
-  'crypto.x509.parse_and_verify_certificates': X509_REASON,
-  'crypto.x509.parse_and_verify_certificates_with_options': X509_REASON,
-  'crypto.x509.parse_certificate_request': "returns Go's x509.CertificateRequest structure field for field; not reproduced (see crypto.x509.parse_certificates)",
-  'crypto.x509.parse_keypair': "returns Go's tls.Certificate structure field for field; not reproduced (see crypto.x509.parse_certificates)",
-  'crypto.parse_private_keys': "returns Go's crypto key structures (rsa.PrivateKey with its precomputed values, ecdsa.PrivateKey) field for field; not reproduced",
   'graphql.is_valid': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
   'graphql.parse': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
   'graphql.parse_and_verify': 'needs a GraphQL parser with gqlparser semantics; not implemented in the embedded engine',
@@ -66,5 +59,8 @@ export function reasonUnsupported(name: string): string {
   return UNSUPPORTED_REASONS[name] ?? 'unknown to the embedded engine (a builtin newer than this release, or a custom one); use the remote engine';
 }
 
-export { BuiltinError, type BuiltinImpl, type EvaluationContext } from './builtin.js';
-export { SET_AWARE } from './net.js';
+export { BuiltinError, NotImplementedError, type BuiltinImpl, type EvaluationContext } from './builtin.js';
+import { SET_AWARE as NET_SET_AWARE } from './net.js';
+
+/** Builtins whose arguments are read in Rego syntax (sets stay sets). */
+export const SET_AWARE: ReadonlySet<string> = new Set([...NET_SET_AWARE, ...X509_SET_AWARE]);

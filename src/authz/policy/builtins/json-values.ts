@@ -11,11 +11,24 @@ export class RegoSet {
   constructor(readonly items: Value[]) {}
 }
 
+/**
+ * A builtin result already written as the text `opa_value_parse` reads (see encodeValue), so a result a
+ * builtin returns again and again (a verified token's [true, header, payload]) is encoded once.
+ */
+export class EncodedValue {
+  constructor(readonly text: string) {}
+}
+
 const LONG_DIGIT_RUN = /\d{16}/;
 
 function exactNumber(text: string): number | bigint {
   const n = Number(text);
   return Number.isSafeInteger(n) || !/^-?\d+$/.test(text) ? n : BigInt(text);
+}
+
+/** A builtin's result as a value, its text read back when it came pre-encoded (tests, tools). */
+export function resultValue(r: Value | EncodedValue | undefined): Value | undefined {
+  return r instanceof EncodedValue ? decodeRegoValue(r.text) : r;
 }
 
 /** JSON text -> Value; the fast native parser unless the text may hold an integer too large for a double. */

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { BuiltinError, objectArg, stringArg, type EvaluationContext } from './builtin.js';
 import { base64UrlDecode } from './encoding.js';
-import type { Value } from './json-values.js';
+import { EncodedValue, encodeValue, type Value } from './json-values.js';
 import { keyFromJwk, keysFromCertOrJwk, type VerificationKey } from './jwt-keys.js';
 import { decodedHeader, decodeSignature, jsonObject, signingInput, splitToken, verifySignature, verifyWithKeys, type JsonObject, type ParsedHeader } from './jwt-token.js';
 
@@ -57,12 +57,16 @@ function validAudience(aud: Value, want: string): boolean {
   return Array.isArray(aud) && aud.some((x) => typeof x === 'string' && x === want);
 }
 
-const UNVERIFIED: Value = [false, {}, {}];
+const UNVERIFIED = new EncodedValue('[false,{},{}]');
 
-/** A token checked under a key set: its signature(s) failed, or the algs of each nesting level and what it holds. */
-type Verified = { ok: false } | { ok: true; algs: string[]; header: JsonObject; payload: JsonObject };
+/**
+ * A token checked under a key set: its signature(s) failed, or the algs of each nesting level and what it
+ * holds, with the result [true, header, payload] encoded for the policy once (a remembered token is
+ * answered without writing it again).
+ */
+type Verified = { ok: false } | { ok: true; algs: string[]; header: JsonObject; headerText: string; payload: JsonObject; encoded?: EncodedValue };
 
-export function decodeVerify(args: Value[], ctx: EvaluationContext): Value {
+export function decodeVerify(args: Value[], ctx: EvaluationContext): Value | EncodedValue {
   const outer = stringArg(args, 0);
   const constraints = parseConstraints(objectArg(args, 1), ctx);
   const verified = verifiedTokens(constraints.keys ?? constraints.secret);
@@ -74,8 +78,9 @@ export function decodeVerify(args: Value[], ctx: EvaluationContext): Value {
   }
   if (!entry.ok) return UNVERIFIED;
   if (constraints.alg !== '' && entry.algs.some((alg) => alg !== constraints.alg)) return UNVERIFIED;
-  const { header, payload } = entry;
-  return checkClaims(header, payload, constraints);
+  if (!claimsHold(entry.payload, constraints)) return UNVERIFIED;
+  entry.encoded ??= new EncodedValue(`[true,${entry.headerText},${encodeValue(entry.payload)}]`);
+  return entry.encoded;
 }
 
 /**
@@ -87,11 +92,12 @@ function verifyToken(outer: string, constraints: Constraints): Verified | undefi
   let jwt = outer;
   const algs: string[] = [];
   let header: JsonObject;
+  let headerText: string;
   let payloadText: string;
   for (;;) {
     const token = splitToken(jwt);
     let parsed: ParsedHeader;
-    ({ header, parsed } = decodedHeader(token));
+    ({ header, parsed, encoded: headerText } = decodedHeader(token));
     if (!parsed.valid) return { ok: false };
     if (constraints.alg !== '' && constraints.alg !== parsed.alg) return undefined;
     algs.push(parsed.alg);
@@ -109,27 +115,27 @@ function verifyToken(outer: string, constraints: Constraints): Verified | undefi
     if (parsed.cty.toLowerCase() !== 'jwt') break;
     jwt = payloadText; // nested JWT: verify the inner token with the same constraints
   }
-  return { ok: true, algs, header, payload: jsonObject(payloadText) };
+  return { ok: true, algs, header, headerText, payload: jsonObject(payloadText) };
 }
 
 /** The registered claims against the constraints and the evaluation's clock (never remembered). */
-function checkClaims(header: JsonObject, payload: JsonObject, constraints: Constraints): Value {
-  if (constraints.iss !== '' && payload.iss !== constraints.iss) return UNVERIFIED;
+function claimsHold(payload: JsonObject, constraints: Constraints): boolean {
+  if (constraints.iss !== '' && payload.iss !== constraints.iss) return false;
   if ('aud' in payload) {
-    if (!validAudience(payload.aud as Value, constraints.aud)) return UNVERIFIED;
-  } else if (constraints.aud !== '') return UNVERIFIED;
+    if (!validAudience(payload.aud as Value, constraints.aud)) return false;
+  } else if (constraints.aud !== '') return false;
   const nowSeconds = constraints.timeNs / 1e9;
   if ('exp' in payload) {
     const exp = payload.exp;
     if (typeof exp !== 'number' && typeof exp !== 'bigint') throw new BuiltinError('exp value must be a number');
-    if (nowSeconds >= Number(exp)) return UNVERIFIED;
+    if (nowSeconds >= Number(exp)) return false;
   }
   if ('nbf' in payload) {
     const nbf = payload.nbf;
     if (typeof nbf !== 'number' && typeof nbf !== 'bigint') throw new BuiltinError('nbf value must be a number');
-    if (nowSeconds < Number(nbf)) return UNVERIFIED;
+    if (nowSeconds < Number(nbf)) return false;
   }
-  return [true, header, payload];
+  return true;
 }
 
 /*

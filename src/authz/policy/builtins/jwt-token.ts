@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual, verify, constants, type KeyObject } from 'node:crypto';
 import { BuiltinError } from './builtin.js';
 import { base64UrlDecode } from './encoding.js';
-import { decodeValue, isObject, type Value } from './json-values.js';
+import { decodeValue, encodeValue, isObject, type Value } from './json-values.js';
 import { TOKEN_ALGORITHMS, type VerificationKey } from './jwt-keys.js';
 
 /*
@@ -87,13 +87,14 @@ export function parseHeader(header: JsonObject): ParsedHeader {
  * Decoded JOSE headers by their encoded segment: the tokens of one issuer share a header, so a token not seen
  * before still skips decoding it. Bounded (emptied when full); only well-formed headers are kept.
  */
-const headers = new Map<string, { header: JsonObject; parsed: ParsedHeader }>();
+const headers = new Map<string, { header: JsonObject; parsed: ParsedHeader; encoded: string }>();
 
-export function decodedHeader(token: Token): { header: JsonObject; parsed: ParsedHeader } {
+/** The decoded header, its parsed fields, and its text as encodeValue writes it (for decode_verify's result). */
+export function decodedHeader(token: Token): { header: JsonObject; parsed: ParsedHeader; encoded: string } {
   let entry = headers.get(token.header);
   if (!entry) {
     const header = decodeHeader(token);
-    entry = { header, parsed: parseHeader(header) };
+    entry = { header, parsed: parseHeader(header), encoded: encodeValue(header) };
     if (headers.size >= 64) headers.clear();
     headers.set(token.header, entry);
   }
@@ -103,11 +104,11 @@ export function decodedHeader(token: Token): { header: JsonObject; parsed: Parse
 export const HASH: Record<string, string> = { '256': 'sha256', '384': 'sha384', '512': 'sha512' };
 
 /** jwsbb.Verify: true when `signature` is `alg` over `signingInput` with `key`; any failure is false. */
-export function verifySignature(key: KeyObject, alg: string, signingInput: Buffer, signature: Buffer): boolean {
+export function verifySignature(key: KeyObject, alg: string, signingInput: string, signature: Buffer): boolean {
   try {
     const family = alg.slice(0, 2);
     const hash = HASH[alg.slice(2)];
-    if (alg === 'EdDSA') return key.type === 'public' && verify(null, signingInput, key, signature);
+    if (alg === 'EdDSA') return key.type === 'public' && verify(null, Buffer.from(signingInput), key, signature);
     if (!TOKEN_ALGORITHMS.has(alg) || hash === undefined) return false;
     if (family === 'HS') {
       if (key.type !== 'secret') return false;
@@ -115,11 +116,12 @@ export function verifySignature(key: KeyObject, alg: string, signingInput: Buffe
       return mac.length === signature.length && timingSafeEqual(mac, signature);
     }
     if (key.type !== 'public' && key.type !== 'private') return false;
-    if (family === 'RS') return key.asymmetricKeyType === 'rsa' && verify(hash, signingInput, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
+    const data = Buffer.from(signingInput);
+    if (family === 'RS') return key.asymmetricKeyType === 'rsa' && verify(hash, data, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
     if (family === 'PS') {
-      return key.asymmetricKeyType === 'rsa' && verify(hash, signingInput, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, signature);
+      return key.asymmetricKeyType === 'rsa' && verify(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, signature);
     }
-    if (family === 'ES') return key.asymmetricKeyType === 'ec' && verify(hash, signingInput, { key, dsaEncoding: 'ieee-p1363' }, signature);
+    if (family === 'ES') return key.asymmetricKeyType === 'ec' && verify(hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature);
     return false;
   } catch {
     return false;
@@ -127,7 +129,7 @@ export function verifySignature(key: KeyObject, alg: string, signingInput: Buffe
 }
 
 /** The key-selection rule OPA applies for certificates and JWKS: a matching kid first, then any key whose alg fits. */
-export function verifyWithKeys(keys: VerificationKey[], kid: string, alg: string, signingInput: Buffer, signature: Buffer): boolean {
+export function verifyWithKeys(keys: VerificationKey[], kid: string, alg: string, signingInput: string, signature: Buffer): boolean {
   if (kid !== '') {
     const byKid = keys.find((k) => k.kid === kid);
     if (byKid) return verifySignature(byKid.key, alg, signingInput, signature);
@@ -139,6 +141,7 @@ export function verifyWithKeys(keys: VerificationKey[], kid: string, alg: string
   return false;
 }
 
-export function signingInput(token: Token): Buffer {
-  return Buffer.from(`${token.header}.${token.payload}`, 'utf8');
+/** The signed text; hashed as UTF-8 by node:crypto (no intermediate Buffer). */
+export function signingInput(token: Token): string {
+  return `${token.header}.${token.payload}`;
 }

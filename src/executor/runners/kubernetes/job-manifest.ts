@@ -9,6 +9,11 @@ export const MANAGED_BY = 'toolgate-executor';
 export const CALL_ID_LABEL = 'toolgate.dev/call-id';
 /** The executor instance that started the Job (see executorInstance): it alone reconciles it. */
 export const EXECUTOR_LABEL = 'toolgate.dev/executor';
+/**
+ * The network the call runs with (the catalog's, or "none" when an obligation says so). The chart's per-tool
+ * NetworkPolicies that open egress select only pods whose label is not "none" (see network-policies.yaml).
+ */
+export const NETWORK_LABEL = 'toolgate.dev/network';
 
 export interface JobSettings {
   namespace: string;
@@ -88,6 +93,7 @@ function callLabels(inv: ToolInvocation, s: Pick<JobSettings, 'executor'>): Reco
     'toolgate.dev/tool': inv.tool.name.replaceAll('_', '-'),
     [EXECUTOR_LABEL]: s.executor,
     [IDENTITY_LABEL]: inv.idempotent ? 'idempotency-key' : 'decision',
+    [NETWORK_LABEL]: inv.tool.execution.network,
   };
 }
 
@@ -122,6 +128,8 @@ export function buildJobManifest(inv: ToolInvocation, s: JobSettings): V1Job {
     'toolgate.dev/arguments-digest': argumentsDigest(inv.arguments),
   };
   if (inv.traceparent) annotations['toolgate.dev/traceparent'] = inv.traceparent;
+  // The execution settings below already have them applied (executor/call/obligated-tool.ts).
+  if (inv.obligations) annotations['toolgate.dev/obligations'] = JSON.stringify(inv.obligations);
   const seccompProfile = { type: 'RuntimeDefault' };
 
   return {

@@ -79,7 +79,11 @@ export async function createCallCgroup(callName: string, limits: CallLimits): Pr
   await writeFile(join(dirs.pids, 'pids.max'), String(limits.pids));
   return {
     procsFiles: Object.values(dirs).map((d) => join(d, 'cgroup.procs')),
-    memoryLimitHit: async () => Number((await readFile(join(dirs.memory, 'memory.failcnt'), 'utf8').catch(() => '0')).trim()) > 0,
+    // With memory+swap limited too, the kernel counts hits in memory.memsw.failcnt, not memory.failcnt: the
+    // OOM kill itself (memory.oom_control's oom_kill, kernels >= 4.13) says it either way.
+    memoryLimitHit: async () =>
+      /oom_kill [1-9]/.test(await readFile(join(dirs.memory, 'memory.oom_control'), 'utf8').catch(() => '')) ||
+      Number((await readFile(join(dirs.memory, 'memory.failcnt'), 'utf8').catch(() => '0')).trim()) > 0,
     killAll: () => killAll([join(dirs.pids, 'cgroup.procs')]),
     remove: async () => {
       for (const d of Object.values(dirs)) await removeDir(d, [join(d, 'cgroup.procs')]);

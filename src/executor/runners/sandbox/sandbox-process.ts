@@ -226,8 +226,13 @@ export class StartedSandbox {
           void this.exited.then(() => resolve(false));
         })
       : Promise.resolve(false);
-    this.cleanedUp = this.exited.then(() => this.cgroup?.remove());
+    // Whether the memory limit was hit is read before the cgroup is removed: read after, it is always "no".
+    this.memoryHit = this.exited.then(({ exitCode }) => (this.cgroup && exitCode !== 0 ? this.cgroup.memoryLimitHit() : false));
+    this.cleanedUp = this.memoryHit.then(() => this.cgroup?.remove(), () => this.cgroup?.remove());
   }
+
+  /** Resolves once the process has exited: whether its cgroup recorded the memory limit being hit. */
+  private readonly memoryHit: Promise<boolean>;
 
   get pid(): number | undefined {
     return this.child.pid;
@@ -306,7 +311,7 @@ export class StartedSandbox {
       };
     }
     const { exitCode, signal } = ended;
-    const memoryLimitHit = this.cgroup && exitCode !== 0 ? await this.cgroup.memoryLimitHit() : false;
+    const memoryLimitHit = await this.memoryHit;
     return {
       exitCode,
       signal,

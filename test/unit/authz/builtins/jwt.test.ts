@@ -2,11 +2,11 @@ import { generateKeyPairSync, createHmac, sign, constants } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { EvaluationContext } from '../../../../src/authz/policy/builtins/builtin.js';
 import { jwtBuiltins } from '../../../../src/authz/policy/builtins/jwt.js';
-import type { Value } from '../../../../src/authz/policy/builtins/json-values.js';
+import { resultValue, type Value } from '../../../../src/authz/policy/builtins/json-values.js';
 
 const NOW_S = 1_700_000_000;
 const ctx: EvaluationContext = { nowNs: () => BigInt(NOW_S) * 1_000_000_000n, memo: new Map() };
-const call = (name: string, ...args: Value[]): Value | undefined => (jwtBuiltins[name] as NonNullable<(typeof jwtBuiltins)[string]>)(args, ctx);
+const call = (name: string, ...args: Value[]): Value | undefined => resultValue((jwtBuiltins[name] as NonNullable<(typeof jwtBuiltins)[string]>)(args, ctx));
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 
 function token(header: Record<string, unknown>, payload: Record<string, unknown>, signer: (input: Buffer) => Buffer): string {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EvaluationContext } from '../../../../src/authz/policy/builtins/builtin.js';
-import { decodeRegoValue, decodeValue, encodeValue, RegoSet, type Value } from '../../../../src/authz/policy/builtins/json-values.js';
+import { decodeRegoValue, decodeValue, encodeValue, RegoSet, resultValue, type Value } from '../../../../src/authz/policy/builtins/json-values.js';
 import { netBuiltins } from '../../../../src/authz/policy/builtins/net.js';
 import { semverBuiltins } from '../../../../src/authz/policy/builtins/semver.js';
 import { timeBuiltins } from '../../../../src/authz/policy/builtins/time.js';
@@ -8,7 +8,7 @@ import { unitsBuiltins } from '../../../../src/authz/policy/builtins/units.js';
 
 const ctx: EvaluationContext = { nowNs: () => 0n, memo: new Map() };
 const table = { ...timeBuiltins, ...unitsBuiltins, ...semverBuiltins, ...netBuiltins };
-const call = (name: string, ...args: Value[]): Value | undefined => (table[name] as NonNullable<(typeof table)[string]>)(args, ctx);
+const call = (name: string, ...args: Value[]): Value | undefined => resultValue((table[name] as NonNullable<(typeof table)[string]>)(args, ctx));
 
 describe('host builtins: values, time, units, semver, net', () => {
   it('keeps integers beyond 2^53 exact both ways, and sets as sets', () => {
