@@ -166,14 +166,13 @@ async function main(): Promise<void> {
       }
     }
 
-    // Where a warm call's time goes, from the warm executor's own histograms (means): claim -> result is the pod's
-    // part; the rest of the executor's call duration is the claim (label compare-and-swap) and bookkeeping.
-    const warmBreakdownMs = stacks['kubernetes-warm'] ? await executorMeans(stacks['kubernetes-warm']) : undefined;
+    // Where a warm call's time goes and how many were slow, from the warm executor's own histograms.
+    const warmBreakdownMs = stacks['kubernetes-warm'] ? await executorBreakdown(stacks['kubernetes-warm']) : undefined;
     const results: Partial<Record<ConfigName, Summary>> = {};
     for (const [name, s] of Object.entries(samples) as [ConfigName, number[]][]) results[name] = summarize(s);
     const difference = (a: Summary, b: Summary): { p50: number; p99: number } => ({ p50: round(a.p50 - b.p50), p99: round(a.p99 - b.p99) });
     const base = results.baseline as Summary;
-    const warm = results['kubernetes-warm'] ? { warm_pool_size: POOL, warm_pacing_wait_ms: summarize(pacedWaitsMs), warm_executor_means_ms: warmBreakdownMs } : undefined;
+    const warm = results['kubernetes-warm'] ? { warm_pool_size: POOL, warm_pacing_wait_ms: summarize(pacedWaitsMs), warm_executor_breakdown: warmBreakdownMs } : undefined;
     // Issue 14's target: MCP adds at most 5 ms p50 over REST, same gateway, same tool, local runner.
     const mcpOverRest = results.mcp && results.local ? difference(results.mcp, results.local) : undefined;
     const report = {
@@ -220,16 +219,33 @@ async function main(): Promise<void> {
   }
 }
 
-/** Means of the executor's call duration and of its warm pods' claim -> result phase, from its /metrics. */
-async function executorMeans(stack: Stack): Promise<{ call: number; claim_to_result: number } | undefined> {
+/**
+ * Where a warm call's time goes, from the executor's own histograms: means of its call duration and of the
+ * warm phases (claiming: lock Job created -> the pod has its call; running: -> result), how many of each took
+ * over 0.5 s and 1 s (the tail), and how many calls of the pooled tool fell back to a Job (a pod was scheduled).
+ */
+async function executorBreakdown(stack: Stack): Promise<Record<string, number> | undefined> {
   const text = await (await fetch(`http://127.0.0.1:${stack.executorOpsPort}/metrics`)).text().catch(() => '');
-  const sum = (re: RegExp): number => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
-  const mean = (name: string, filter: string): number => {
-    const count = sum(new RegExp(`^${name}_count\\{[^}]*${filter}[^}]*\\} (\\S+)$`, 'gm'));
-    return count ? round((sum(new RegExp(`^${name}_sum\\{[^}]*${filter}[^}]*\\} (\\S+)$`, 'gm')) / count) * 1000) : NaN;
-  };
   if (!text) return undefined;
-  return { call: mean('toolgate_executor_call_duration_seconds', 'outcome="succeeded"'), claim_to_result: mean('toolgate_executor_call_phase_seconds', 'phase="running"') };
+  const sum = (re: RegExp): number => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+  // Series of `name_suffix` whose labels include every one of `labels` (in any order).
+  const series = (name: string, suffix: string, ...labels: string[]): RegExp => new RegExp(`^${name}_${suffix}\\{${labels.map((l) => `(?=[^}]*${l})`).join('')}[^}]*\\} (\\S+)$`, 'gm');
+  const mean = (name: string, filter: string): number => {
+    const count = sum(series(name, 'count', filter));
+    return count ? round((sum(series(name, 'sum', filter)) / count) * 1000) : NaN;
+  };
+  const over = (name: string, filter: string, le: string): number => sum(series(name, 'count', filter)) - sum(series(name, 'bucket', filter, `le="${le}"`));
+  const phase = 'toolgate_executor_call_phase_seconds';
+  return {
+    call_mean: mean('toolgate_executor_call_duration_seconds', 'outcome="succeeded"'),
+    claiming_mean: mean(phase, 'phase="claiming"'),
+    running_mean: mean(phase, 'phase="running"'),
+    claiming_over_500ms: over(phase, 'phase="claiming"', '0.5'),
+    claiming_over_1s: over(phase, 'phase="claiming"', '1'),
+    running_over_500ms: over(phase, 'phase="running"', '0.5'),
+    running_over_1s: over(phase, 'phase="running"', '1'),
+    ran_as_job: sum(series(phase, 'count', 'phase="queued"')),
+  };
 }
 
 function round(x: number): number {

@@ -29,7 +29,8 @@ export function executorRbac(o: RbacOptions): Manifest[] {
       kind: 'Role',
       metadata: { name: 'toolgate-executor', ...meta },
       rules: [
-        { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+        // Warm pools: a warm call's lock is its Job, held without a pod; one no pod took is released (patched) to run.
+        { apiGroups: ['batch'], resources: ['jobs'], verbs: o.warmPools ? ['create', 'get', 'list', 'watch', 'delete', 'patch'] : ['create', 'get', 'list', 'watch', 'delete'] },
         // Warm pools (tools that opt in): the executor makes, claims (patches) and deletes its own pods.
         { apiGroups: [''], resources: ['pods'], verbs: o.warmPools ? ['get', 'list', 'watch', 'create', 'patch', 'delete'] : ['get', 'list', 'watch'] },
         // Each call's Secret (result token, arguments) and its result's: create, and get by name (a replica

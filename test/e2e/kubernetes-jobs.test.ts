@@ -1,15 +1,9 @@
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { attest, loadAttestationKey } from '../../src/shared/decision-attestation.js';
-import { REPO_ROOT } from '../../src/shared/repo-paths.js';
-import { EXEC_NS, startExecutionCluster, TARGET_NS, type ExecutionCluster } from '../support/kube/execution-cluster.js';
+import { EXEC_NS, TARGET_NS, type ExecutionCluster } from '../support/kube/execution-cluster.js';
 import { PAUSE_IMAGE } from '../support/kube/node-images.js';
-
-import { startStack, type Stack } from './stack.js';
+import { invokeTool, startRealNodeSuite, type RealNodeSuite } from '../support/kube/real-node-suite.js';
+import type { Stack } from './stack.js';
 
 /**
  * The Kubernetes Job runner on a real node: a real kube-apiserver, etcd, kube-controller-manager,
@@ -23,38 +17,36 @@ const SLEEP_TIMEOUT_S = 6;
 const INSTANCE = 'toolgate-executor-5d8c7b9f4-x2x7q';
 
 describe('Kubernetes Job runner on a real node', () => {
+  let suite: RealNodeSuite;
   let cluster: ExecutionCluster;
   let stack: Stack;
   let admin: KubeConfig;
   let executorKubeconfig: string;
   let jwt: string;
-  let decisionKey: Buffer;
 
   beforeAll(async () => {
     // A catalog for this suite: the default one, with a short sleep timeout, a tool that crashes, one that
     // reports its sandbox and one that exceeds its memory limit. The Job's deadline counts from the Job's
     // start, so it includes scheduling and container start (about 2 s on a busy 2-core machine).
-    const doc = parseYaml(await readFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), 'utf8')) as { tools: Record<string, any>[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
-    for (const t of doc.tools) if (t.name === 'sleep') t.execution.timeout_seconds = SLEEP_TIMEOUT_S;
-    const invoke = (name: string, execution: Record<string, unknown>): Record<string, unknown> => ({ name, description: name, action: 'invoke', resource: name, input_schema: { type: 'object' }, execution });
-    doc.tools.push(
-      invoke('fail', { timeout_seconds: 10 }),
-      invoke('sandbox_info', { timeout_seconds: 20 }),
-      invoke('allocate_memory', { timeout_seconds: 20, resources: { cpu: '500m', memory: '64Mi' } }),
-      invoke('needs_a_huge_node', { timeout_seconds: 3, resources: { cpu: '64', memory: '64Mi' } }),
-    );
-    const catalogPath = join(await mkdtemp(join(tmpdir(), 'toolgate-catalog-')), 'catalog.yaml');
-    await writeFile(catalogPath, toYaml(doc));
-    cluster = await startExecutionCluster(catalogPath);
+    suite = await startRealNodeSuite({
+      instance: INSTANCE,
+      editCatalog: (tools) => {
+        for (const t of tools) if (t.name === 'sleep') t.execution.timeout_seconds = SLEEP_TIMEOUT_S;
+        tools.push(
+          invokeTool('fail', { timeout_seconds: 10 }),
+          invokeTool('sandbox_info', { timeout_seconds: 20 }),
+          invokeTool('allocate_memory', { timeout_seconds: 20, resources: { cpu: '500m', memory: '64Mi' } }),
+          invokeTool('needs_a_huge_node', { timeout_seconds: 3, resources: { cpu: '64', memory: '64Mi' } }),
+        );
+      },
+      stack: { maxInFlight: 3, executorConfig: { max_in_flight_per_agent: 3 } },
+    });
+    ({ cluster, stack, jwt } = suite);
     ({ admin, executorKubeconfig } = cluster);
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE, ...cluster.runner }, catalogPath, maxInFlight: 3, executorConfig: { max_in_flight_per_agent: 3 } });
-    jwt = await stack.jwtFor('ops-bot');
-    decisionKey = await loadAttestationKey(stack.creds.decisionKeyPath);
   }, 600_000);
 
   afterAll(async () => {
-    await stack?.stop();
-    await cluster?.stop();
+    await suite?.stop();
   });
 
   const batch = (): BatchV1Api => admin.makeApiClient(BatchV1Api);
@@ -83,31 +75,8 @@ describe('Kubernetes Job runner on a real node', () => {
     return running.filter((id) => id !== undefined && ids.has(id)).length;
   };
 
-  /**
-   * Straight to the executor, with the headers only the gateway sets and the attestation only the authz
-   * server can make (this test holds the shared key), for runner behaviour, not authorization. Each request
-   * gets a decision id of its own, as from the gateway: without an Idempotency-Key, it is the call's identity.
-   */
-  const direct = (tool: string, args: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> => {
-    const body = JSON.stringify(args);
-    const decisionId = headers['x-toolgate-decision-id'] ?? `test-decision-${crypto.randomUUID()}`;
-    const attestation = attest(decisionKey, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool, policyRevision: 'test-rev', body: Buffer.from(body) });
-    return fetch(`http://127.0.0.1:${stack.executorPort}/v1/tools/${tool}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-toolgate-decision-id': decisionId,
-        'x-toolgate-agent-id': 'ops-bot',
-        'x-toolgate-agent-auth': 'jwt',
-        'x-toolgate-tool': tool,
-        'x-toolgate-policy-revision': 'test-rev',
-        'x-toolgate-attestation': attestation,
-        ...headers,
-      },
-      body,
-      ...(signal ? { signal } : {}),
-    });
-  };
+  /** Straight to the executor (real-node-suite.ts): runner behaviour, not authorization. */
+  const direct = (tool: string, args: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> => suite.direct(tool, args, { headers, ...(signal ? { signal } : {}) });
 
   it('the executor service account manages Jobs in its namespace and nothing else', async () => {
     const kc = new KubeConfig();

@@ -1,37 +1,39 @@
-import { BatchV1Api, CoreV1Api, type V1Job } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attest, loadAttestationKey } from '../../src/shared/decision-attestation.js';
-import { REPO_ROOT } from '../../src/shared/repo-paths.js';
-import { EXEC_NS, startExecutionCluster, type ExecutionCluster } from '../support/kube/execution-cluster.js';
-import { startStack, type Response as StackResponse, type Stack } from './stack.js';
-import { join } from 'node:path';
+import { EXEC_NS } from '../support/kube/execution-cluster.js';
+import { recordPods } from '../support/kube/pod-recorder.js';
+import { invokeTool, startRealNodeSuite, type RealNodeSuite } from '../support/kube/real-node-suite.js';
+import { waitUntil } from '../support/wait-until.js';
+import type { Response as StackResponse, Stack } from './stack.js';
 
 /**
  * Run once with several executor replicas, on a real node (real-node.ts): three executors behind one Envoy,
- * their Jobs posting results through a stand-in for the executor Service. The apiserver is the lock (a Job named after the call); results live with the Job.
+ * their Jobs posting results through a stand-in for the executor Service. The apiserver is the lock (a Job named
+ * after the call, held without a pod for a warm call); results live with the Job.
  */
 const INSTANCE = 'toolgate-executor-7f9c6d5b8-r0';
 
 describe('Kubernetes Job runner with three executor replicas', () => {
-  let cluster: ExecutionCluster;
+  let suite: RealNodeSuite;
   let stack: Stack;
   let batch: BatchV1Api;
   let core: CoreV1Api;
   let jwt: string;
-  let decisionKey: Buffer;
 
   beforeAll(async () => {
-    cluster = await startExecutionCluster(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'));
-    batch = cluster.admin.makeApiClient(BatchV1Api);
-    core = cluster.admin.makeApiClient(CoreV1Api);
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: cluster.executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE, ...cluster.runner }, executorReplicas: 3 });
-    jwt = await stack.jwtFor('ops-bot');
-    decisionKey = await loadAttestationKey(stack.creds.decisionKeyPath);
+    // sandbox_info (it answers with its pod's name) on a warm pool of one small pod per replica.
+    suite = await startRealNodeSuite({
+      instance: INSTANCE,
+      editCatalog: (tools) => tools.push(invokeTool('sandbox_info', { timeout_seconds: 20, resources: { cpu: '100m', memory: '128Mi' }, warm_pool: { size: 1 } })),
+      stack: { executorReplicas: 3 },
+    });
+    ({ stack, jwt } = suite);
+    batch = suite.cluster.admin.makeApiClient(BatchV1Api);
+    core = suite.cluster.admin.makeApiClient(CoreV1Api);
   }, 600_000);
 
   afterAll(async () => {
-    await stack?.stop();
-    await cluster?.stop();
+    await suite?.stop();
   });
 
   /** Tool-call pods the node was given (each runs its container once): the count of real executions. */
@@ -104,23 +106,7 @@ describe('Kubernetes Job runner with three executor replicas', () => {
 
   /** Straight to one replica with the headers only the gateway sets and an attestation made with the shared key. */
   const fetchDirect = async (port: number, o: { key?: string; seconds: number; decisionId?: string; attestedAtMs?: number }): Promise<{ status: number; body: Record<string, any> }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
-    const body = JSON.stringify({ seconds: o.seconds });
-    const decisionId = o.decisionId ?? `test-decision-${crypto.randomUUID()}`;
-    const attestation = attest(decisionKey, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool: 'sleep', policyRevision: 'test-rev', body: Buffer.from(body) }, { nowMs: o.attestedAtMs ?? Date.now() });
-    const res = await fetch(`http://127.0.0.1:${port}/v1/tools/sleep`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-toolgate-decision-id': decisionId,
-        'x-toolgate-agent-id': 'ops-bot',
-        'x-toolgate-agent-auth': 'jwt',
-        'x-toolgate-tool': 'sleep',
-        'x-toolgate-policy-revision': 'test-rev',
-        'x-toolgate-attestation': attestation,
-        ...(o.key ? { 'idempotency-key': o.key } : {}),
-      },
-      body,
-    });
+    const res = await suite.direct('sleep', { seconds: o.seconds }, { port, ...(o.key ? { headers: { 'idempotency-key': o.key } } : {}), ...(o.decisionId ? { decisionId: o.decisionId } : {}), ...(o.attestedAtMs ? { attestedAtMs: o.attestedAtMs } : {}) });
     const json = (await res.json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     return { status: res.status, body: 'error' in json ? json.error : json };
   };
@@ -150,4 +136,57 @@ describe('Kubernetes Job runner with three executor replicas', () => {
     expect([stale.status, stale.body.code]).toEqual([403, 'attestation_expired']);
     expect(await podsStarted()).toBe(started + 2);
   });
+
+  /** Warm pods of sandbox_info (their pool state: ready, or claimed by a call) not being deleted. */
+  const warmPods = async (): Promise<V1Pod[]> =>
+    (await core.listNamespacedPod({ namespace: EXEC_NS, labelSelector: 'app.kubernetes.io/component=warm-pod,toolgate.dev/tool=sandbox-info' })).items.filter((p) => !p.metadata?.deletionTimestamp);
+  const readyWarm = async (): Promise<string[]> => (await warmPods()).filter((p) => p.metadata?.labels?.['toolgate.dev/pool-state'] === 'ready').map((p) => p.metadata?.labels?.['toolgate.dev/executor'] as string);
+  const infoCall = async (port: number, key: string): Promise<{ status: number; callId: string; pod: string }> => {
+    const res = await suite.direct('sandbox_info', {}, { port, headers: { 'idempotency-key': key } });
+    const body = (await res.json()) as { call_id?: string; result?: { hostname?: string }; error?: unknown };
+    return { status: res.status, callId: body.call_id ?? JSON.stringify(body.error), pod: body.result?.hostname ?? '' };
+  };
+
+  it('warm pools on: the same Idempotency-Key to all three at once, and again after killing the replica that took it: one lock, one pod, one run, one result', async () => {
+    // Every replica has a warm pod ready: each could run the call at once, so only the lock keeps it to one run.
+    await waitUntil('a warm pod ready on each replica', async () => new Set(await readyWarm()).size === 3, 120_000, 200);
+    const readyBefore = new Set((await warmPods()).map((p) => p.metadata?.name));
+    const recorder = await recordPods(suite.cluster.admin, EXEC_NS);
+    try {
+      const ports = stack.executors.map((e) => e.port);
+      const key = `warm-replicas-${Date.now()}`;
+      const first = await Promise.all([...ports, ...ports].map((port) => infoCall(port, key)));
+      expect(first.map((r) => r.status)).toEqual(first.map(() => 200));
+      const callId = first[0]?.callId as string;
+      const pod = first[0]?.pod as string;
+      // One run answered all six: the same call and the same pod, a warm one.
+      expect(new Set(first.map((r) => `${r.callId} ${r.pod}`))).toEqual(new Set([`${callId} ${pod}`]));
+      expect(pod).toMatch(/^tg-w[0-9a-f]{19}$/);
+      // Every pod that ever ran this call (a warm pod claimed for it, or a Job's): that one only.
+      const ranIt = (): string[] => recorder.pods().filter((p) => p.metadata?.labels?.['toolgate.dev/call-id'] === callId || p.metadata?.labels?.['job-name'] === `tg-${callId}`).map((p) => p.metadata?.name as string);
+      expect(ranIt()).toEqual([pod]);
+      // The lock: one Job named after the call, held (no pod of its own), its result stored in a Secret it owns.
+      const jobs = await jobsFor(callId);
+      expect(jobs).toHaveLength(1);
+      expect(jobs[0]?.spec?.parallelism).toBe(0);
+      const secret = await core.readNamespacedSecret({ namespace: EXEC_NS, name: `tg-${callId}-result` });
+      expect(secret.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Job', uid: jobs[0]?.metadata?.uid });
+      // The replica holding the lock ran it on its own pod; the two others gave theirs back to their pools.
+      const creator = creatorOf(jobs[0]);
+      expect(creator).toBeGreaterThanOrEqual(0);
+      expect(recorder.pods().find((p) => p.metadata?.name === pod)?.metadata?.labels?.['toolgate.dev/executor']).toBe(stack.executors[creator]?.instance);
+      const others = (await warmPods()).filter((p) => p.metadata?.labels?.['toolgate.dev/executor'] !== stack.executors[creator]?.instance && readyBefore.has(p.metadata?.name));
+      expect(others.map((p) => p.metadata?.labels?.['toolgate.dev/pool-state'])).toEqual(['ready', 'ready']);
+
+      await stack.killExecutor(creator);
+      const live = ports.filter((_, i) => i !== creator);
+      const again = await Promise.all([...live, ...live].map((port) => infoCall(port, key)));
+      expect(again.map((r) => [r.status, r.callId, r.pod])).toEqual(again.map(() => [200, callId, pod]));
+      expect(await jobsFor(callId)).toHaveLength(1);
+      expect(ranIt()).toEqual([pod]);
+      await stack.startExecutor(creator);
+    } finally {
+      recorder.stop();
+    }
+  }, 240_000);
 });

@@ -1,67 +1,53 @@
-import { BatchV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { BatchV1Api, CoreV1Api, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { attest, loadAttestationKey } from '../../src/shared/decision-attestation.js';
-import { REPO_ROOT } from '../../src/shared/repo-paths.js';
-import { EXEC_NS, startExecutionCluster, type ExecutionCluster } from '../support/kube/execution-cluster.js';
-import { startStack, type Stack } from './stack.js';
+import { EXEC_NS, type ExecutionCluster } from '../support/kube/execution-cluster.js';
+import { invokeTool, startRealNodeSuite, type RealNodeSuite } from '../support/kube/real-node-suite.js';
+import type { Stack } from './stack.js';
 
 /**
  * Warm pools of single-use pods on a real node: tools that opt in (execution.warm_pool) run on a pre-started
- * pod claimed for the call; each pod serves exactly one call and is replaced.
+ * pod claimed for the call; each pod serves exactly one call and is replaced. The call's lock is its Job, held
+ * without a pod of its own (parallelism 0) while the warm pod runs it.
  */
 const INSTANCE = 'toolgate-executor-warm-0';
 const POOL = 2;
 
 describe('warm pool of single-use pods on a real node', () => {
+  let suite: RealNodeSuite;
   let cluster: ExecutionCluster;
   let stack: Stack;
   let jwt: string;
-  let decisionKey: Buffer;
 
   beforeAll(async () => {
-    const doc = parseYaml(await readFile(join(REPO_ROOT, 'src', 'catalog', 'tools.yaml'), 'utf8')) as { tools: Record<string, any>[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
     // Warm pods hold their requests while they wait: small ones, so that six fit this 2-CPU node with room for Jobs.
     const small = { cpu: '100m', memory: '128Mi' };
-    for (const t of doc.tools) {
-      if (t.name === 'echo') Object.assign(t.execution, { resources: small, warm_pool: { size: 1 } });
-      if (t.name === 'sleep') Object.assign(t.execution, { timeout_seconds: 4, resources: small, warm_pool: { size: 1 } });
-    }
-    const invoke = (name: string, execution: Record<string, unknown>): Record<string, unknown> => ({ name, description: name, action: 'invoke', resource: name, input_schema: { type: 'object' }, execution });
-    doc.tools.push(invoke('sandbox_info', { timeout_seconds: 20, resources: small, warm_pool: { size: POOL } }), invoke('allocate_memory', { timeout_seconds: 20, resources: { cpu: '100m', memory: '64Mi' }, warm_pool: { size: 1 } }));
-    const catalogPath = join(await mkdtemp(join(tmpdir(), 'toolgate-catalog-')), 'catalog.yaml');
-    await writeFile(catalogPath, toYaml(doc));
-    cluster = await startExecutionCluster(catalogPath);
-    stack = await startStack({ engine: 'embedded', executor: 'kubernetes', kube: { kubeconfig: cluster.executorKubeconfig, namespace: EXEC_NS, instance: INSTANCE, ...cluster.runner }, catalogPath, maxInFlight: 8, executorConfig: { max_in_flight_per_agent: 8 } });
-    jwt = await stack.jwtFor('ops-bot');
-    decisionKey = await loadAttestationKey(stack.creds.decisionKeyPath);
+    suite = await startRealNodeSuite({
+      instance: INSTANCE,
+      editCatalog: (tools) => {
+        for (const t of tools) {
+          if (t.name === 'echo') Object.assign(t.execution, { resources: small, warm_pool: { size: 1 } });
+          if (t.name === 'sleep') Object.assign(t.execution, { timeout_seconds: 4, resources: small, warm_pool: { size: 1 } });
+        }
+        tools.push(invokeTool('sandbox_info', { timeout_seconds: 20, resources: small, warm_pool: { size: POOL } }), invokeTool('allocate_memory', { timeout_seconds: 20, resources: { cpu: '100m', memory: '64Mi' }, warm_pool: { size: 1 } }));
+      },
+      stack: { maxInFlight: 8, executorConfig: { max_in_flight_per_agent: 8 } },
+    });
+    ({ cluster, stack, jwt } = suite);
   }, 600_000);
 
   afterAll(async () => {
-    await stack?.stop();
-    await cluster?.stop();
+    await suite?.stop();
   });
 
   const core = (): CoreV1Api => cluster.admin.makeApiClient(CoreV1Api);
   const warmPods = async (tool: string): Promise<V1Pod[]> =>
     (await core().listNamespacedPod({ namespace: EXEC_NS, labelSelector: `app.kubernetes.io/component=warm-pod,toolgate.dev/tool=${tool.replaceAll('_', '-')}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
   const readyWarm = async (tool: string): Promise<number> => (await warmPods(tool)).filter((p) => p.metadata?.labels?.['toolgate.dev/pool-state'] === 'ready').length;
-  const jobsFor = async (callId: string): Promise<number> => (await cluster.admin.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items.length;
+  const jobsFor = async (callId: string): Promise<V1Job[]> => (await cluster.admin.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items;
 
-  const direct = (tool: string, args: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> => {
-    const body = JSON.stringify(args);
-    const decisionId = `test-decision-${crypto.randomUUID()}`;
-    const attestation = attest(decisionKey, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool, policyRevision: 'test-rev', body: Buffer.from(body) });
-    return fetch(`http://127.0.0.1:${stack.executorPort}/v1/tools/${tool}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-toolgate-decision-id': decisionId, 'x-toolgate-agent-id': 'ops-bot', 'x-toolgate-agent-auth': 'jwt', 'x-toolgate-tool': tool, 'x-toolgate-policy-revision': 'test-rev', 'x-toolgate-attestation': attestation, ...headers },
-      body,
-      ...(signal ? { signal } : {}),
-    });
-  };
+  const direct = (tool: string, args: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> => suite.direct(tool, args, { headers, ...(signal ? { signal } : {}) });
+  /** Pods of the call's own Job: none when a warm pod ran it (the Job is only its lock, held without a pod). */
+  const jobPodsFor = async (callId: string): Promise<number> => (await core().listNamespacedPod({ namespace: EXEC_NS, labelSelector: `job-name=tg-${callId}` })).items.length;
 
   it('through Envoy: a call of a pooled tool runs on a warm pod (no Job), fast, and the pod is replaced', async () => {
     await waitFor(async () => (await readyWarm('echo')) === 1, 60_000);
@@ -71,7 +57,10 @@ describe('warm pool of single-use pods on a real node', () => {
     const ms = Date.now() - t0;
     expect(res.status).toBe(200);
     expect(res.json.result).toEqual({ message: 'warm', length: 4 });
-    expect(await jobsFor(res.json.call_id)).toBe(0);
+    // Its lock, the call's Job, held: no pod of its own.
+    const [lock] = await jobsFor(res.json.call_id);
+    expect(lock?.spec?.parallelism).toBe(0);
+    expect(await jobPodsFor(res.json.call_id)).toBe(0);
     expect(ms).toBeLessThan(1500);
     // The pod that served it is gone, and another one waits instead.
     await waitFor(async () => (await warmPods('echo')).every((p) => p.metadata?.name !== before?.metadata?.name), 30_000);
@@ -106,7 +95,7 @@ describe('warm pool of single-use pods on a real node', () => {
     expect(res.status).toBe(502);
     const body = (await res.json()) as { error: { message: string; call_id: string } };
     expect(body.error.message).toMatch(/OOM-killed/);
-    expect(await jobsFor(body.error.call_id)).toBe(0);
+    expect(await jobPodsFor(body.error.call_id)).toBe(0);
     const claimed = (await core().listNamespacedPod({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${body.error.call_id}` })).items;
     expect(claimed.length).toBeLessThanOrEqual(1);
   });
@@ -144,7 +133,7 @@ describe('warm pool of single-use pods on a real node', () => {
     await pending;
     // Every pod of the old process is gone (the claimed one with its call), and no Job or other pod took the call.
     await waitFor(async () => (await core().listNamespacedPod({ namespace: EXEC_NS, labelSelector: 'app.kubernetes.io/component=warm-pod' })).items.every((p) => !oldPods.has(p.metadata?.name)), 30_000);
-    expect(await jobsFor(callId as string)).toBe(0);
+    expect(await jobPodsFor(callId as string)).toBe(0);
     expect((await core().listNamespacedPod({ namespace: EXEC_NS, labelSelector: `toolgate.dev/call-id=${callId}` })).items).toEqual([]);
     // The new process fills its pools again.
     await waitFor(async () => (await readyWarm('sleep')) === 1 && (await readyWarm('sandbox_info')) === POOL, 60_000);

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
+import { exitOnInterrupt } from './interrupt.js';
 
 /**
  * Child processes for tests: output to a log file, readiness waits that fail fast (with the log tail) when
@@ -69,11 +70,12 @@ export async function stopAll(): Promise<void> {
 }
 
 /**
- * For scripts (the benchmarks): an interrupted run (Ctrl-C, kill) exits through the hook below, so what it
- * started is stopped too. Node's default for these signals exits without running 'exit' handlers.
+ * For scripts (the benchmarks): an interrupted run (Ctrl-C, kill) runs its registered clean-ups (the real
+ * node's, interrupt.ts), then exits through the hook below, so what it started is stopped too. Node's default
+ * for these signals exits without running 'exit' handlers.
  */
 export function exitOnSignals(): void {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => process.exit(code));
+  exitOnInterrupt();
 }
 
 process.on('exit', () => {

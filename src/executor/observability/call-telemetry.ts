@@ -101,7 +101,9 @@ export class ActiveCall {
       'pod.scheduled': ['queued', 'job.created'],
       'container.started': ['starting', 'pod.scheduled'],
       'job.finished': ['running', 'container.started'],
-      // A warm pod: claimed -> result is the whole run (it was scheduled and started before the call).
+      // A warm pod: lock taken (the call's Job, held) -> the pod has its call: the lock, the claim and the hand-off.
+      'pod.claimed': ['claiming', 'job.created'],
+      // claimed -> result is the whole run (it was scheduled and started before the call).
       'pod.finished': ['running', 'pod.claimed'],
     };
     this.phaseMarks.set(kind, now);

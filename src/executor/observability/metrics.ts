@@ -29,7 +29,7 @@ export class ExecutorMetrics {
   });
   readonly callPhase = new Histogram({
     name: 'toolgate_executor_call_phase_seconds',
-    help: 'Phases of a call run in a pod: queued (Job or claim -> pod scheduled), starting (scheduled -> container started), running (container started -> result).',
+    help: 'Phases of a call run in a pod: queued (Job -> pod scheduled), starting (scheduled -> container started), running (container started, or warm pod claimed -> result), claiming (warm: lock Job created -> the pod has its call).',
     labelNames: ['phase'] as const,
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],

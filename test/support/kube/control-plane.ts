@@ -21,6 +21,8 @@ export interface ControlPlane {
   caCertPath: string;
   adminKubeconfigPath: string;
   dir: string;
+  /** Its processes' pids (etcd, apiserver, controller-manager): each one's command line names `dir`. */
+  pids(): number[];
   admin(): KubeConfig;
   kubeconfigForServiceAccount(namespace: string, name: string, expirationSeconds?: number): Promise<string>;
   /** A kubeconfig with a client certificate of this subject (e.g. a kubelet's system:node:<name>). */
@@ -163,6 +165,7 @@ export async function startControlPlane(opts: { logDir?: string; /** Where a rea
         await writeFile(path, kubeconfigYaml(apiserverUrl, join(dir, 'ca.pem'), { 'client-certificate': join(dir, `${name}.pem`), 'client-key': join(dir, `${name}-key.pem`) }), { mode: 0o600 });
         return path;
       },
+      pids: () => processes.map((p) => p.pid),
       stop,
     };
   } catch (err) {

@@ -1,8 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { REPO_ROOT } from '../../../src/shared/repo-paths.js';
 
 const exec = promisify(execFile);
 
@@ -39,14 +40,19 @@ export interface NodeHost {
   workDir: string;
   /** Absolute cgroup path the kubelet puts kubepods under. */
   cgroupRoot: string;
+  /** The slot's reaper (see startReaper), stopped when the slot is released. */
+  reaperPid?: number;
 }
 
 interface SlotRecord {
   pid: number;
   workDir: string;
   apiserverPort?: number;
-  /** The node's processes (containerd, kubelet, scheduler...): stopped by pid if their owner died. */
-  processes?: number[];
+  /**
+   * The node's processes (containerd, kubelet, scheduler, the control plane): stopped by pid if their owner
+   * died, each only while its command line still names `mark` (a directory of this node: pids get reused).
+   */
+  processes?: (number | { pid: number; mark: string })[];
 }
 
 interface HostRecord {
@@ -169,6 +175,7 @@ export async function acquireNodeHost(workDir: string): Promise<NodeHost> {
         await writeFile(join(SLOTS_DIR, 'host.json'), JSON.stringify(record));
       }
       await writeFile(recPath, JSON.stringify({ pid: process.pid, workDir } satisfies SlotRecord));
+      h.reaperPid = startReaper(slot);
       return h;
     }
     throw new Error(`all ${MAX_SLOTS} real-node slots on this machine are in use`);
@@ -198,11 +205,14 @@ export async function acquireNodeHost(workDir: string): Promise<NodeHost> {
 const forwardDrop = (h: NodeHost): string[] => ['-s', h.subnet, '!', '-d', h.subnet, '-j', 'DROP'];
 const serviceDnat = (h: NodeHost, port: number): string[] => ['-s', h.subnet, '-d', `${SERVICE_IP}/32`, '-p', 'tcp', '--dport', '443', '-j', 'DNAT', '--to-destination', `${h.gatewayIp}:${port}`];
 
-/** Records a process of the node, so that a slot whose owner died can still stop it by pid. */
-export async function recordNodeProcess(host: NodeHost, pid: number): Promise<void> {
+/**
+ * Records a process of the node, so that a slot whose owner died can still stop it by pid; `mark` is a path
+ * its command line contains (default: the node's work directory).
+ */
+export async function recordNodeProcess(host: NodeHost, pid: number, mark: string = host.workDir): Promise<void> {
   const recPath = join(SLOTS_DIR, `slot-${host.slot}.json`);
   const rec = (await readJson<SlotRecord>(recPath)) ?? { pid: process.pid, workDir: host.workDir };
-  await writeFile(recPath, JSON.stringify({ ...rec, processes: [...(rec.processes ?? []), pid] }));
+  await writeFile(recPath, JSON.stringify({ ...rec, processes: [...(rec.processes ?? []), { pid, mark }] }));
 }
 
 /** In-cluster clients dial the `kubernetes` Service: with no kube-proxy, one DNAT rule to the apiserver does it. */
@@ -220,6 +230,41 @@ export async function releaseNodeHost(host: NodeHost): Promise<void> {
     const rec = (await readJson<SlotRecord>(recPath)) ?? { pid: process.pid, workDir: host.workDir };
     await cleanSlot(host, rec);
   });
+  if (host.reaperPid !== undefined && alive(host.reaperPid)) process.kill(host.reaperPid, 'SIGTERM');
+}
+
+/**
+ * A slot's reaper: a detached process (its own session: a Ctrl-C does not reach it) that waits for the
+ * slot's owner to die and then cleans the slot as releaseNodeHost would. It covers an owner that cannot clean
+ * up itself: killed (SIGKILL; vitest gives its workers 500 ms after SIGTERM), crashed, or interrupted during
+ * its start. It exits as soon as the slot is released or taken over. Needs the compiled reaper (npm run
+ * build); without it, the next acquireNodeHost cleans the dead owner's slot, as before.
+ */
+function startReaper(slot: number): number | undefined {
+  const script = join(REPO_ROOT, 'dist', 'test', 'support', 'kube', 'node-reaper.js');
+  if (!existsSync(script)) return undefined;
+  const child = spawn(process.execPath, [script, String(slot), String(process.pid)], { detached: true, stdio: 'ignore' });
+  child.unref();
+  return child.pid;
+}
+
+/** The reaper's work: returns once the slot is released or taken over, cleaning it first if its owner died holding it. */
+export async function reapSlotWhenOwnerDies(slot: number, owner: number, pollMs = 500): Promise<'released' | 'cleaned'> {
+  const recPath = join(SLOTS_DIR, `slot-${slot}.json`);
+  for (;;) {
+    const rec = await readJson<SlotRecord>(recPath);
+    if (!rec || rec.pid !== owner) return 'released';
+    if (!alive(owner)) {
+      const cleaned = await withLock(async () => {
+        const now = await readJson<SlotRecord>(recPath);
+        if (!now || now.pid !== owner || alive(owner)) return false;
+        await cleanSlot(hostFor(slot, now.workDir), now);
+        return true;
+      });
+      return cleaned ? 'cleaned' : 'released';
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }
 
 /** Pids in the slot's cgroup tree (containers) and containerd shims serving the slot's socket. */
@@ -242,9 +287,10 @@ async function slotPids(host: NodeHost): Promise<number[]> {
 
 async function cleanSlot(host: NodeHost, rec: SlotRecord): Promise<void> {
   // The node's own processes first (a dead owner's), checked by command line against pid reuse.
-  for (const pid of rec.processes ?? []) {
+  for (const p of rec.processes ?? []) {
+    const { pid, mark } = typeof p === 'number' ? { pid: p, mark: rec.workDir } : p;
     const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (pid !== process.pid && cmd.includes(rec.workDir)) process.kill(pid, 'SIGKILL');
+    if (pid !== process.pid && cmd.includes(mark)) process.kill(pid, 'SIGKILL');
   }
   for (const pid of await slotPids(host)) {
     try {

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { ensureKubeNodeTools, type KubeNodeTools } from '../../../src/toolchain/kube-node.js';
+import { onInterrupt } from '../interrupt.js';
 import { freePort, startProcess, type ManagedProcess } from '../managed-process.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { acquireNodeHost, addServiceDnat, recordNodeProcess, releaseNodeHost, type NodeHost } from './node-host.js';
@@ -46,7 +47,14 @@ export async function startRealCluster(): Promise<RealCluster> {
   const socket = join(host.stateDir, 'containerd.sock');
   const ctr = async (args: string[]): Promise<string> => (await exec(tools.ctr, ['--address', socket, '-n', 'k8s.io', ...args], { maxBuffer: 16 * 1024 * 1024 })).stdout;
 
-  const stop = async (): Promise<void> => {
+  let stopping: Promise<void> | undefined;
+  // Interrupted (Ctrl-C, SIGTERM) before stop(): stop anyway, so the host is left as it was found.
+  const forgetInterrupt = onInterrupt(() => stop());
+  const stop = (): Promise<void> => {
+    forgetInterrupt();
+    return (stopping ??= stopNode());
+  };
+  const stopNode = async (): Promise<void> => {
     // The kubelet first (it would restart containers), then every container, then the runtime and the plane.
     for (const name of ['kubelet', 'kube-scheduler']) await processes.find((p) => p.name === name)?.stop();
     const containerd = processes.find((p) => p.name === 'containerd');
@@ -63,6 +71,7 @@ export async function startRealCluster(): Promise<RealCluster> {
   try {
     const imagesReady = buildImages(tools, workDir);
     plane = await startControlPlane({ logDir, hostAddress: host.gatewayIp });
+    for (const pid of plane.pids()) await recordNodeProcess(host, pid, plane.dir);
     await addServiceDnat(host, Number(new URL(plane.apiserverUrl).port));
 
     const containerdConfig = join(workDir, 'containerd.toml');
@@ -77,14 +86,14 @@ export async function startRealCluster(): Promise<RealCluster> {
     for (const archive of images) await ctr(['images', 'import', archive]);
 
     const admin = plane.adminKubeconfigPath;
-    processes.push(
-      startProcess({
-        name: 'kube-scheduler',
-        command: tools.kubeScheduler,
-        args: [`--kubeconfig=${admin}`, `--authentication-kubeconfig=${admin}`, `--authorization-kubeconfig=${admin}`, '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port=0', '--v=0'],
-        logDir,
-      }),
-    );
+    const scheduler = startProcess({
+      name: 'kube-scheduler',
+      command: tools.kubeScheduler,
+      args: [`--kubeconfig=${admin}`, `--authentication-kubeconfig=${admin}`, `--authorization-kubeconfig=${admin}`, '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port=0', '--v=0'],
+      logDir,
+    });
+    processes.push(scheduler);
+    await recordNodeProcess(host, scheduler.pid, plane.dir);
 
     const nodeKubeconfig = await plane.kubeconfigForCertificate('node', `/O=system:nodes/CN=system:node:${host.name}`);
     const kubeletConfig = join(workDir, 'kubelet.yaml');

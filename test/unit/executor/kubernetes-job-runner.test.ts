@@ -43,6 +43,9 @@ function kubeDouble(read: (attempt: number) => V1Job | Error, opts: { existing?:
         return {};
       },
       listNamespacedJob: async () => ({ items: [] }),
+      patchNamespacedJob: async () => {
+        throw new Error('not used by these tests');
+      },
     } satisfies KubeApis['batch'],
     core: {
       createNamespacedSecret: async ({ body }) => {
@@ -205,6 +208,82 @@ describe('the Kubernetes Job runner', () => {
       ['idempotency-key', 600],
       ['decision', 30],
     ]);
+  });
+
+  it('a warm call takes the same lock as a cold one: the call\'s Job, created held (parallelism 0, so no pod), before any pod is claimed', async () => {
+    const created: V1Job[] = [];
+    const api = kubeDouble(() => RUNNING);
+    const create = api.batch.createNamespacedJob;
+    api.batch.createNamespacedJob = async (req) => {
+      created.push(req.body);
+      return create(req);
+    };
+    const inv = await invocation(undefined, { idempotent: true });
+    const lock = await runner(api, { shared: true }).hold(inv, 'tg-w0123456789abcdef012');
+    if (!('held' in lock)) throw new Error(`not held: ${JSON.stringify(lock)}`);
+    expect(created[0]?.metadata?.name).toBe('tg-0123456789abcdef0123');
+    expect(created[0]?.spec?.parallelism).toBe(0);
+    expect(created[0]?.spec?.activeDeadlineSeconds).toBe(inv.tool.execution.timeout_seconds + 5);
+    expect(created[0]?.metadata?.annotations?.['toolgate.dev/warm-pod']).toBe('tg-w0123456789abcdef012');
+    // The warm pod's result token is the held Job's: any replica can check it against that Job.
+    expect(new ResultTokens(SHARED_KEY).matches(lock.held.ref, lock.held.token)).toBe(true);
+    // Another replica holding the same call (or a cold run of it) meets AlreadyExists.
+    expect(await runner(kubeDouble(() => RUNNING, { existing: created[0] as V1Job }), { shared: true }).hold(inv, 'tg-w1111111111111111111')).toEqual({ exists: true });
+  });
+
+  it('a follower of a call held for another replica\'s warm pod answers the result stored with its Job (a held Job never completes)', async () => {
+    const inv = await invocation(undefined, { idempotent: true, decisionId: 'd-retry' });
+    const held: V1Job = {
+      metadata: { name: 'tg-0123456789abcdef0123', uid: 'uid-1', annotations: { 'toolgate.dev/decision-id': 'd-first', 'toolgate.dev/arguments-digest': argumentsDigest(inv.arguments), 'toolgate.dev/warm-pod': 'tg-w0123456789abcdef012' } },
+      spec: { parallelism: 0, template: {} },
+      status: {},
+    };
+    const api = kubeDouble(() => held, { existing: held });
+    await new JobResultStore(api.core, 'toolgate-exec').save('0123456789abcdef0123', { name: 'tg-0123456789abcdef0123', uid: 'uid-1' }, { call_id: '0123456789abcdef0123', status: 'ok', result: { message: 'warm' } });
+    expect(await runner(api, { shared: true }).run(inv)).toMatchObject({ status: 'succeeded', result: { message: 'warm' } });
+    // Past the held Job's deadline with nothing stored: the warm run ended without a result (a timeout).
+    const expired: V1Job = { ...held, status: { conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' }] } };
+    expect(await runner(kubeDouble(() => expired, { existing: held }), { shared: true }).run(inv)).toMatchObject({ status: 'timeout' });
+  });
+
+  it('after a warm run, followers see what happened: a failure without a result is stored as the call\'s error; a timeout deletes the lock', async () => {
+    const api = kubeDouble(() => RUNNING);
+    const r = runner(api, { shared: true });
+    const inv = await invocation(undefined, { idempotent: true });
+    const lock = await r.hold(inv, 'tg-w0123456789abcdef012');
+    if (!('held' in lock)) throw new Error('not held');
+    await r.settleHeld(inv, lock.held, { status: 'failed', exitCode: 137, error: 'the tool was OOM-killed', durationMs: 5 });
+    expect(await r.storedResultOf(inv.callId, lock.held)).toMatchObject({ status: 'error', error: { message: 'the tool was OOM-killed' } });
+    expect(api.deleted).toEqual([]);
+    await r.settleHeld(inv, lock.held, { status: 'timeout', durationMs: 5 });
+    expect(api.deleted).toEqual(['tg-0123456789abcdef0123']);
+  });
+
+  it('a held call no warm pod took is released to run as its Job (parallelism 1); a held Job that cannot be released is deleted', async () => {
+    const patches: unknown[] = [];
+    const api = kubeDouble(() => FAILED);
+    api.batch.patchNamespacedJob = async (req) => {
+      patches.push(req.body);
+      return {};
+    };
+    const r = runner(api, { shared: true });
+    const inv = await invocation();
+    const lock = await r.hold(inv, 'tg-w0123456789abcdef012');
+    if (!('held' in lock)) throw new Error('not held');
+    expect(await r.runHeld(inv, lock.held)).toMatchObject({ status: 'failed' });
+    expect(patches[0]).toContainEqual({ op: 'replace', path: '/spec/parallelism', value: 1 });
+    // Its pod gets the call's Secret, with the held Job's token.
+    expect(api.secrets.get('tg-0123456789abcdef0123')?.stringData?.token).toBe(lock.held.token);
+
+    const refused = kubeDouble(() => RUNNING);
+    refused.batch.patchNamespacedJob = async () => {
+      throw apiError(403);
+    };
+    const r2 = runner(refused, { shared: true });
+    const lock2 = await r2.hold(inv, 'tg-w0123456789abcdef012');
+    if (!('held' in lock2)) throw new Error('not held');
+    expect(await r2.runHeld(inv, lock2.held)).toMatchObject({ status: 'unavailable' });
+    expect(refused.deleted).toEqual(['tg-0123456789abcdef0123']);
   });
 
   it('a result token is bound to one Job: its name and its uid', () => {

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { loadToolCatalogFile, type ToolDefinition } from '../../../src/catalog/tool-catalog.js';
 import { obligatedTool } from '../../../src/executor/call/obligated-tool.js';
 import { buildJobManifest, type JobSettings } from '../../../src/executor/runners/kubernetes/job-manifest.js';
-import { PooledKubernetesRunner } from '../../../src/executor/runners/kubernetes/warm-pool/pooled-runner.js';
+import { PooledKubernetesRunner, type HoldingJobRunner } from '../../../src/executor/runners/kubernetes/warm-pool/pooled-runner.js';
 import type { WarmPools } from '../../../src/executor/runners/kubernetes/warm-pool/warm-pools.js';
-import type { Runner, ToolInvocation, ToolOutcome } from '../../../src/executor/runners/runner.js';
+import type { ToolInvocation, ToolOutcome } from '../../../src/executor/runners/runner.js';
 import { REPO_ROOT } from '../../../src/shared/repo-paths.js';
 
 const settings: JobSettings = {
@@ -54,11 +54,20 @@ describe('warm pods and obligations', () => {
   it('a call whose obligations tighten the catalog never claims a warm pod: it runs as a Job', async () => {
     const echo = await tool('echo');
     const ran: string[] = [];
-    const jobs: Runner = { kind: 'kubernetes', run: async (): Promise<ToolOutcome> => (ran.push('job'), { status: 'succeeded', result: {}, durationMs: 1 }), close: async () => undefined };
-    // Test double: a pool with a ready pod for echo (the real one needs a cluster).
+    // Test doubles: a Job runner whose warm-call lock is always free, and a pool with a ready pod for echo (the real ones need a cluster).
+    const jobs: HoldingJobRunner = {
+      run: async (): Promise<ToolOutcome> => (ran.push('job'), { status: 'succeeded', result: {}, durationMs: 1 }),
+      close: async () => undefined,
+      hold: async () => ({ held: { ref: { name: 'tg-x', uid: 'uid-x' }, token: 't', settings: {} as JobSettings } }),
+      runHeld: async (): Promise<ToolOutcome> => (ran.push('job'), { status: 'succeeded', result: {}, durationMs: 1 }),
+      settleHeld: async () => undefined,
+      storedResultOf: async () => undefined,
+    };
     const pools = {
       has: (name: string) => name === 'echo',
-      claim: async () => 'warm-echo-1',
+      reserve: () => 'warm-echo-1',
+      unreserve: () => undefined,
+      claim: async () => true,
       run: async (): Promise<ToolOutcome> => (ran.push('warm'), { status: 'succeeded', result: {}, durationMs: 1 }),
       close: async () => undefined,
     } as unknown as WarmPools;

@@ -1,4 +1,4 @@
-import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ResultEnvelope } from '../../../runner/envelope.js';
@@ -6,14 +6,15 @@ import { argumentsDigest } from '../../../shared/digest.js';
 import { createLogger, errorMessage, type Logger } from '../../../shared/logger.js';
 import type { Runner, ToolInvocation, ToolOutcome } from '../runner.js';
 import { callJobName, IDENTITY_LABEL, jobTtlSeconds, ResultTokens, type JobRef } from './job-identity.js';
-import { buildCallSecret, buildJobManifest, CALL_ID_LABEL, EXECUTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from './job-manifest.js';
+import { buildCallSecret, buildJobManifest, CALL_ID_LABEL, EXECUTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL, type JobSettings } from './job-manifest.js';
+import { HELD_DEADLINE_MARGIN_SECONDS, isHeld, markHeld, WARM_POD_ANNOTATION, type HeldCall } from './held-call.js';
 import { describeTermination, PodProgress } from './pod-progress.js';
 import { ResultChannel } from './result-channel.js';
 import { JobResultStore } from './result-store.js';
 
 /** The part of the Kubernetes API the runner uses (a test double may stand in for it). */
 export interface KubeApis {
-  batch: Pick<BatchV1Api, 'createNamespacedJob' | 'readNamespacedJob' | 'deleteNamespacedJob' | 'listNamespacedJob'>;
+  batch: Pick<BatchV1Api, 'createNamespacedJob' | 'readNamespacedJob' | 'deleteNamespacedJob' | 'listNamespacedJob' | 'patchNamespacedJob'>;
   core: Pick<CoreV1Api, 'createNamespacedSecret' | 'readNamespacedSecret' | 'listNamespacedPod'>;
 }
 
@@ -53,6 +54,7 @@ export interface KubernetesJobRunnerOptions {
 }
 
 const DEFAULT_READ_ERROR_TOLERANCE_MS = 30_000;
+const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
 /**
  * Each call becomes one Job in the execution namespace. The runner creates it, follows it to its end, and
@@ -100,12 +102,11 @@ export class KubernetesJobRunner implements Runner {
     }
   }
 
-  async run(inv: ToolInvocation): Promise<ToolOutcome> {
-    const started = performance.now();
-    const elapsed = (): number => Math.round(performance.now() - started);
+  /** What a call's Job (or its held lock, see hold()) is built from. */
+  private settingsFor(inv: ToolInvocation): JobSettings {
     const base = this.opts.callbackBaseUrl.replace(/\/+$/, '');
     const resultBase = (this.opts.resultBaseUrl ?? this.opts.callbackBaseUrl).replace(/\/+$/, '');
-    const settings = {
+    return {
       namespace: this.opts.namespace,
       image: this.opts.image,
       command: this.opts.command,
@@ -122,6 +123,73 @@ export class KubernetesJobRunner implements Runner {
       params: JSON.stringify(inv.arguments),
       ...(this.opts.otelEndpoint ? { otelEndpoint: this.opts.otelEndpoint } : {}),
     };
+  }
+
+  async run(inv: ToolInvocation): Promise<ToolOutcome> {
+    return this.runJob(inv, this.settingsFor(inv));
+  }
+
+  /**
+   * A warm call takes the same lock as a cold one before it claims a pod: the call's Job, under the name a
+   * cold Job would get, created held (parallelism 0: the Job controller gives it no pod). AlreadyExists means
+   * another replica (or an earlier process) has the call: the caller attaches with run(), wherever it runs.
+   * The held Job carries the call's annotations (decision, arguments digest) for attach(), owns the result
+   * Secret that any replica reads, and its deadline (the tool's timeout plus HELD_DEADLINE_MARGIN_SECONDS)
+   * ends it, after which the TTL removes it with the result.
+   */
+  async hold(inv: ToolInvocation, warmPod: string): Promise<{ held: HeldCall } | { exists: true } | { outcome: ToolOutcome }> {
+    const settings = this.settingsFor(inv);
+    const manifest = buildJobManifest(inv, settings);
+    const name = manifest.metadata?.name as string;
+    markHeld(manifest, warmPod, inv.tool.execution.timeout_seconds + HELD_DEADLINE_MARGIN_SECONDS);
+    let ref: JobRef;
+    try {
+      ref = { name, uid: (await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest })).metadata?.uid as string };
+    } catch (err) {
+      if (statusOf(err) === 409) return { exists: true };
+      if (transient(err)) await this.deleteJob(name);
+      return { outcome: { status: 'unavailable', error: `cannot create Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` } };
+    }
+    inv.observe?.({ kind: 'job.created', job: name, namespace: this.opts.namespace });
+    const token = this.tokens ? this.tokens.tokenFor(ref) : randomBytes(32).toString('base64url');
+    return { held: { ref, token, settings } };
+  }
+
+  /**
+   * A held call that no warm pod took (none ready, or the pod never asked for it): its Job is released to run
+   * as a cold Job (parallelism 1), and followed as one.
+   */
+  async runHeld(inv: ToolInvocation, held: HeldCall): Promise<ToolOutcome> {
+    return this.runJob(inv, held.settings, held);
+  }
+
+  /**
+   * After a warm run, what followers on other replicas must see: a result the pod posted is stored already
+   * (the result channel); a failure with no result (OOM-killed, crashed) is stored as the call's error; a
+   * timeout, a cancellation or a lost pod deletes the Job (as a cold Job's would be), so a retry may run again.
+   */
+  async settleHeld(inv: ToolInvocation, held: HeldCall, outcome: ToolOutcome): Promise<void> {
+    if (outcome.status === 'succeeded') return;
+    if (outcome.status === 'failed') {
+      if (!this.results) return;
+      try {
+        await this.results.save(inv.callId, held.ref, { call_id: inv.callId, status: 'error', error: { message: outcome.error, code: 'warm_pod_failed' } });
+      } catch (err) {
+        this.log.warn('cannot store a warm call\'s failure with its Job', { job: held.ref.name, cause: apiMessage(err) });
+      }
+      return;
+    }
+    await this.deleteJob(held.ref.name);
+  }
+
+  /** The stored result of a call held for a warm pod (undefined while none). */
+  storedResultOf(callId: string, held: HeldCall): Promise<ResultEnvelope | undefined> {
+    return this.storedResult(callId, held.ref);
+  }
+
+  private async runJob(inv: ToolInvocation, settings: JobSettings, held?: HeldCall): Promise<ToolOutcome> {
+    const started = performance.now();
+    const elapsed = (): number => Math.round(performance.now() - started);
     const manifest = buildJobManifest(inv, settings);
     const name = manifest.metadata?.name as string;
 
@@ -159,16 +227,17 @@ export class KubernetesJobRunner implements Runner {
     let ref: JobRef;
     try {
       try {
-        ref = { name, uid: (await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest })).metadata?.uid as string };
+        ref = held ? await this.release(held) : { name, uid: (await this.batch.createNamespacedJob({ namespace: this.opts.namespace, body: manifest })).metadata?.uid as string };
         owned = true;
         // From here a cancellation (even one that came while the Job was being created) deletes it at once.
         stopOnAbort = () => this.deleteJob(name);
         if (inv.signal.aborted) stopping = stopOnAbort();
       } catch (err) {
-        if (statusOf(err) !== 409) {
+        if (held || statusOf(err) !== 409) {
           // No answer (or a 5xx) does not mean no Job: make sure none is left to act for a call reported as failed.
-          if (transient(err)) await this.deleteJob(name);
-          return { status: 'unavailable', error: `cannot create Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+          // A held Job that could not be released never had a pod: it goes too, so a retry can run the call.
+          if (held || transient(err)) await this.deleteJob(name);
+          return { status: 'unavailable', error: `cannot ${held ? 'release the held' : 'create'} Job ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
         }
         // AlreadyExists: this call is another replica's (or an earlier process's) Job. Attach, never run again.
         const attached = await this.attach(inv, name);
@@ -176,7 +245,7 @@ export class KubernetesJobRunner implements Runner {
         ref = attached;
       }
       if (owned) {
-        const token = this.tokens ? this.tokens.tokenFor(ref) : randomBytes(32).toString('base64url');
+        const token = held?.token ?? (this.tokens ? this.tokens.tokenFor(ref) : randomBytes(32).toString('base64url'));
         forget = this.channel.expect(inv.callId, token, settings.params, onResult, ref);
         try {
           await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: buildCallSecret(inv, settings, token, ref) });
@@ -184,7 +253,7 @@ export class KubernetesJobRunner implements Runner {
           await this.deleteJob(name);
           return { status: 'unavailable', error: `cannot create the call's Secret ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
         }
-        inv.observe?.({ kind: 'job.created', job: name, namespace: this.opts.namespace });
+        if (!held) inv.observe?.({ kind: 'job.created', job: name, namespace: this.opts.namespace });
       } else {
         forget = this.channel.listen(inv.callId, onResult);
         this.log.info('attached to the Job of a call already started', { job: name, call_id: inv.callId });
@@ -200,6 +269,7 @@ export class KubernetesJobRunner implements Runner {
       // The pod is read less often than the Job: its phases and conditions (image missing, unschedulable).
       const pod = new PodProgress(this.core, this.opts.namespace, name, inv.observe);
       let podCheckedAt = 0;
+      let storedCheckedAt = 0;
       const tolerance = this.opts.readErrorToleranceMs ?? DEFAULT_READ_ERROR_TOLERANCE_MS;
       for (;;) {
         if (envelope) {
@@ -237,6 +307,14 @@ export class KubernetesJobRunner implements Runner {
           return { status: 'unavailable', error: `lost track of Job ${name}: ${apiMessage(err)}` };
         }
         if (job.metadata?.uid !== ref.uid) return { status: 'unavailable', error: `the Job ${name} of this call was replaced` };
+        // A call held for a warm pod (by another replica): no pod of the Job's own, no Complete; its result (or
+        // failure) is stored with the Job by whichever replica received it.
+        const heldForWarmPod = !owned && isHeld(job);
+        if (heldForWarmPod && Date.now() - storedCheckedAt >= 500) {
+          storedCheckedAt = Date.now();
+          envelope ??= await this.storedResult(inv.callId, ref);
+          if (envelope) continue;
+        }
         if (!completedAt && Date.now() - podCheckedAt >= 500) {
           podCheckedAt = Date.now();
           const fatal = await pod.check();
@@ -258,6 +336,11 @@ export class KubernetesJobRunner implements Runner {
         if (failed) {
           inv.observe?.({ kind: 'job.finished', job: name, namespace: this.opts.namespace, outcome: failed.reason ?? 'Failed' });
           if (failed.reason === 'DeadlineExceeded') {
+            if (heldForWarmPod) {
+              envelope ??= await this.storedResult(inv.callId, ref);
+              if (envelope) continue;
+              return { status: 'timeout', durationMs: elapsed() };
+            }
             await stopJob();
             const never = pod.neverScheduled;
             if (never) return { status: 'unavailable', error: `the tool's pod was never scheduled before its deadline: ${never}` };
@@ -283,6 +366,15 @@ export class KubernetesJobRunner implements Runner {
       inv.signal.removeEventListener('abort', onAbort);
       forget();
     }
+  }
+
+  /** A held Job given its pod: parallelism 1 and the tool's own deadline, as a cold Job's. */
+  private async release(held: HeldCall): Promise<JobRef> {
+    await this.batch.patchNamespacedJob(
+      { name: held.ref.name, namespace: this.opts.namespace, body: [{ op: 'replace', path: '/spec/parallelism', value: 1 }, { op: 'remove', path: `/metadata/annotations/${WARM_POD_ANNOTATION.replace('/', '~1')}` }] },
+      JSON_PATCH,
+    );
+    return held.ref;
   }
 
   /**

@@ -13,7 +13,7 @@ import type { JobRef } from './job-identity.js';
  *
  * With `shared` (several executor replicas), a result is accepted by whichever replica receives it: the
  * token is checked against the call's Job (see job-identity.ts ResultTokens), the result stored with the Job
- * (result-store.ts) before it is acknowledged, then handed to every waiter in this process. Without it, only
+ * (result-store.ts) before it is acknowledged; every waiter in this process has it at once. Without it, only
  * the replica that started the call accepts its result, once.
  */
 interface PendingCall {
@@ -110,23 +110,26 @@ export class ResultChannel {
       return sendError(res, 400, 'invalid_body', 'result is not JSON');
     }
     if (!isResultEnvelope(envelope) || envelope.call_id !== callId) return sendError(res, 400, 'invalid_result', 'not a result envelope for this call');
-    if (this.shared && job) {
-      // Stored before it is acknowledged: a runner that got 202 knows every replica can read its result.
-      try {
-        await this.shared.store(callId, job, envelope);
-      } catch (err) {
-        return sendError(res, 503, 'unavailable', `cannot store this result now: ${errorMessage(err)}`);
-      }
-    } else if (this.pending.get(callId) !== call) {
+    if (!this.shared || !job) {
       // The body arrived later: the run may have ended, or a duplicate post may have won, meanwhile.
-      return sendError(res, 403, 'forbidden', 'no call is waiting for a result with this token');
+      if (this.pending.get(callId) !== call) return sendError(res, 403, 'forbidden', 'no call is waiting for a result with this token');
     }
+    // Whoever waits in this process has its answer at once (a warm call's latency does not include the store).
     const waiting = this.pending.get(callId);
     if (waiting && (waiting === call || (job && waiting.job?.uid === job.uid))) {
       this.pending.delete(callId);
       waiting.deliver(envelope);
     }
     for (const deliver of this.listeners.get(callId) ?? []) deliver(envelope);
+    if (this.shared && job) {
+      // Stored before it is acknowledged: a runner that got 202 knows every replica can read its result (one
+      // that gets 503 posts again, and the retry is stored by whichever replica receives it).
+      try {
+        await this.shared.store(callId, job, envelope);
+      } catch (err) {
+        return sendError(res, 503, 'unavailable', `cannot store this result now: ${errorMessage(err)}`);
+      }
+    }
     sendJson(res, 202, { accepted: true });
   }
 }

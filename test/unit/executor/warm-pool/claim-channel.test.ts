@@ -58,4 +58,21 @@ describe('the claim channel of warm pods', () => {
     const res = await ask('pod-c', 'token-c');
     expect(await res.json()).toEqual(claim);
   });
+
+  it('a claim the pod has not taken can be revoked: the pod never gets it, nor any other; a taken one cannot', async () => {
+    channel.register('pod-d', 'token-d');
+    const first = ask('pod-d', 'token-d');
+    for (let i = 0; i < 50 && !channel.ready('pod-d'); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(channel.waiting('pod-d')).toBe(true);
+    expect(channel.offer('pod-d', claim)).toBe(true);
+    expect((await first).status).toBe(200);
+    expect(channel.revoke('pod-d')).toBe(false);
+
+    channel.register('pod-e', 'token-e');
+    expect(channel.waiting('pod-e')).toBe(false); // it has never asked: not known to be up
+    expect(channel.offer('pod-e', claim)).toBe(true);
+    expect(channel.revoke('pod-e')).toBe(true);
+    expect((await ask('pod-e', 'token-e')).status).toBe(403);
+    expect(channel.offer('pod-e', claim)).toBe(false);
+  });
 });

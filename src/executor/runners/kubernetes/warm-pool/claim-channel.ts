@@ -54,6 +54,23 @@ export class ClaimChannel {
     return p !== undefined && p.claim === undefined && p.waiter !== undefined && !p.waiter.destroyed;
   }
 
+  /** Has asked for its call at least once and has none yet: it takes one now, or when it asks again. */
+  waiting(pod: string): boolean {
+    const p = this.pods.get(pod);
+    return p !== undefined && p.announced && p.claim === undefined && !p.delivered;
+  }
+
+  /**
+   * Takes back a claim the pod has not taken; true when it had not (the pod is forgotten: it can never take it,
+   * nor any other, and its next request is refused), false when it already had.
+   */
+  revoke(pod: string): boolean {
+    const p = this.pods.get(pod);
+    if (p?.delivered) return false;
+    this.forget(pod);
+    return true;
+  }
+
   /** Gives the pod its call; false when the pod cannot take it (unknown, already claimed). */
   offer(pod: string, claim: Claim): boolean {
     const p = this.pods.get(pod);

@@ -8,6 +8,7 @@ import { errorMessage, type Logger } from '../../../../shared/logger.js';
 import type { ToolInvocation, ToolOutcome } from '../../runner.js';
 import { EXECUTOR_LABEL } from '../job-manifest.js';
 import { describeTermination } from '../pod-progress.js';
+import type { JobRef } from '../job-identity.js';
 import type { ResultChannel } from '../result-channel.js';
 import type { ClaimChannel } from './claim-channel.js';
 import { buildWarmPod, buildWarmPodSecret, CALL_ID_LABEL, COMPONENT_LABEL, POOL_STATE_LABEL, WARM_POD_COMPONENT, warmPodLabels } from './warm-pod-manifest.js';
@@ -44,6 +45,19 @@ interface PoolPod {
 const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 /** After a refused create (quota, API down), the tool's pool waits this long before trying again. */
 const CREATE_BACKOFF_MS = 5000;
+/** Pods of one tool starting up (created, not yet waiting for a call) at once: more only compete for the node's CPU. */
+const MAX_STARTING = 2;
+/** A reserved pod that has not taken its call by then (it died, or stopped asking) loses it: the call runs as a Job. */
+const TAKE_WITHIN_MS = 2000;
+
+/** What a warm run needs from the call's lock (held-call.ts). */
+export interface WarmCall {
+  /** The result token, bound to the call's held Job. */
+  token: string;
+  job: JobRef;
+  /** The result stored with the Job (posted to another replica), if any. */
+  stored: () => Promise<ResultEnvelope | undefined>;
+}
 
 /**
  * Warm pools of single-use pods, one pool per tool that opts in. Each pod is created ahead of calls (hardened
@@ -65,6 +79,8 @@ export class WarmPools {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private kick: () => void = () => undefined;
+  /** Warm calls running in this process now. */
+  private running = 0;
 
   constructor(private readonly opts: WarmPoolsOptions) {}
 
@@ -85,49 +101,80 @@ export class WarmPools {
     return this.opts.tools.some((t) => t.name === tool);
   }
 
-  /** Claims a ready pod of the tool's pool for this call, or undefined (no pod ready: run a Job). */
-  async claim(inv: ToolInvocation): Promise<string | undefined> {
-    for (const pod of this.pods.values()) {
-      if (pod.tool !== inv.tool.name || pod.claimed || !pod.ready || !this.opts.claims.ready(pod.name)) continue;
-      pod.claimed = true; // synchronously: no other call of this process can take it meanwhile
-      try {
-        await this.opts.core.patchNamespacedPod(
-          {
-            name: pod.name,
-            namespace: this.opts.namespace,
-            body: [
-              { op: 'test', path: `/metadata/labels/${POOL_STATE_LABEL.replace('/', '~1')}`, value: 'ready' },
-              { op: 'replace', path: `/metadata/labels/${POOL_STATE_LABEL.replace('/', '~1')}`, value: 'claimed' },
-              { op: 'add', path: `/metadata/labels/${CALL_ID_LABEL.replace('/', '~1')}`, value: inv.callId },
-            ],
-          },
-          JSON_PATCH,
-        );
-      } catch (err) {
-        // Claimed by someone else, or gone: never usable again. It goes; the pool makes another.
-        this.opts.log.warn('could not claim a warm pod', { pod: pod.name, cause: errorMessage(err) });
-        this.forget(pod.name);
-        void this.deletePod(pod.name);
-        continue;
-      }
-      return pod.name;
-    }
-    return undefined;
+  /**
+   * Reserves a ready pod of the tool's pool for this call, in this process only (synchronously: no other call
+   * of this process can take it meanwhile), or undefined when none is ready (the call runs as a Job). A pod
+   * whose request is held right now is preferred; one between two requests (its hold just expired) gets the
+   * claim when it asks again.
+   */
+  reserve(tool: string): string | undefined {
+    const candidates = [...this.pods.values()].filter((p) => p.tool === tool && !p.claimed && p.ready && this.opts.claims.waiting(p.name));
+    const pod = candidates.find((p) => this.opts.claims.ready(p.name)) ?? candidates[0];
+    if (!pod) return undefined;
+    pod.claimed = true;
+    return pod.name;
   }
 
-  /** Runs the call on the pod it claimed: hand-off, result, or the pod's failure; the pod is deleted after. */
-  async run(inv: ToolInvocation, podName: string): Promise<ToolOutcome> {
+  /** The call was not this process's to run after all (another replica holds its lock): the pod stays in the pool. */
+  unreserve(podName: string): void {
+    const pod = this.pods.get(podName);
+    if (pod) pod.claimed = false;
+  }
+
+  /**
+   * Claims the reserved pod in the API (a compare-and-swap of its pool-state label, ready -> claimed, with the
+   * call id beside it). False when it cannot be (claimed by someone else, or gone): it goes, the pool makes
+   * another, and the call runs elsewhere.
+   */
+  async claim(inv: ToolInvocation, podName: string): Promise<boolean> {
+    try {
+      await this.opts.core.patchNamespacedPod(
+        {
+          name: podName,
+          namespace: this.opts.namespace,
+          body: [
+            { op: 'test', path: `/metadata/labels/${POOL_STATE_LABEL.replace('/', '~1')}`, value: 'ready' },
+            { op: 'replace', path: `/metadata/labels/${POOL_STATE_LABEL.replace('/', '~1')}`, value: 'claimed' },
+            { op: 'add', path: `/metadata/labels/${CALL_ID_LABEL.replace('/', '~1')}`, value: inv.callId },
+          ],
+        },
+        JSON_PATCH,
+      );
+      return true;
+    } catch (err) {
+      this.opts.log.warn('could not claim a warm pod', { pod: podName, cause: errorMessage(err) });
+      this.forget(podName);
+      void this.deletePod(podName);
+      return false;
+    }
+  }
+
+  /**
+   * Runs the call on the pod it claimed: hand-off, result, or the pod's failure; the pod is deleted after.
+   * Undefined when the pod never took the call (it did not ask for it within TAKE_WITHIN_MS, and now never
+   * will): the call has not run anywhere and may run as a Job.
+   */
+  async run(inv: ToolInvocation, podName: string, call: WarmCall): Promise<ToolOutcome | undefined> {
     const started = performance.now();
     const elapsed = (): number => Math.round(performance.now() - started);
     const ns = this.opts.namespace;
-    const token = randomBytes(32).toString('base64url');
     const base = this.opts.callbackBaseUrl.replace(/\/+$/, '');
     let envelope: ResultEnvelope | undefined;
     let wake: () => void = () => undefined;
-    const forget = this.opts.results.expect(inv.callId, token, JSON.stringify(inv.arguments), (e) => {
-      envelope = e;
-      wake();
-    });
+    let arrived: () => void = () => undefined;
+    // Resolves when the result is in: nothing the run awaits (a pod read on a slow API server) delays the answer.
+    const resultIn = new Promise<undefined>((resolve) => (arrived = () => resolve(undefined)));
+    const forget = this.opts.results.expect(
+      inv.callId,
+      call.token,
+      JSON.stringify(inv.arguments),
+      (e) => {
+        envelope = e;
+        arrived();
+        wake();
+      },
+      call.job,
+    );
     const onAbort = (): void => wake();
     inv.signal.addEventListener('abort', onAbort);
     const pause = (ms: number): Promise<void> =>
@@ -139,19 +186,33 @@ export class WarmPools {
           resolve();
         };
       });
-    inv.observe?.({ kind: 'pod.claimed', pod: podName, namespace: ns });
+    this.running++;
     try {
       const offered = this.opts.claims.offer(podName, {
         call_id: inv.callId,
         arguments: inv.arguments,
+        // The owner's own address: the pod's result reaches the process waiting for it with no detour; that
+        // process stores it with the call's Job for every other replica (result-channel.ts).
         result_url: `${base}/internal/v1/calls/${inv.callId}/result`,
-        result_token: token,
+        result_token: call.token,
         ...(inv.traceparent ? { traceparent: inv.traceparent } : {}),
       });
-      if (!offered) return { status: 'unavailable', error: `warm pod ${podName} was lost before it took the call` };
+      if (!offered) return undefined;
+      const offeredAt = Date.now();
+      let taken = this.opts.claims.delivered(podName);
+      if (taken) inv.observe?.({ kind: 'pod.claimed', pod: podName, namespace: ns });
       const deadline = Date.now() + inv.tool.execution.timeout_seconds * 1000;
       let checkedAt = Date.now();
       for (;;) {
+        if (!taken) {
+          taken = this.opts.claims.delivered(podName);
+          if (taken) inv.observe?.({ kind: 'pod.claimed', pod: podName, namespace: ns });
+          // Never delivered, and now never will be: the call did not run; the caller runs it elsewhere.
+          else if ((Date.now() - offeredAt > TAKE_WITHIN_MS || inv.signal.aborted) && this.opts.claims.revoke(podName)) {
+            this.opts.log.warn('a warm pod did not take its call; it runs as a Job', { pod: podName, call_id: inv.callId });
+            return inv.signal.aborted ? { status: 'cancelled', durationMs: elapsed() } : undefined;
+          }
+        }
         if (envelope) {
           const e = envelope as ResultEnvelope;
           inv.observe?.({ kind: 'pod.finished', pod: podName, namespace: ns, outcome: e.status });
@@ -165,17 +226,23 @@ export class WarmPools {
           inv.observe?.({ kind: 'pod.finished', pod: podName, namespace: ns, outcome: 'timeout' });
           return { status: 'timeout', durationMs: elapsed() };
         }
-        if (Date.now() - checkedAt >= 500) {
+        // The result comes over the channel; the pod's status is read only to notice a pod that died.
+        if (taken && Date.now() - checkedAt >= 500) {
           checkedAt = Date.now();
-          const failure = await this.failureOf(podName, inv.tool.execution.resources.memory);
+          const failure = await Promise.race([this.failureOf(podName, inv.tool.execution.resources.memory), resultIn]);
+          if (envelope) continue;
           if (failure) {
+            // Posted elsewhere (a retried post after this process forgot it) and stored with the Job: that is the answer.
+            envelope ??= await call.stored().catch(() => undefined);
+            if (envelope) continue;
             inv.observe?.({ kind: 'pod.finished', pod: podName, namespace: ns, outcome: 'failed' });
             return { status: 'failed', ...failure, durationMs: elapsed() };
           }
         }
-        await pause(250);
+        await pause(taken ? 250 : 50);
       }
     } finally {
+      this.running--;
       inv.signal.removeEventListener('abort', onAbort);
       forget();
       this.opts.claims.forget(podName);
@@ -184,7 +251,8 @@ export class WarmPools {
       // awaited: the caller's answer does not wait for the API server (a failed delete is logged; the pod's
       // lifetime limit ends it anyway).
       void this.deletePod(podName);
-      // Its replacement starts now, not at the claim: a pod starting up would compete for CPU with the call.
+      // Its replacement starts now that the call is over, not at the claim: a pod starting up competes for
+      // CPU with the call.
       this.kick();
     }
   }
@@ -246,7 +314,14 @@ export class WarmPools {
     for (const tool of this.opts.tools) {
       const size = tool.execution.warm_pool?.size ?? 0;
       if ((this.backoffUntil.get(tool.name) ?? 0) > Date.now()) continue;
-      while (!this.stopped && [...this.pods.values()].filter((p) => p.tool === tool.name && !p.claimed).length < size) {
+      const own = (): PoolPod[] => [...this.pods.values()].filter((p) => p.tool === tool.name && !p.claimed);
+      while (!this.stopped && own().length < size) {
+        // Paced: a pod starting up takes CPU from the node (runtime, kubelet, the runner's start) that a running
+        // call needs. While a warm call runs, wait for it to end (its end kicks this loop), unless this tool has
+        // no ready pod left; and start at most MAX_STARTING at once (a pod's readiness kicks the loop too).
+        const ready = own().filter((p) => p.ready).length;
+        if (this.running > 0 && ready > 0) break;
+        if (own().length - ready >= MAX_STARTING) break;
         if (!(await this.createPod(tool))) {
           this.backoffUntil.set(tool.name, Date.now() + CREATE_BACKOFF_MS);
           break;
@@ -291,6 +366,7 @@ export class WarmPools {
       );
       const pod = this.pods.get(name);
       if (pod) pod.ready = true;
+      this.kick();
     } catch (err) {
       this.opts.log.warn('could not mark a warm pod ready', { pod: name, cause: errorMessage(err) });
     }
