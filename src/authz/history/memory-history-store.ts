@@ -9,8 +9,16 @@ export interface MemoryHistoryLimits {
 
 export const DEFAULT_MEMORY_LIMITS: MemoryHistoryLimits = { maxEntriesPerSeries: 10_000, maxSeries: 100_000 };
 
-/** Timestamps (ms, ascending) of one series; in-flight series hold expiries keyed by check id instead. */
-type Series = number[];
+/**
+ * Timestamps (ms, ascending) of one series: the live ones are `ts[head..]`. Dropping old ones moves `head`
+ * (the array is compacted once half of it is dead), so trimming and counting stay O(log n) per check
+ * instead of shifting or scanning up to `maxEntriesPerSeries` numbers. In-flight series hold expiries keyed
+ * by check id instead.
+ */
+interface Series {
+  ts: number[];
+  head: number;
+}
 
 /**
  * `input.history` in this process's memory: one replica (`npm run gateway`, tests). The same semantics as the
@@ -99,11 +107,11 @@ export class MemoryHistoryStore implements HistoryStore {
   private add(key: string, t: number): void {
     let s = this.series.get(key);
     if (s) this.series.delete(key);
-    else s = [];
+    else s = { ts: [], head: 0 };
     // Re-inserted: the Map's order is least recently used first.
     this.series.set(key, s);
-    s.push(t);
-    if (s.length > this.limits.maxEntriesPerSeries) s.splice(0, s.length - this.limits.maxEntriesPerSeries);
+    s.ts.push(t);
+    if (s.ts.length - s.head > this.limits.maxEntriesPerSeries) dropBefore(s, s.ts.length - this.limits.maxEntriesPerSeries);
     this.evictIfFull(this.series);
   }
 
@@ -111,11 +119,8 @@ export class MemoryHistoryStore implements HistoryStore {
   private prune(key: string, t: number): Series | undefined {
     const s = this.series.get(key);
     if (!s) return undefined;
-    const horizon = t - this.windows.longMs;
-    let i = 0;
-    while (i < s.length && (s[i] as number) <= horizon) i++;
-    if (i > 0) s.splice(0, i);
-    if (s.length === 0) {
+    dropBefore(s, firstAfter(s, t - this.windows.longMs));
+    if (s.ts.length === s.head) {
       this.series.delete(key);
       return undefined;
     }
@@ -149,11 +154,29 @@ export class MemoryHistoryStore implements HistoryStore {
 }
 
 function counts(s: Series, t: number, w: HistoryWindows): WindowCounts {
-  const shortHorizon = t - w.shortMs;
-  // Ascending: count from the end while inside the short window.
-  let short = 0;
-  for (let i = s.length - 1; i >= 0 && (s[i] as number) > shortHorizon; i--) short++;
-  return { '1m': short, '1h': s.length };
+  return { '1m': s.ts.length - firstAfter(s, t - w.shortMs), '1h': s.ts.length - s.head };
+}
+
+/** Index of the first live timestamp later than `horizon` (binary search: the series is ascending). */
+function firstAfter(s: Series, horizon: number): number {
+  let lo = s.head;
+  let hi = s.ts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((s.ts[mid] as number) <= horizon) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Drops the timestamps before index `i`; compacts the array once most of it is dead. */
+function dropBefore(s: Series, i: number): void {
+  if (i <= s.head) return;
+  s.head = i;
+  if (s.head > 1024 && s.head * 2 > s.ts.length) {
+    s.ts = s.ts.slice(s.head);
+    s.head = 0;
+  }
 }
 
 /** The series one check touches (the same names as the Redis keys, without the prefix). */

@@ -115,6 +115,21 @@ describe('history store bounds', () => {
     expect(store.size()).toBeLessThanOrEqual(50);
   });
 
+  it('in-process: counts stay exact through trimming and compaction of long series (against a naive count)', async () => {
+    let now = 1_000_000;
+    const cap = 300; // below what the long window holds (~400 entries here), so both trims happen
+    const store = new MemoryHistoryStore(windows, { maxEntriesPerSeries: cap, maxSeries: 50 }, () => now);
+    const s = subject();
+    const seen: number[] = [];
+    for (let i = 0; i < 9000; i++) {
+      now += i % 7; // several checks per millisecond, then gaps
+      const naive = seen.filter((t) => t > now - windows.longMs).slice(-cap);
+      const got = (await store.observe(s, randomUUID(), 1000)).same_arguments;
+      expect(got).toEqual({ '1m': naive.filter((t) => t > now - windows.shortMs).length, '1h': naive.length });
+      seen.push(now);
+    }
+  });
+
   it('redis: every key has a TTL no longer than the long window, series are capped', async () => {
     const prefix = `b${randomUUID().slice(0, 8)}:`;
     const store = new RedisHistoryStore(client, { keyPrefix: prefix, windows, describe: redis.url, maxEntries: 5 });
