@@ -29,7 +29,7 @@ interface Series {
 export class MemoryHistoryStore implements HistoryStore {
   readonly describe = 'in-process';
   private readonly series = new Map<string, Series>();
-  private readonly inFlight = new Map<string, Map<string, number>>();
+  private readonly inFlight = new Map<string, InFlightCalls>();
   private readonly budgets = new Map<string, Map<number, number>>();
 
   constructor(
@@ -63,9 +63,8 @@ export class MemoryHistoryStore implements HistoryStore {
     }
     if (s.inFlightMs > 0) {
       let calls = this.inFlight.get(subject.agentId);
-      if (!calls) this.inFlight.set(subject.agentId, (calls = new Map()));
-      if (calls.size >= this.limits.maxEntriesPerSeries) calls.delete(calls.keys().next().value as string);
-      calls.set(checkId, t + s.inFlightMs);
+      if (!calls) this.inFlight.set(subject.agentId, (calls = new InFlightCalls()));
+      calls.add(checkId, t + s.inFlightMs, this.limits.maxEntriesPerSeries);
       this.evictIfFull(this.inFlight);
     }
     if (s.cost > 0) {
@@ -79,7 +78,7 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   async finish(agentId: string, checkId: string): Promise<void> {
-    this.inFlight.get(agentId)?.delete(checkId);
+    this.inFlight.get(agentId)?.remove(checkId);
   }
 
   async close(): Promise<void> {
@@ -130,9 +129,9 @@ export class MemoryHistoryStore implements HistoryStore {
   private inFlightCount(agentId: string, t: number): number {
     const calls = this.inFlight.get(agentId);
     if (!calls) return 0;
-    for (const [id, until] of calls) if (until <= t) calls.delete(id);
-    if (calls.size === 0) this.inFlight.delete(agentId);
-    return calls.size;
+    const n = calls.live(t);
+    if (n === 0) this.inFlight.delete(agentId);
+    return n;
   }
 
   private budgetSpent(agentId: string, t: number): number {
@@ -153,17 +152,82 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 }
 
+/**
+ * One agent's calls in flight: check id -> expiry, and the expiries sorted, so counting the live ones is a
+ * binary search (an agent's calls may stay in flight until their expiry when no executor ends them, up to
+ * `maxEntriesPerSeries`: scanning them all on every check cost more than the check).
+ */
+class InFlightCalls {
+  private readonly byId = new Map<string, number>();
+  private readonly expiries: number[] = [];
+  /** The time of the last count: ids that expired by then may still be in `byId` (swept lazily). */
+  private countedAt = -Infinity;
+
+  add(checkId: string, until: number, max: number): void {
+    this.remove(checkId);
+    if (this.byId.size >= max) this.sweep();
+    if (this.byId.size >= max) this.remove(this.byId.keys().next().value as string);
+    this.byId.set(checkId, until);
+    this.expiries.splice(firstAfterIn(this.expiries, until, 0), 0, until);
+  }
+
+  remove(checkId: string): void {
+    const until = this.byId.get(checkId);
+    if (until === undefined) return;
+    this.byId.delete(checkId);
+    const i = firstAtLeast(this.expiries, until);
+    if (this.expiries[i] === until) this.expiries.splice(i, 1);
+  }
+
+  /** Calls whose expiry is after `t`; the expired ones are forgotten. */
+  live(t: number): number {
+    this.countedAt = t;
+    const expired = firstAfterIn(this.expiries, t, 0);
+    if (expired > 0) {
+      this.expiries.splice(0, expired);
+      for (const [id, until] of this.byId) {
+        if (until > t) break; // ids are in insertion order: expiries mostly ascend, so most expired come first
+        this.byId.delete(id);
+      }
+      // Expired ids left behind the first live one (a longer deadline inserted earlier) go in a full sweep,
+      // only when they are as many as the live ones.
+      if (this.byId.size > 2 * this.expiries.length) this.sweep();
+    }
+    return this.expiries.length;
+  }
+
+  private sweep(): void {
+    for (const [id, until] of this.byId) if (until <= this.countedAt) this.byId.delete(id);
+  }
+}
+
 function counts(s: Series, t: number, w: HistoryWindows): WindowCounts {
   return { '1m': s.ts.length - firstAfter(s, t - w.shortMs), '1h': s.ts.length - s.head };
 }
 
 /** Index of the first live timestamp later than `horizon` (binary search: the series is ascending). */
 function firstAfter(s: Series, horizon: number): number {
-  let lo = s.head;
-  let hi = s.ts.length;
+  return firstAfterIn(s.ts, horizon, s.head);
+}
+
+/** Index of the first value not below `v` in ascending `xs`. */
+function firstAtLeast(xs: number[], v: number): number {
+  let lo = 0;
+  let hi = xs.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if ((s.ts[mid] as number) <= horizon) lo = mid + 1;
+    if ((xs[mid] as number) < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the first value later than `horizon` in ascending `xs`, from `lo`. */
+function firstAfterIn(xs: number[], horizon: number, lo: number): number {
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((xs[mid] as number) <= horizon) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -130,6 +130,30 @@ describe('history store bounds', () => {
     }
   });
 
+  it('in-process: calls in flight are counted exactly as they start, end and expire (against a naive count)', async () => {
+    let now = 5_000_000;
+    const cap = 200;
+    const store = new MemoryHistoryStore(windows, { maxEntriesPerSeries: cap, maxSeries: 50 }, () => now);
+    const s = subject();
+    const naive = new Map<string, number>();
+    let seed = 7;
+    const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let i = 0; i < 3000; i++) {
+      now += rand(5);
+      for (const [id, until] of naive) if (until <= now) naive.delete(id);
+      expect((await store.observe(s, `c${i}`, 1000)).agent.in_flight).toBe(naive.size);
+      const lasting = [50, 400, 1500][rand(3)] as number; // deadlines differ by tool: expiries do not come in order
+      await store.settle(s, `c${i}`, { allowed: true, cost: 0, inFlightMs: lasting });
+      if (naive.size >= cap) naive.delete(naive.keys().next().value as string);
+      naive.set(`c${i}`, now + lasting);
+      if (rand(3) === 0) {
+        const ended = `c${i - rand(20)}`;
+        await store.finish(s.agentId, ended);
+        naive.delete(ended);
+      }
+    }
+  });
+
   it('redis: every key has a TTL no longer than the long window, series are capped', async () => {
     const prefix = `b${randomUUID().slice(0, 8)}:`;
     const store = new RedisHistoryStore(client, { keyPrefix: prefix, windows, describe: redis.url, maxEntries: 5 });
