@@ -1,4 +1,4 @@
-import { attest, mcpArgumentsText, type AttestedDecision } from '../../shared/decision-attestation.js';
+import { attest, mcpArgumentsBytes } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import type { McpMessage } from '../input/mcp-message.js';
 
@@ -26,33 +26,26 @@ export function mcpTrustedHeaders(
 ): Record<string, string> {
   const { message } = allowed;
   const out: Record<string, string> = { [TRUSTED_HEADERS.mcpMethod]: message.method };
-  const isCall = message.method === 'tools/call' && allowed.tool !== undefined;
-  if (isCall) {
-    out[TRUSTED_HEADERS.tool] = allowed.tool as string;
+  let body: Uint8Array = allowed.requestBody;
+  if (message.method === 'tools/call' && allowed.tool !== undefined) {
+    out[TRUSTED_HEADERS.tool] = allowed.tool;
+    body = allowed.argumentsBytes ?? mcpArgumentsBytes(allowed.arguments);
     if (allowed.obligations) out[TRUSTED_HEADERS.obligations] = allowed.obligations;
   } else if (message.method === 'tools/list') {
-    out[TRUSTED_HEADERS.visibleTools] = (allowed.visibleTools ?? []).join(',');
+    const value = (allowed.visibleTools ?? []).join(',');
+    out[TRUSTED_HEADERS.visibleTools] = value;
+    body = Buffer.from(value, 'utf8');
+  } else if (message.kind === 'stream' || message.kind === 'session_end') {
+    body = new Uint8Array(0);
   }
   if (key) {
-    const attested: AttestedDecision = {
-      decisionId: decision.decisionId,
-      agentId: decision.agentId,
-      agentMethod: decision.agentMethod,
+    out[TRUSTED_HEADERS.attestation] = attest(key, {
+      ...decision,
       tool: message.method === 'tools/call' ? (allowed.tool ?? '') : '',
-      policyRevision: decision.policyRevision,
       scope: `mcp:${message.method}`,
-      body: attestedBody(allowed, isCall, out),
-    };
-    if (message.method === 'tools/call' && allowed.obligations) attested.obligations = allowed.obligations;
-    out[TRUSTED_HEADERS.attestation] = attest(key, attested);
+      body,
+      ...(message.method === 'tools/call' && allowed.obligations ? { obligations: allowed.obligations } : {}),
+    });
   }
   return out;
-}
-
-/** The bytes an attestation covers for this method (a string stands for its UTF-8 bytes: no Buffer copy). */
-function attestedBody(allowed: McpAllowed, isCall: boolean, headers: Record<string, string>): Uint8Array | string {
-  if (isCall) return allowed.argumentsBytes ?? mcpArgumentsText(allowed.arguments);
-  if (allowed.message.method === 'tools/list') return headers[TRUSTED_HEADERS.visibleTools] ?? '';
-  if (allowed.message.kind === 'stream' || allowed.message.kind === 'session_end') return new Uint8Array(0);
-  return allowed.requestBody;
 }
