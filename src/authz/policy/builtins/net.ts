@@ -61,7 +61,11 @@ export function formatIp(ip: bigint, v4: boolean): string {
   if (ip >> 32n === 0xffffn) return formatIp(ip & 0xffffffffn, true);
   const groups = [];
   for (let i = 7; i >= 0; i--) groups.push(Number((ip >> BigInt(i * 16)) & 0xffffn));
-  // RFC 5952: the longest run (>= 2) of zero groups becomes "::"
+  return ipv6Text(groups);
+}
+
+/** Eight 16-bit groups as text, RFC 5952 (as Go writes them): the longest run (>= 2) of zero groups is "::". */
+export function ipv6Text(groups: number[]): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
