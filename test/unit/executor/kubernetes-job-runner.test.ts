@@ -49,6 +49,7 @@ function kubeDouble(read: (attempt: number) => V1Job | Error, opts: { existing?:
     } satisfies KubeApis['batch'],
     core: {
       createNamespacedSecret: async ({ body }) => {
+        if (secrets.has(body.metadata?.name as string)) throw Object.assign(new Error('HTTP 409'), { code: 409, body: '{"message":"secrets already exists"}' });
         secrets.set(body.metadata?.name as string, body);
         return body;
       },
@@ -65,7 +66,7 @@ function kubeDouble(read: (attempt: number) => V1Job | Error, opts: { existing?:
 
 const SHARED_KEY = Buffer.alloc(32, 3);
 
-function runner(api: KubeApis, opts: { pollIntervalMs?: number; readErrorToleranceMs?: number; shared?: boolean } = {}): KubernetesJobRunner {
+function runner(api: KubeApis, opts: { pollIntervalMs?: number; readErrorToleranceMs?: number; shared?: boolean; secretGraceMs?: number } = {}): KubernetesJobRunner {
   return new KubernetesJobRunner({
     api,
     instance: 'executor-0',
@@ -78,6 +79,7 @@ function runner(api: KubeApis, opts: { pollIntervalMs?: number; readErrorToleran
     pollIntervalMs: opts.pollIntervalMs ?? 2,
     ...(opts.shared ? { sharedKey: SHARED_KEY, idempotencyWindowSeconds: 600, attestationWindowSeconds: 25 } : {}),
     ...(opts.readErrorToleranceMs !== undefined ? { readErrorToleranceMs: opts.readErrorToleranceMs } : {}),
+    ...(opts.secretGraceMs !== undefined ? { secretGraceMs: opts.secretGraceMs } : {}),
     log: createLogger('test', () => undefined),
   });
 }
@@ -169,6 +171,54 @@ describe('the Kubernetes Job runner', () => {
     const outcome = await runner(api, { shared: true }).run(inv);
     expect(outcome).toMatchObject({ status: 'succeeded', result: { message: 'hi' } });
     expect(api.deleted).toEqual([]);
+  });
+
+  it('a follower of a Job whose creator stopped before writing its call Secret writes that Secret (the token the Job\'s, the arguments the call\'s), so the pod can start', async () => {
+    const inv = await invocation(undefined, { idempotent: true, decisionId: 'd-retry' });
+    const ref = { name: 'tg-0123456789abcdef0123', uid: 'uid-1' };
+    const existing: V1Job = { metadata: { ...ref, labels: { 'toolgate.dev/executor': 'executor-2' }, annotations: { 'toolgate.dev/decision-id': 'd-first', 'toolgate.dev/arguments-digest': argumentsDigest(inv.arguments) } }, status: { active: 1 } };
+    const COMPLETE: V1Job = { status: { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] } };
+    const api = kubeDouble((n) => (n < 3 ? RUNNING : COMPLETE), { existing });
+    await new JobResultStore(api.core, 'toolgate-exec').save(inv.callId, ref, { call_id: inv.callId, status: 'ok', result: { message: 'hi' } });
+    expect(api.secrets.has(ref.name)).toBe(false);
+    expect(await runner(api, { shared: true }).run(inv)).toMatchObject({ status: 'succeeded', result: { message: 'hi' } });
+    const secret = api.secrets.get(ref.name);
+    expect(secret?.stringData).toEqual({ token: new ResultTokens(SHARED_KEY).tokenFor(ref), params: JSON.stringify(inv.arguments) });
+    expect(secret?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Job', uid: 'uid-1' });
+    expect(secret?.metadata?.labels?.['toolgate.dev/executor']).toBe('executor-2');
+    expect(api.deleted).toEqual([]);
+  });
+
+  it('a creator whose call Secret a follower wrote first goes on with it (the same Secret)', async () => {
+    const inv = await invocation(undefined, { idempotent: true, decisionId: 'd-first' });
+    const COMPLETE: V1Job = { status: { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] } };
+    const api = kubeDouble((n) => (n < 2 ? RUNNING : COMPLETE));
+    const ref = { name: 'tg-0123456789abcdef0123', uid: 'uid-1' };
+    api.secrets.set(ref.name, { metadata: { name: ref.name } });
+    await new JobResultStore(api.core, 'toolgate-exec').save(inv.callId, ref, { call_id: inv.callId, status: 'ok', result: { message: 'hi' } });
+    expect(await runner(api, { shared: true }).run(inv)).toMatchObject({ status: 'succeeded', result: { message: 'hi' } });
+    expect(api.deleted).toEqual([]);
+    // Without shared tokens no follower writes it: a Secret already there is not this call's.
+    const alone = kubeDouble(() => COMPLETE);
+    alone.secrets.set(ref.name, { metadata: { name: ref.name } });
+    expect(await runner(alone).run(inv)).toMatchObject({ status: 'unavailable' });
+    expect(alone.deleted).toEqual([ref.name]);
+  });
+
+  it('a followed Job whose arguments only its stopped creator could serve, still without its Secret after the grace, is deleted and the caller told to retry', async () => {
+    const inv = await invocation(undefined, { idempotent: true, decisionId: 'd-retry', arguments: { message: 'x'.repeat(40_000) } });
+    const existing: V1Job = { metadata: { name: 'tg-0123456789abcdef0123', uid: 'uid-1', annotations: { 'toolgate.dev/decision-id': 'd-first', 'toolgate.dev/arguments-digest': argumentsDigest(inv.arguments) } }, status: { active: 1 } };
+    const api = kubeDouble(() => RUNNING, { existing });
+    expect(await runner(api, { shared: true, secretGraceMs: 30 }).run(inv)).toMatchObject({ status: 'unavailable', error: expect.stringContaining('send the call again') });
+    expect(api.deleted).toEqual(['tg-0123456789abcdef0123']);
+    expect(api.secrets.size).toBe(0);
+    // Its creator wrote the Secret in time: followed as usual.
+    const written = kubeDouble(() => RUNNING, { existing });
+    written.secrets.set('tg-0123456789abcdef0123', { metadata: { name: 'tg-0123456789abcdef0123' } });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    expect(await runner(written, { shared: true, secretGraceMs: 30 }).run({ ...inv, signal: controller.signal })).toMatchObject({ status: 'cancelled' });
+    expect(written.deleted).toEqual([]);
   });
 
   it('refuses, without running, the same decision twice (a replayed attestation) and other arguments under the same key', async () => {

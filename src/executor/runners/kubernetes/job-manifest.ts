@@ -58,7 +58,8 @@ export function callSecretName(callId: string): string {
   return jobName(callId);
 }
 
-function paramsInSecret(params: string): boolean {
+/** Small arguments travel in the call's Secret; larger ones are fetched from the replica that started the call. */
+export function paramsInSecret(params: string): boolean {
   return Buffer.byteLength(params) <= MAX_SECRET_PARAMS_BYTES;
 }
 

@@ -6,7 +6,7 @@ import { argumentsDigest } from '../../../shared/digest.js';
 import { createLogger, errorMessage, type Logger } from '../../../shared/logger.js';
 import type { Runner, ToolInvocation, ToolOutcome } from '../runner.js';
 import { callJobName, IDENTITY_LABEL, jobTtlSeconds, ResultTokens, type JobRef } from './job-identity.js';
-import { buildCallSecret, buildJobManifest, CALL_ID_LABEL, EXECUTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL, type JobSettings } from './job-manifest.js';
+import { buildCallSecret, buildJobManifest, CALL_ID_LABEL, callSecretName, EXECUTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL, paramsInSecret, type JobSettings } from './job-manifest.js';
 import { HELD_DEADLINE_MARGIN_SECONDS, isHeld, markHeld, WARM_POD_ANNOTATION, type HeldCall } from './held-call.js';
 import { describeTermination, PodProgress } from './pod-progress.js';
 import { ResultChannel } from './result-channel.js';
@@ -50,10 +50,14 @@ export interface KubernetesJobRunnerOptions {
   pollIntervalMs?: number;
   /** How long reading the Job may keep failing (API unreachable, 5xx, 429) before the run gives up. */
   readErrorToleranceMs?: number;
+  /** See finishStart: how long a followed Job may lack its call Secret when this replica cannot write it. */
+  secretGraceMs?: number;
   log?: Logger;
 }
 
 const DEFAULT_READ_ERROR_TOLERANCE_MS = 30_000;
+/** How long a follower waits for the call Secret of a Job whose arguments are too large for it (finishStart). */
+const DEFAULT_SECRET_GRACE_MS = 5_000;
 const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
 /**
@@ -242,7 +246,9 @@ export class KubernetesJobRunner implements Runner {
         // AlreadyExists: this call is another replica's (or an earlier process's) Job. Attach, never run again.
         const attached = await this.attach(inv, name);
         if ('status' in attached) return attached;
-        ref = attached;
+        ref = attached.ref;
+        const unstartable = await this.finishStart(inv, settings, attached.job, ref);
+        if (unstartable) return unstartable;
       }
       if (owned) {
         const token = held?.token ?? (this.tokens ? this.tokens.tokenFor(ref) : randomBytes(32).toString('base64url'));
@@ -250,8 +256,11 @@ export class KubernetesJobRunner implements Runner {
         try {
           await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: buildCallSecret(inv, settings, token, ref) });
         } catch (err) {
-          await this.deleteJob(name);
-          return { status: 'unavailable', error: `cannot create the call's Secret ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+          // With shared tokens a follower may have written it first (finishStart): the same Secret, nothing to undo.
+          if (!(this.tokens && statusOf(err) === 409)) {
+            await this.deleteJob(name);
+            return { status: 'unavailable', error: `cannot create the call's Secret ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
+          }
         }
         if (!held) inv.observe?.({ kind: 'job.created', job: name, namespace: this.opts.namespace });
       } else {
@@ -382,7 +391,7 @@ export class KubernetesJobRunner implements Runner {
    * call without an Idempotency-Key is named by its decision): refused. Other arguments under the same key: a
    * conflict. Otherwise an idempotent retry: follow the Job to its result.
    */
-  private async attach(inv: ToolInvocation, name: string): Promise<JobRef | ToolOutcome> {
+  private async attach(inv: ToolInvocation, name: string): Promise<{ ref: JobRef; job: V1Job } | ToolOutcome> {
     let job: V1Job;
     try {
       job = await this.batch.readNamespacedJob({ name, namespace: this.opts.namespace });
@@ -397,7 +406,49 @@ export class KubernetesJobRunner implements Runner {
       return { status: 'refused', code: 'idempotency_conflict', error: 'this Idempotency-Key was already used with different arguments' };
     }
     if (job.metadata?.deletionTimestamp || !job.metadata?.uid) return { status: 'unavailable', error: `the earlier run of this call (Job ${name}) is being cancelled; retry` };
-    return { name, uid: job.metadata.uid };
+    return { ref: { name, uid: job.metadata.uid }, job };
+  }
+
+  /**
+   * A Job's pod waits for its call's Secret, which the replica that created the Job writes just after it. A
+   * replica stopped in between would leave a Job that hangs to its deadline, and every retry of the call with
+   * it. So a follower finishes the start: with shared tokens the Secret is the same from any replica (the token
+   * derives from the Job, the arguments are this call's, checked by digest in attach), and AlreadyExists is the
+   * usual answer. Arguments too large for the Secret are served only by the replica that started the call:
+   * then a Job still without its Secret after a grace is deleted (its pod cannot have started) and the caller
+   * told to retry, which starts the call afresh. Returns an outcome only when the call cannot go on.
+   */
+  private async finishStart(inv: ToolInvocation, settings: JobSettings, job: V1Job, ref: JobRef): Promise<ToolOutcome | undefined> {
+    const finished = job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+    if (!this.tokens || finished || isHeld(job)) return undefined;
+    if (paramsInSecret(settings.params)) {
+      const creator = job.metadata?.labels?.[EXECUTOR_LABEL] ?? settings.executor;
+      try {
+        await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: buildCallSecret(inv, { ...settings, executor: creator }, this.tokens.tokenFor(ref), ref) });
+        this.log.warn('wrote the call Secret of a Job whose creator did not (stopped after creating the Job?)', { job: ref.name, call_id: inv.callId, creator });
+      } catch (err) {
+        // 409: the creator wrote it. Anything else: the poll loop follows the Job to its deadline as before.
+        if (statusOf(err) !== 409) this.log.warn('cannot make sure the call Secret of a followed Job exists', { job: ref.name, cause: apiMessage(err) });
+      }
+      return undefined;
+    }
+    for (const deadline = Date.now() + (this.opts.secretGraceMs ?? DEFAULT_SECRET_GRACE_MS); ; ) {
+      try {
+        await this.core.readNamespacedSecret({ name: callSecretName(inv.callId), namespace: this.opts.namespace });
+        return undefined;
+      } catch (err) {
+        if (statusOf(err) !== 404) return undefined;
+      }
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    try {
+      await this.batch.deleteNamespacedJob({ name: ref.name, namespace: this.opts.namespace, propagationPolicy: 'Background', gracePeriodSeconds: 0, body: { preconditions: { uid: ref.uid } } });
+    } catch (err) {
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) return { status: 'unavailable', error: `the Job ${ref.name} of this call never got its Secret and cannot be deleted: ${apiMessage(err)}` };
+    }
+    this.log.warn('deleted a Job whose creator never wrote its call Secret', { job: ref.name, call_id: inv.callId });
+    return { status: 'unavailable', error: 'the replica that started this call stopped before its tool could start; send the call again' };
   }
 
   /** The result stored with the Job by whichever replica received it; undefined when none (or no store). */
