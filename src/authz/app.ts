@@ -5,6 +5,7 @@ import { loadToolCatalogFile, type ToolCatalog } from '../catalog/tool-catalog.j
 import { EMPTY_MCP_SERVERS, loadMcpServersFile } from '../catalog/mcp-servers.js';
 import { loadUpstreamCredentials } from './upstream-credentials.js';
 import { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
+import { isListingAnswer, UpstreamAnswerGuard } from './mcp-lists/upstream-answer-guard.js';
 import { createLogger, errorMessage, type Logger } from '../shared/logger.js';
 import type { Tracing } from '../shared/tracing.js';
 import { loadAttestationKey } from '../shared/decision-attestation.js';
@@ -110,12 +111,16 @@ export async function startAuthz(config: AuthzConfig, log: Logger = createLogger
   let ops: OpsServer | undefined;
   try {
     const toolsListFilter = new ToolsListFilter({ engine, servers, log: log.child('mcp-lists') });
+    const answerGuard = new UpstreamAnswerGuard(log.child('mcp-answers'));
+    // One ext_proc service: a tools/list answer (its decision carries the listing question) is filtered, any
+    // other upstream answer checked.
+    const mcpAnswers = { process: async (req: Parameters<ToolsListFilter['process']>[0]) => (isListingAnswer(req) ? toolsListFilter.process(req) : answerGuard.process(req)) };
     grpcServer = await startGrpcServer({
       address: config.grpc.address,
       checkService,
       health,
       log,
-      toolsListFilter,
+      mcpAnswers,
       maxConcurrentStreams: config.grpc.max_concurrent_streams,
       keepalive: { intervalMs: config.grpc.keepalive.interval_ms, timeoutMs: config.grpc.keepalive.timeout_ms },
       ...(config.grpc.tls ? { tls: await loadServerTls(config.grpc.tls) } : {}),

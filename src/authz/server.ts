@@ -9,7 +9,7 @@ import { loadServerCodecs } from './grpc/proto-loading.js';
 import type { KeepaliveOptions } from './grpc/session-keepalive.js';
 import { bidiStream } from './grpc/http2-grpc-server.js';
 import { loadExtProcCodec } from './mcp-lists/ext-proc-codec.js';
-import type { ToolsListFilter } from './mcp-lists/tools-list-filter.js';
+import type { ProcessingRequest, ProcessingResponse } from './mcp-lists/ext-proc-codec.js';
 
 /** Envoy may send bodies up to its with_request_body limit; leave room for headers and metadata. */
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -25,8 +25,8 @@ export async function startGrpcServer(opts: {
   tls?: ServerTls;
   maxConcurrentStreams?: number;
   keepalive?: KeepaliveOptions;
-  /** Envoy's ext_proc for upstream MCP tools/list responses, on the same port. */
-  toolsListFilter?: ToolsListFilter;
+  /** Envoy's ext_proc for upstream MCP servers' answers (tools/list filter, answer check), on the same port. */
+  mcpAnswers?: { process(req: ProcessingRequest): Promise<ProcessingResponse> };
 }): Promise<AuthzGrpcServer> {
   const codecs = loadServerCodecs();
   const check = (call: GrpcCall<CheckRequest>): Promise<CheckResponse> => {
@@ -50,12 +50,12 @@ export async function startGrpcServer(opts: {
       [codecs.check.path]: unary({ deserialize: codecs.check.deserialize, serialize: encodeCheckResponse }, check),
       [codecs.healthCheck.path]: unary(codecs.healthCheck, (call) => opts.health.check(call)),
       [codecs.healthWatch.path]: serverStream(codecs.healthWatch, (call, send, onClose) => opts.health.watch(call, send, onClose)),
-      ...(opts.toolsListFilter ? extProcMethod(opts.toolsListFilter) : {}),
+      ...(opts.mcpAnswers ? extProcMethod(opts.mcpAnswers) : {}),
     },
   });
 }
 
-function extProcMethod(filter: ToolsListFilter): Record<string, ReturnType<typeof bidiStream>> {
+function extProcMethod(filter: { process(req: ProcessingRequest): Promise<ProcessingResponse> }): Record<string, ReturnType<typeof bidiStream>> {
   const codec = loadExtProcCodec();
   return { [codec.path]: bidiStream(codec, (call) => filter.process(call.request)) as ReturnType<typeof bidiStream> };
 }

@@ -10,10 +10,12 @@ import type { McpServerDefinition } from '../catalog/mcp-servers.js';
  *      cache so the request is matched again): the response goes through ext_proc, which keeps only the tools
  *      this agent's policy lets it call;
  *   2. GET, the server's event stream: no deadline, an idle timeout;
- *   3. everything else (POST messages, DELETE): the server's timeout.
+ *   3. everything else (POST messages, DELETE): the server's timeout; ext_proc sees the response headers and
+ *      a JSON answer's body, and turns an answer that is not a JSON-RPC response for the request into a
+ *      JSON-RPC error naming the server (the answer check).
  * The upstream never sees toolgate's trusted headers (removed on the route, after the decision used them).
  * Envoy decides which filters a request's chain has from the route matched first (before ext_authz), so
- * every route of an upstream enables ext_proc; all but the tools/list route then switch it off per route.
+ * every route of an upstream enables ext_proc; the GET route then switches it off.
  */
 export const MCP_ROUTES_MARKER = /^([ \t]*)# @mcp-routes.*$/m;
 export const MCP_CLUSTERS_MARKER = /^([ \t]*)# @mcp-clusters.*$/m;
@@ -45,6 +47,12 @@ function extProc(setting: string): string[] {
   ];
 }
 
+/**
+ * The answer check (src/authz/mcp-lists/upstream-answer-guard.ts): response headers only; the authz server
+ * asks for the body (mode_override BUFFERED) of a JSON answer alone, so event streams are never buffered.
+ */
+const ANSWER_CHECK_MODE = 'overrides: { processing_mode: { request_header_mode: SKIP, response_header_mode: SEND, request_body_mode: NONE, response_body_mode: NONE, request_trailer_mode: SKIP, response_trailer_mode: SKIP } }';
+
 const UPSTREAM_HIDDEN_HEADERS = ['x-toolgate-mcp-method', 'x-toolgate-visible-tools', 'x-toolgate-agent-id', 'x-toolgate-agent-auth', 'x-toolgate-attestation', 'x-toolgate-tool', 'x-toolgate-obligations'];
 
 export function mcpRoutesYaml(servers: readonly McpServerDefinition[]): string[] {
@@ -68,7 +76,7 @@ export function mcpRoutesYaml(servers: readonly McpServerDefinition[]): string[]
       `  route: { ${common}, timeout: ${s.timeout_seconds}s, idle_timeout: ${s.timeout_seconds + 10}s }`,
       `  ${hidden}`,
       ...authzExtensions(s.name).map((l) => `  ${l}`),
-      ...extProc('disabled: true'),
+      ...extProc(ANSWER_CHECK_MODE),
     );
   }
   return lines;

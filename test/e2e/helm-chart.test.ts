@@ -305,6 +305,9 @@ describe('Helm chart', () => {
         expect(config).toContain('envoy.tracers.opentelemetry');
         expect(config).toContain('toolgate-otel-collector.toolgate-system.svc');
         expect(config).toContain('prefix: /mcp');
+        // Upstream MCP answers are checked from their headers (a JSON body on demand), streams never buffered.
+        expect(config).toContain('processing_mode: { request_header_mode: SKIP, response_header_mode: SEND, request_body_mode: NONE, response_body_mode: NONE');
+        expect(config).toContain('allow_mode_override: true');
       } else {
         expect(config).not.toContain('otel_collector');
       }

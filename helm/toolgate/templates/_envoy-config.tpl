@@ -104,7 +104,7 @@
   route: { {{ $common }}, timeout: {{ $t }}s, idle_timeout: {{ add $t 10 }}s }
   request_headers_to_remove: {{ $hidden }}
 {{ $authz }}
-{{ printf $extProc "disabled: true" }}
+{{ printf $extProc "overrides: { processing_mode: { request_header_mode: SKIP, response_header_mode: SEND, request_body_mode: NONE, response_body_mode: NONE, request_trailer_mode: SKIP, response_trailer_mode: SKIP } }" }}
 {{- end }}
 {{- end -}}
 

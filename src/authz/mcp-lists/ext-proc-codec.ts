@@ -11,7 +11,7 @@ export interface HeaderValueOption {
 /** The ext_proc messages the tools/list filter reads and writes (protos/envoy/service/ext_proc/v3). */
 export interface ProcessingRequest {
   request_headers?: unknown;
-  response_headers?: unknown;
+  response_headers?: { headers?: { headers?: { key?: string; value?: string; raw_value?: Buffer | Uint8Array }[] }; end_of_stream?: boolean };
   request_body?: { body?: Buffer; end_of_stream?: boolean };
   response_body?: { body?: Buffer; end_of_stream?: boolean };
   request_trailers?: unknown;
@@ -38,7 +38,12 @@ export interface ProcessingResponse {
   request_trailers?: { header_mutation?: HeaderMutation };
   response_trailers?: { header_mutation?: HeaderMutation };
   immediate_response?: { status: { code: number }; headers?: HeaderMutation; body?: Buffer; details?: string };
+  /** Honoured with the filter's allow_mode_override: e.g. ask for this response's body after its headers. */
+  mode_override?: { response_body_mode?: number };
 }
+
+/** ProcessingMode.BodySendMode.BUFFERED */
+export const BODY_BUFFERED = 2;
 
 /** How ext_proc's Process messages go to and from bytes. */
 export type ExtProcCodec = MethodCodec<ProcessingRequest, ProcessingResponse>;
