@@ -47,7 +47,8 @@ export class McpCheck {
   async gateCall(mapped: MappedRequest, decision: PolicyDecision, revision: string): Promise<PolicyDecision> {
     if (!decision.allowed || mapped.mcp?.method !== 'tools/call' || !mapped.toolCall) return decision;
     const tool = mapped.toolCall.tool;
-    if (await this.listingGate.listed(callListingQuestion(mapped.input), mapped.mcp.server, tool, revision)) return decision;
+    const agentId = typeof mapped.input.agent_id === 'string' ? mapped.input.agent_id : undefined;
+    if (await this.listingGate.listed(() => callListingQuestion(mapped.input), agentId, mapped.mcp.server, tool, revision)) return decision;
     return { ...decision, allowed: false, reasons: [`tool "${tool}" is not in this agent's tools/list (the policy does not list it), so it cannot be called`] };
   }
 
@@ -77,7 +78,7 @@ export class McpCheck {
       { decisionId, agentId: agent.id, agentMethod: agent.method, policyRevision: revision },
       this.opts.attestationKey,
     );
-    return { trusted: { ...trusted, ...contract }, remove: ['authorization'] };
+    return { trusted: Object.assign(trusted, contract), remove: ['authorization'] };
   }
 }
 

@@ -47,9 +47,9 @@ export interface AttestedDecision {
    * The bytes the decision covers. REST: the request body exactly as Envoy sent it. MCP `tools/call`: the
    * tool's arguments as `mcpArgumentsBytes` renders them (not the JSON-RPC envelope, so the executor checks
    * the arguments it actually runs with). MCP `tools/list`: the visible-tools header value. Any other MCP
-   * message: the request body.
+   * message: the request body. A string stands for its UTF-8 bytes.
    */
-  body: Uint8Array;
+  body: Uint8Array | string;
   /**
    * The obligations header exactly as sent (canonical JSON, see shared/obligations.ts), when the decision
    * carried obligations. Under the MAC, so they can be neither removed, added nor changed on the way; without
@@ -60,7 +60,12 @@ export interface AttestedDecision {
 
 /** The attested bytes of an MCP tool call's arguments: their canonical JSON (keys sorted at every level). */
 export function mcpArgumentsBytes(args: unknown): Buffer {
-  return Buffer.from(canonicalJson(args ?? {}), 'utf8');
+  return Buffer.from(mcpArgumentsText(args), 'utf8');
+}
+
+/** `mcpArgumentsBytes` as text (an attestation hashes its UTF-8 bytes without a copy into a Buffer). */
+export function mcpArgumentsText(args: unknown): string {
+  return canonicalJson(args ?? {});
 }
 
 export class AttestationKeyError extends Error {}
@@ -123,7 +128,7 @@ export function verifyAttestation(key: Buffer, d: AttestedDecision, presented: s
 }
 
 function mac(key: Buffer, d: AttestedDecision, issuedAt: number, expiresAt: number): Buffer {
-  const bodySha256 = createHash('sha256').update(d.body).digest('hex');
+  const bodySha256 = (typeof d.body === 'string' ? createHash('sha256').update(d.body, 'utf8') : createHash('sha256').update(d.body)).digest('hex');
   // A JSON array: unambiguous whatever characters an agent id or a revision holds.
   const fields: unknown[] = [VERSION, d.decisionId, d.agentId, d.agentMethod, d.tool, d.policyRevision, bodySha256, d.scope ?? 'rest', issuedAt, expiresAt];
   // Appended only when present: an attestation without obligations is the same MAC as before they existed.

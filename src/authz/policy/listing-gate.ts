@@ -22,16 +22,25 @@ export class ListingGate {
     private readonly servers: McpServerRegistry | undefined,
   ) {}
 
-  /** `question`: the listing input ({mcp with method tools/list, agent, ...}) without any call's fields. */
-  async listed(question: JsonObject, server: string, tool: string, revision: string): Promise<boolean> {
-    const key = JSON.stringify([revision, question.agent_id ?? null, server, tool]);
+  /**
+   * `question`: makes the listing input ({mcp with method tools/list, agent, ...}) without any call's fields,
+   * asked only when the answer is not remembered; `agentId` is that input's `agent_id`.
+   */
+  async listed(question: () => JsonObject, agentId: string | undefined, server: string, tool: string, revision: string): Promise<boolean> {
+    const key = answerKey(revision, agentId, server, tool);
     const known = this.answers.get(key);
     if (known !== undefined) return known;
     const def = server === 'toolgate' ? this.catalog.get(tool) : undefined;
     const fields = (def ? this.catalog.deriveFields(def, {}) : (this.servers?.deriveFields(server, tool, {}) ?? {})) as Record<string, unknown>;
-    const listed = (await visibleTools(this.engine, question, server, [{ name: tool, fields }])).length === 1;
+    const listed = (await visibleTools(this.engine, question(), server, [{ name: tool, fields }])).length === 1;
     if (this.answers.size >= MAX_ENTRIES) this.answers.clear();
     this.answers.set(key, listed);
     return listed;
   }
+}
+
+/** Unambiguous whatever characters the parts hold (each but the last is length-prefixed); cheaper than JSON. */
+function answerKey(revision: string, agentId: string | undefined, server: string, tool: string): string {
+  const agent = agentId === undefined ? '-' : `${agentId.length}:${agentId}`;
+  return `${revision.length}:${revision}${agent}${server.length}:${server}${tool}`;
 }

@@ -1,4 +1,4 @@
-import { attest, mcpArgumentsBytes } from '../../shared/decision-attestation.js';
+import { attest, mcpArgumentsText, type AttestedDecision } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import type { McpMessage } from '../input/mcp-message.js';
 
@@ -26,26 +26,33 @@ export function mcpTrustedHeaders(
 ): Record<string, string> {
   const { message } = allowed;
   const out: Record<string, string> = { [TRUSTED_HEADERS.mcpMethod]: message.method };
-  let body: Uint8Array = allowed.requestBody;
-  if (message.method === 'tools/call' && allowed.tool !== undefined) {
-    out[TRUSTED_HEADERS.tool] = allowed.tool;
-    body = allowed.argumentsBytes ?? mcpArgumentsBytes(allowed.arguments);
+  const isCall = message.method === 'tools/call' && allowed.tool !== undefined;
+  if (isCall) {
+    out[TRUSTED_HEADERS.tool] = allowed.tool as string;
     if (allowed.obligations) out[TRUSTED_HEADERS.obligations] = allowed.obligations;
   } else if (message.method === 'tools/list') {
-    const value = (allowed.visibleTools ?? []).join(',');
-    out[TRUSTED_HEADERS.visibleTools] = value;
-    body = Buffer.from(value, 'utf8');
-  } else if (message.kind === 'stream' || message.kind === 'session_end') {
-    body = new Uint8Array(0);
+    out[TRUSTED_HEADERS.visibleTools] = (allowed.visibleTools ?? []).join(',');
   }
   if (key) {
-    out[TRUSTED_HEADERS.attestation] = attest(key, {
-      ...decision,
+    const attested: AttestedDecision = {
+      decisionId: decision.decisionId,
+      agentId: decision.agentId,
+      agentMethod: decision.agentMethod,
       tool: message.method === 'tools/call' ? (allowed.tool ?? '') : '',
+      policyRevision: decision.policyRevision,
       scope: `mcp:${message.method}`,
-      body,
-      ...(message.method === 'tools/call' && allowed.obligations ? { obligations: allowed.obligations } : {}),
-    });
+      body: attestedBody(allowed, isCall, out),
+    };
+    if (message.method === 'tools/call' && allowed.obligations) attested.obligations = allowed.obligations;
+    out[TRUSTED_HEADERS.attestation] = attest(key, attested);
   }
   return out;
+}
+
+/** The bytes an attestation covers for this method (a string stands for its UTF-8 bytes: no Buffer copy). */
+function attestedBody(allowed: McpAllowed, isCall: boolean, headers: Record<string, string>): Uint8Array | string {
+  if (isCall) return allowed.argumentsBytes ?? mcpArgumentsText(allowed.arguments);
+  if (allowed.message.method === 'tools/list') return headers[TRUSTED_HEADERS.visibleTools] ?? '';
+  if (allowed.message.kind === 'stream' || allowed.message.kind === 'session_end') return new Uint8Array(0);
+  return allowed.requestBody;
 }

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { attest, checkAttestation, loadAttestationKey, mcpArgumentsBytes, verifyAttestation, type AttestedDecision } from '../../../src/shared/decision-attestation.js';
+import { attest, checkAttestation, loadAttestationKey, mcpArgumentsBytes, mcpArgumentsText, verifyAttestation, type AttestedDecision } from '../../../src/shared/decision-attestation.js';
 
 const key = Buffer.alloc(32, 7);
 const decision: AttestedDecision = { decisionId: 'd-1', agentId: 'spiffe://toolgate.local/agent/ops-bot', agentMethod: 'mtls', tool: 'echo', policyRevision: 'r-1', body: Buffer.from('{"message":"hi"}') };
@@ -28,6 +28,14 @@ describe('decision attestation', () => {
     expect(verifyAttestation(key, { ...call, body: mcpArgumentsBytes({ a: { c: 'x', d: [1, 2] }, b: 1 }) }, attest(key, call))).toBe(true);
     expect(verifyAttestation(key, { ...call, scope: 'mcp:tools/list' }, attest(key, call))).toBe(false);
     expect(mcpArgumentsBytes(undefined).toString()).toBe('{}');
+  });
+
+  it('attests a string body as its UTF-8 bytes (the authz server hashes the arguments text; the executor checks bytes)', () => {
+    const args = { message: 'héllo \ud83d\ude00', n: 1 };
+    const call = { ...decision, scope: 'mcp:tools/call', body: mcpArgumentsText(args) };
+    expect(verifyAttestation(key, { ...call, body: mcpArgumentsBytes(args) }, attest(key, call))).toBe(true);
+    expect(verifyAttestation(key, { ...call, body: mcpArgumentsBytes({ ...args, n: 2 }) }, attest(key, call))).toBe(false);
+    expect(verifyAttestation(key, { ...call, body: Buffer.from(mcpArgumentsText(args), 'latin1') }, attest(key, call))).toBe(false);
   });
 
   it('expires: valid from its issue (with 5 s of clock skew) to its expiry, never longer than the route timeout', () => {
