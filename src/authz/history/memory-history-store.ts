@@ -153,52 +153,92 @@ export class MemoryHistoryStore implements HistoryStore {
 }
 
 /**
- * One agent's calls in flight: check id -> expiry, and the expiries sorted, so counting the live ones is a
- * binary search (an agent's calls may stay in flight until their expiry when no executor ends them, up to
- * `maxEntriesPerSeries`: scanning them all on every check cost more than the check).
+ * One agent's calls in flight, sorted by expiry (ties in arrival order) with a map from check id to its entry:
+ * counting the live ones drops the expired from the front, an ended call is marked gone in place, and a full
+ * set gives up the call closest to its expiry, so every check costs O(log n) amortized. (An agent's calls may
+ * stay in flight until their expiry when no executor ends them, up to `maxEntriesPerSeries`: scanning them on
+ * every check cost more than the check.)
  */
 class InFlightCalls {
-  private readonly byId = new Map<string, number>();
-  private readonly expiries: number[] = [];
-  /** The time of the last count: ids that expired by then may still be in `byId` (swept lazily). */
-  private countedAt = -Infinity;
+  private readonly byId = new Map<string, InFlightEntry>();
+  private entries: InFlightEntry[] = [];
+  private head = 0;
+  /** Entries at or after `head` whose call has ended. */
+  private gone = 0;
 
   add(checkId: string, until: number, max: number): void {
     this.remove(checkId);
-    if (this.byId.size >= max) this.sweep();
-    if (this.byId.size >= max) this.remove(this.byId.keys().next().value as string);
-    this.byId.set(checkId, until);
-    this.expiries.splice(firstAfterIn(this.expiries, until, 0), 0, until);
+    const entry: InFlightEntry = { id: checkId, until, gone: false };
+    this.byId.set(checkId, entry);
+    // Calls of one tool share a timeout: nearly always the latest expiry, appended.
+    const last = this.entries[this.entries.length - 1];
+    if (!last || last.until <= until) this.entries.push(entry);
+    else this.entries.splice(firstEntryAfter(this.entries, until, this.head), 0, entry);
+    // Over the cap, the call closest to its expiry goes (as the Redis store's ZREMRANGEBYRANK after its ZADD).
+    if (this.byId.size > max) this.evictSoonest();
   }
 
   remove(checkId: string): void {
-    const until = this.byId.get(checkId);
-    if (until === undefined) return;
+    const entry = this.byId.get(checkId);
+    if (!entry) return;
     this.byId.delete(checkId);
-    const i = firstAtLeast(this.expiries, until);
-    if (this.expiries[i] === until) this.expiries.splice(i, 1);
+    entry.gone = true;
+    this.gone++;
+    this.compact();
   }
 
   /** Calls whose expiry is after `t`; the expired ones are forgotten. */
   live(t: number): number {
-    this.countedAt = t;
-    const expired = firstAfterIn(this.expiries, t, 0);
-    if (expired > 0) {
-      this.expiries.splice(0, expired);
-      for (const [id, until] of this.byId) {
-        if (until > t) break; // ids are in insertion order: expiries mostly ascend, so most expired come first
-        this.byId.delete(id);
-      }
-      // Expired ids left behind the first live one (a longer deadline inserted earlier) go in a full sweep,
-      // only when they are as many as the live ones.
-      if (this.byId.size > 2 * this.expiries.length) this.sweep();
+    while (this.head < this.entries.length) {
+      const entry = this.entries[this.head] as InFlightEntry;
+      if (!entry.gone && entry.until > t) break;
+      this.drop(entry);
     }
-    return this.expiries.length;
+    this.compact();
+    return this.byId.size;
   }
 
-  private sweep(): void {
-    for (const [id, until] of this.byId) if (until <= this.countedAt) this.byId.delete(id);
+  private evictSoonest(): void {
+    while (this.head < this.entries.length) {
+      const entry = this.entries[this.head] as InFlightEntry;
+      this.drop(entry);
+      if (!entry.gone) break;
+    }
   }
+
+  /** Moves `head` past its entry, forgetting the call if it had not ended. */
+  private drop(entry: InFlightEntry): void {
+    this.head++;
+    if (entry.gone) this.gone--;
+    else this.byId.delete(entry.id);
+  }
+
+  /** Rewrites the array once most of it is dropped or gone. */
+  private compact(): void {
+    const dead = this.head + this.gone;
+    if (dead > 1024 && dead * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head).filter((e) => !e.gone);
+      this.head = 0;
+      this.gone = 0;
+    }
+  }
+}
+
+interface InFlightEntry {
+  id: string;
+  until: number;
+  gone: boolean;
+}
+
+/** Index of the first entry expiring later than `until`, from `lo` (entries ascend by expiry). */
+function firstEntryAfter(xs: InFlightEntry[], until: number, lo: number): number {
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((xs[mid] as InFlightEntry).until <= until) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function counts(s: Series, t: number, w: HistoryWindows): WindowCounts {
@@ -208,18 +248,6 @@ function counts(s: Series, t: number, w: HistoryWindows): WindowCounts {
 /** Index of the first live timestamp later than `horizon` (binary search: the series is ascending). */
 function firstAfter(s: Series, horizon: number): number {
   return firstAfterIn(s.ts, horizon, s.head);
-}
-
-/** Index of the first value not below `v` in ascending `xs`. */
-function firstAtLeast(xs: number[], v: number): number {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((xs[mid] as number) < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Index of the first value later than `horizon` in ascending `xs`, from `lo`. */

@@ -144,8 +144,9 @@ describe('history store bounds', () => {
       expect((await store.observe(s, `c${i}`, 1000)).agent.in_flight).toBe(naive.size);
       const lasting = [50, 400, 1500][rand(3)] as number; // deadlines differ by tool: expiries do not come in order
       await store.settle(s, `c${i}`, { allowed: true, cost: 0, inFlightMs: lasting });
-      if (naive.size >= cap) naive.delete(naive.keys().next().value as string);
       naive.set(`c${i}`, now + lasting);
+      // Over the cap the call closest to its expiry goes (the first of equals), as Redis's ZREMRANGEBYRANK.
+      if (naive.size > cap) naive.delete([...naive].reduce((a, b) => (b[1] < a[1] ? b : a))[0]);
       if (rand(3) === 0) {
         const ended = `c${i - rand(20)}`;
         await store.finish(s.agentId, ended);
