@@ -74,7 +74,7 @@ export class McpCheck {
     trusted[TRUSTED_HEADERS.agentMethod] = agent.method;
     const listed = message.method === 'tools/list' ? await visibleTools(this.opts.engine, mapped.input, TOOLGATE_MCP_SERVER, catalogListedTools(this.opts.catalog)) : undefined;
     const contract = mcpTrustedHeaders(
-      { message, tool: mapped.toolCall?.tool, arguments: mapped.toolCall?.arguments, argumentsBytes: mapped.rawArguments?.json, visibleTools: listed, requestBody, ...(obligations ? { obligations } : {}) },
+      { message, tool: mapped.toolCall?.tool, visibleTools: listed, requestBody, ...(obligations ? { obligations } : {}) },
       { decisionId, agentId: agent.id, agentMethod: agent.method, policyRevision: revision },
       this.opts.attestationKey,
     );

@@ -1,6 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { canonicalJson } from './digest.js';
 import { TRUSTED_HEADERS } from './trusted-headers.js';
 
 /**
@@ -44,10 +43,10 @@ export interface AttestedDecision {
    */
   scope?: string;
   /**
-   * The bytes the decision covers. REST: the request body exactly as Envoy sent it. MCP `tools/call`: the
-   * tool's arguments as `mcpArgumentsBytes` renders them (not the JSON-RPC envelope, so the executor checks
-   * the arguments it actually runs with). MCP `tools/list`: the visible-tools header value. Any other MCP
-   * message: the request body. A string stands for its UTF-8 bytes.
+   * The bytes the decision covers. REST, MCP `tools/call` and any other MCP message but `tools/list`: the
+   * request body exactly as Envoy sent it (the executor reads the arguments it runs with from those bytes,
+   * with the same strict reader as the authz server). MCP `tools/list`: the visible-tools header value. A
+   * string stands for its UTF-8 bytes.
    */
   body: Uint8Array | string;
   /**
@@ -56,16 +55,6 @@ export interface AttestedDecision {
    * it the MAC is computed exactly as before obligations existed.
    */
   obligations?: string;
-}
-
-/** The attested bytes of an MCP tool call's arguments: their canonical JSON (keys sorted at every level). */
-export function mcpArgumentsBytes(args: unknown): Buffer {
-  return Buffer.from(mcpArgumentsText(args), 'utf8');
-}
-
-/** `mcpArgumentsBytes` as text (an attestation hashes its UTF-8 bytes without a copy into a Buffer). */
-export function mcpArgumentsText(args: unknown): string {
-  return canonicalJson(args ?? {});
 }
 
 export class AttestationKeyError extends Error {}

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
-import { loadAttestationKey, mcpArgumentsBytes, verifyAttestation } from '../../src/shared/decision-attestation.js';
+import { loadAttestationKey, verifyAttestation } from '../../src/shared/decision-attestation.js';
 import { signAgentJwt } from '../../src/gateway/dev-credentials.js';
 import { startControlPlane, type ControlPlane } from '../support/kube/control-plane.js';
 import { startCollector, type Collector } from '../support/otel-collector.js';
@@ -194,7 +194,7 @@ describe('MCP through the gateway', () => {
     expect(seen?.headers.authorization).toBeUndefined();
     const key = await loadAttestationKey(stack.creds.decisionKeyPath);
     const decided = { decisionId: seen?.headers['x-toolgate-decision-id'] ?? '', agentId: 'ops-bot', agentMethod: 'jwt', tool: 'k8s_list_pods', policyRevision: 'mcp-e2e', scope: 'mcp:tools/call' };
-    expect(verifyAttestation(key, { ...decided, body: mcpArgumentsBytes(args) }, seen?.headers['x-toolgate-attestation'])).toBe(true);
+    expect(verifyAttestation(key, { ...decided, body: Buffer.from(seen?.body ?? '') }, seen?.headers['x-toolgate-attestation'])).toBe(true);
 
     stack.upstream.clear();
     await stack.call('/mcp', { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { jwt: await token('viewer-bot') });

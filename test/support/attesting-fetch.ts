@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { attest, mcpArgumentsBytes } from '../../src/shared/decision-attestation.js';
+import { attest } from '../../src/shared/decision-attestation.js';
 
 /**
  * Test double for Envoy + the authz server in front of the executor's /mcp, for unit tests that talk to the
@@ -32,7 +32,7 @@ export function attestingFetch(opts: AttestingFetchOptions): typeof fetch {
     const tool = decided === 'tools/call' ? String(params.name) : '';
     const visible = (opts.visibleTools ?? []).join(',');
     const obligations = decided === 'tools/call' ? opts.obligations : undefined;
-    const body = decided === 'tools/call' ? mcpArgumentsBytes(params.arguments) : decided === 'tools/list' ? Buffer.from(visible) : Buffer.from(bodyText);
+    const body = decided === 'tools/list' ? Buffer.from(visible) : Buffer.from(bodyText);
     const headers: Record<string, string> = {
       'x-toolgate-decision-id': decisionId,
       'x-toolgate-agent-id': agentId,

@@ -6,7 +6,6 @@ import type { AttributeContext, CheckRequest } from '../grpc/check-types.js';
 import { Rejection } from '../response/rejection.js';
 import { AgentIdError, refusedJwt, resolveAgentIdentity, type AgentIdentity, type IdentityOptions } from './agent-identity.js';
 import { attributesToJson, INPUT_VERSION, metadataToJson, type JsonObject } from './envoy-input.js';
-import { mcpArgumentsBytes } from '../../shared/decision-attestation.js';
 import { SHARE_FROM_BYTES, type SharedJsonValue } from './input-json.js';
 import { mapMcpRequest, TOOLGATE_MCP_SERVER } from './mcp-adapter.js';
 import type { McpMessage } from './mcp-message.js';
@@ -184,9 +183,9 @@ function mapAuthenticated(attrs: AttributeContext, basics: RequestBasics, opts: 
     rawArguments = { value: toolCall.arguments, json, containers: new Set([toolCall]) };
   }
   // MCP tools/call: the arguments stand in the message (parsed_body.params), in input.mcp.params and in tool_call.
-  // Written once as the attestation renders them (canonical JSON: the same value, keys sorted), for both.
+  // Written once, as JSON.stringify writes the parsed value (what the policy reads at each place).
   if (worthSharing && mcp?.document && toolCall && mcpInput) {
-    const json = mcpArgumentsBytes(toolCall.arguments);
+    const json = Buffer.from(JSON.stringify(toolCall.arguments));
     rawArguments = { value: toolCall.arguments, json, containers: new Set([mcp.document, (mcp.document as { params?: unknown }).params, mcpInput, mcpInput.params, toolCall]) };
   }
   return { input, agent, toolCall, tool, fields, mcp, rawArguments };

@@ -1,4 +1,4 @@
-import { attest, mcpArgumentsText, type AttestedDecision } from '../../shared/decision-attestation.js';
+import { attest, type AttestedDecision } from '../../shared/decision-attestation.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import type { McpMessage } from '../input/mcp-message.js';
 
@@ -10,9 +10,6 @@ import type { McpMessage } from '../input/mcp-message.js';
 export interface McpAllowed {
   message: McpMessage;
   tool: string | undefined;
-  arguments: Record<string, unknown> | undefined;
-  /** `mcpArgumentsBytes(arguments)` when already rendered (large calls: see input/input-json.ts). */
-  argumentsBytes?: Uint8Array;
   visibleTools: string[] | undefined;
   requestBody: Uint8Array;
   /** tools/call: the obligations header value (canonical JSON), when the policy obliged limits. */
@@ -41,7 +38,7 @@ export function mcpTrustedHeaders(
       tool: message.method === 'tools/call' ? (allowed.tool ?? '') : '',
       policyRevision: decision.policyRevision,
       scope: `mcp:${message.method}`,
-      body: attestedBody(allowed, isCall, out),
+      body: attestedBody(allowed, out),
     };
     if (message.method === 'tools/call' && allowed.obligations) attested.obligations = allowed.obligations;
     out[TRUSTED_HEADERS.attestation] = attest(key, attested);
@@ -49,9 +46,12 @@ export function mcpTrustedHeaders(
   return out;
 }
 
-/** The bytes an attestation covers for this method (a string stands for its UTF-8 bytes: no Buffer copy). */
-function attestedBody(allowed: McpAllowed, isCall: boolean, headers: Record<string, string>): Uint8Array | string {
-  if (isCall) return allowed.argumentsBytes ?? mcpArgumentsText(allowed.arguments);
+/**
+ * The bytes an attestation covers for this method: the request body, whose arguments the executor reads with
+ * the same strict reader (a tools/call binds its id, tool and arguments at once, at the cost of one HMAC over
+ * bytes already in hand); for tools/list the visible tools decided.
+ */
+function attestedBody(allowed: McpAllowed, headers: Record<string, string>): Uint8Array | string {
   if (allowed.message.method === 'tools/list') return headers[TRUSTED_HEADERS.visibleTools] ?? '';
   if (allowed.message.kind === 'stream' || allowed.message.kind === 'session_end') return new Uint8Array(0);
   return allowed.requestBody;

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { BodyError } from '../../shared/body/body-error.js';
 import { decodeUtf8Strict, parseStrictJson } from '../../shared/body/strict-json.js';
-import { ATTESTATION_TTL_SECONDS, checkAttestation, mcpArgumentsBytes } from '../../shared/decision-attestation.js';
+import { ATTESTATION_TTL_SECONDS, checkAttestation } from '../../shared/decision-attestation.js';
 import type { UsedDecisions } from '../call/used-decisions.js';
 import { TRUSTED_HEADERS } from '../../shared/trusted-headers.js';
 import { MCP_ERROR, type JsonRpcId } from './mcp-errors.js';
@@ -82,7 +82,6 @@ export function verifyMcpRequest(
     tool = name;
     const authorizedTool = header(headers, TRUSTED_HEADERS.tool);
     if (authorizedTool !== tool) return refuse(403, id, MCP_ERROR.notAuthorized, `the decision was for tool "${authorizedTool ?? ''}", not "${tool}"`);
-    attestedBytes = mcpArgumentsBytes(message.params?.arguments);
   } else if (message?.kind === 'request' && message.method === 'tools/list') {
     attestedBytes = Buffer.from(visibleHeader, 'utf8');
   }

@@ -11,7 +11,7 @@ import { parseMcpServers } from '../../../src/catalog/mcp-servers.js';
 import { loadToolCatalogFile, type ToolCatalog } from '../../../src/catalog/tool-catalog.js';
 import type { ArgumentError, ToolDefinition } from '../../../src/catalog/tool-catalog.js';
 import { invalidArgumentsResult } from '../../../src/executor/mcp/mcp-tool-results.js';
-import { mcpArgumentsBytes, verifyAttestation } from '../../../src/shared/decision-attestation.js';
+import { verifyAttestation } from '../../../src/shared/decision-attestation.js';
 import { createLogger } from '../../../src/shared/logger.js';
 import { REPO_ROOT } from '../../../src/shared/repo-paths.js';
 
@@ -99,14 +99,16 @@ describe('MCP decisions', () => {
     expect(r.body.error.data.decision_id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('allows a tools/call with the MCP trusted headers and an attestation over the canonical arguments', async () => {
-    const res = await service(functionEngine(seedLike)).check(req(call('k8s_list_pods', { namespace: 'staging', labelSelector: 'app=web' })), undefined);
+  it('allows a tools/call with the MCP trusted headers and an attestation over the request body', async () => {
+    const message = call('k8s_list_pods', { namespace: 'staging', labelSelector: 'app=web' });
+    const res = await service(functionEngine(seedLike)).check(req(message), undefined);
     const h = headers(res);
     expect(h).toMatchObject({ 'x-toolgate-mcp-method': 'tools/call', 'x-toolgate-tool': 'k8s_list_pods', 'x-toolgate-agent-id': 'ops-bot', 'x-toolgate-agent-auth': 'jwt', 'x-toolgate-policy-revision': 'rev-1' });
     const attested = { decisionId: h['x-toolgate-decision-id'] as string, agentId: 'ops-bot', agentMethod: 'jwt', tool: 'k8s_list_pods', policyRevision: 'rev-1', scope: 'mcp:tools/call' };
-    expect(verifyAttestation(key, { ...attested, body: mcpArgumentsBytes({ labelSelector: 'app=web', namespace: 'staging' }) }, h['x-toolgate-attestation'])).toBe(true);
-    expect(verifyAttestation(key, { ...attested, body: mcpArgumentsBytes({ labelSelector: 'app=web', namespace: 'production' }) }, h['x-toolgate-attestation'])).toBe(false);
-    expect(verifyAttestation(key, { ...attested, scope: 'rest', body: mcpArgumentsBytes({ labelSelector: 'app=web', namespace: 'staging' }) }, h['x-toolgate-attestation'])).toBe(false);
+    const body = Buffer.from(JSON.stringify(message));
+    expect(verifyAttestation(key, { ...attested, body }, h['x-toolgate-attestation'])).toBe(true);
+    expect(verifyAttestation(key, { ...attested, body: Buffer.from(JSON.stringify(call('k8s_list_pods', { namespace: 'production', labelSelector: 'app=web' }))) }, h['x-toolgate-attestation'])).toBe(false);
+    expect(verifyAttestation(key, { ...attested, scope: 'rest', body }, h['x-toolgate-attestation'])).toBe(false);
     expect(res.ok_response?.headers_to_remove).toContain('authorization');
   });
 

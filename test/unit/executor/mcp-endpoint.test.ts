@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExecutor, type RunningExecutor } from '../../../src/executor/app.js';
 import { parseExecutorConfig } from '../../../src/executor/config.js';
 import type { Runner, ToolInvocation, ToolOutcome } from '../../../src/executor/runners/runner.js';
-import { attest, mcpArgumentsBytes } from '../../../src/shared/decision-attestation.js';
+import { attest } from '../../../src/shared/decision-attestation.js';
 import { createLogger } from '../../../src/shared/logger.js';
 import { REPO_ROOT } from '../../../src/shared/repo-paths.js';
 import { attestingFetch, type AttestingFetchOptions } from '../../support/attesting-fetch.js';
@@ -292,7 +292,7 @@ describe('the executor as an MCP server (/mcp)', () => {
       const res = await post(call, {}, {
         tamper: (h) => {
           const decisionId = h['x-toolgate-decision-id'] as string;
-          h['x-toolgate-attestation'] = attest(KEY, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool: 'echo', policyRevision: 'test-rev', scope: 'mcp:tools/call', body: mcpArgumentsBytes({ message: 'something else' }) });
+          h['x-toolgate-attestation'] = attest(KEY, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool: 'echo', policyRevision: 'test-rev', scope: 'mcp:tools/call', body: Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'something else' } } })) });
         },
       });
       expect(await refusedCode(res)).toBe(-32003);
@@ -303,9 +303,10 @@ describe('the executor as an MCP server (/mcp)', () => {
       expect(await refusedCode(await post(call, {}, { tamper: (h) => (h['x-toolgate-mcp-method'] = 'tools/list') }))).toBe(-32003);
       expect(await refusedCode(await post(call, {}, { tamper: (h) => (h['x-toolgate-tool'] = 'sleep') }))).toBe(-32003);
       const rest = await post(call, {}, {
-        tamper: (h) => {
+        // The same bytes, attested for REST: the scope differs.
+        tamper: (h, m) => {
           const decisionId = h['x-toolgate-decision-id'] as string;
-          h['x-toolgate-attestation'] = attest(KEY, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool: 'echo', policyRevision: 'test-rev', body: mcpArgumentsBytes({ message: 'hi' }) });
+          h['x-toolgate-attestation'] = attest(KEY, { decisionId, agentId: 'ops-bot', agentMethod: 'jwt', tool: 'echo', policyRevision: 'test-rev', body: Buffer.from(JSON.stringify(m)) });
         },
       });
       expect(await refusedCode(rest)).toBe(-32003);

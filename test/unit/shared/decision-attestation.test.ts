@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { attest, checkAttestation, loadAttestationKey, mcpArgumentsBytes, mcpArgumentsText, verifyAttestation, type AttestedDecision } from '../../../src/shared/decision-attestation.js';
+import { attest, checkAttestation, loadAttestationKey, verifyAttestation, type AttestedDecision } from '../../../src/shared/decision-attestation.js';
 
 const key = Buffer.alloc(32, 7);
 const decision: AttestedDecision = { decisionId: 'd-1', agentId: 'spiffe://toolgate.local/agent/ops-bot', agentMethod: 'mtls', tool: 'echo', policyRevision: 'r-1', body: Buffer.from('{"message":"hi"}') };
@@ -23,19 +23,21 @@ describe('decision attestation', () => {
 
   it('scopes an attestation to the kind of message decided: REST by default, MCP by JSON-RPC method', () => {
     expect(verifyAttestation(key, { ...decision, scope: 'rest' }, attest(key, decision))).toBe(true);
-    const call = { ...decision, scope: 'mcp:tools/call', body: mcpArgumentsBytes({ b: 1, a: { d: [1, 2], c: 'x' } }) };
-    // The same arguments in another key order are the same call.
-    expect(verifyAttestation(key, { ...call, body: mcpArgumentsBytes({ a: { c: 'x', d: [1, 2] }, b: 1 }) }, attest(key, call))).toBe(true);
+    const body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":1}}}';
+    const call = { ...decision, scope: 'mcp:tools/call', body: Buffer.from(body) };
+    expect(verifyAttestation(key, call, attest(key, call))).toBe(true);
+    // The request body as sent: other arguments, or the same under another id, are another message.
+    expect(verifyAttestation(key, { ...call, body: Buffer.from(body.replace('"a":1', '"a":2')) }, attest(key, call))).toBe(false);
+    expect(verifyAttestation(key, { ...call, body: Buffer.from(body.replace('"id":1', '"id":2')) }, attest(key, call))).toBe(false);
     expect(verifyAttestation(key, { ...call, scope: 'mcp:tools/list' }, attest(key, call))).toBe(false);
-    expect(mcpArgumentsBytes(undefined).toString()).toBe('{}');
   });
 
-  it('attests a string body as its UTF-8 bytes (the authz server hashes the arguments text; the executor checks bytes)', () => {
-    const args = { message: 'héllo \ud83d\ude00', n: 1 };
-    const call = { ...decision, scope: 'mcp:tools/call', body: mcpArgumentsText(args) };
-    expect(verifyAttestation(key, { ...call, body: mcpArgumentsBytes(args) }, attest(key, call))).toBe(true);
-    expect(verifyAttestation(key, { ...call, body: mcpArgumentsBytes({ ...args, n: 2 }) }, attest(key, call))).toBe(false);
-    expect(verifyAttestation(key, { ...call, body: Buffer.from(mcpArgumentsText(args), 'latin1') }, attest(key, call))).toBe(false);
+  it('attests a string body as its UTF-8 bytes (the visible-tools header as text; the executor checks bytes)', () => {
+    const text = 'echo,héllo \ud83d\ude00';
+    const list = { ...decision, scope: 'mcp:tools/list', body: text };
+    expect(verifyAttestation(key, { ...list, body: Buffer.from(text, 'utf8') }, attest(key, list))).toBe(true);
+    expect(verifyAttestation(key, { ...list, body: Buffer.from(`${text},other`, 'utf8') }, attest(key, list))).toBe(false);
+    expect(verifyAttestation(key, { ...list, body: Buffer.from(text, 'latin1') }, attest(key, list))).toBe(false);
   });
 
   it('expires: valid from its issue (with 5 s of clock skew) to its expiry, never longer than the route timeout', () => {
