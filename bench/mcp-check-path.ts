@@ -99,8 +99,16 @@ async function main(): Promise<void> {
   const out = join(REPO_ROOT, 'bench', 'results');
   await mkdir(out, { recursive: true });
   const machine = { cpus: cpus().length, model: cpus()[0]?.model };
-  await writeFile(join(out, 'mcp-check-path.json'), JSON.stringify({ machine, rounds: ROUNDS, result }, null, 2));
-  const md = markdown(result, machine);
+  // Rounds on a shared VM differ by up to ±30% in p50: a ratio within each round (its two points measured
+  // minutes apart at most) cancels that drift; the median of those ratios is reported beside the ratio of medians.
+  const paired = (a: string, b: string, f: keyof Sample): number => round3(median((samples[a] ?? []).map((x, i) => x[f] / ((samples[b] ?? [])[i]?.[f] ?? NaN))));
+  const pairedRatios = {
+    mcp_over_rest_1kib: { cpu: paired('b/mcp/1KiB', 'b/rest/1KiB', 'cpuPer1000'), p50: paired('b/mcp/1KiB', 'b/rest/1KiB', 'p50') },
+    toolgate_over_plugin_64kib_rps: { rest: paired('b/rest/64KiB', 'd/rest/64KiB', 'rps'), mcp: paired('b/mcp/64KiB', 'd/mcp/64KiB', 'rps') },
+    toolgate_over_plugin_mcp_1kib_cpu: paired('b/mcp/1KiB', 'd/mcp/1KiB', 'cpuPer1000'),
+  };
+  const md = `${markdown(result, machine)}\nPaired within each round (median of the rounds' ratios): toolgate MCP / REST at 1 KiB: CPU ${pairedRatios.mcp_over_rest_1kib.cpu}x, p50 ${pairedRatios.mcp_over_rest_1kib.p50}x; toolgate / plugin, MCP 1 KiB CPU ${pairedRatios.toolgate_over_plugin_mcp_1kib_cpu}x; 64 KiB checks/s toolgate/plugin: REST ${pairedRatios.toolgate_over_plugin_64kib_rps.rest}x, MCP ${pairedRatios.toolgate_over_plugin_64kib_rps.mcp}x.`;
+  await writeFile(join(out, 'mcp-check-path.json'), JSON.stringify({ machine, rounds: ROUNDS, result, paired: pairedRatios, rounds_samples: samples }, null, 2));
   await writeFile(join(out, 'mcp-check-path.md'), md);
   process.stdout.write(`\n${md}\n`);
   const errors = Object.values(result).reduce((a, r) => a + r.non_2xx, 0);
