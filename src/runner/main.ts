@@ -4,6 +4,7 @@ import { MAX_RESULT_BYTES, ToolError, type ResultEnvelope } from './envelope.js'
 import { prepareRunnerTelemetry } from './telemetry.js';
 import { TOOL_REGISTRY } from './tools/registry.js';
 import { waitForClaim } from './claim.js';
+import { settle } from './settle.js';
 import type { ToolImplementation } from './tools/tool.js';
 
 /**
@@ -23,8 +24,9 @@ import type { ToolImplementation } from './tools/tool.js';
  * - CALL_ID and TRACEPARENT from the environment, the arguments from TOOL_PARAMS_URL (Jobs whose arguments
  *   are too large for the Secret), TOOL_PARAMS_STDIN=1 (all of stdin), TOOL_PARAMS_FILE (Jobs: the call's
  *   Secret), TOOL_PARAMS (for running by hand); else {}.
- * A warm pod (TOOL_CLAIM_URL set) loads the same way, then gets its one call from the executor's claim channel
- * (claim.ts): call id, traceparent, arguments, result URL and token.
+ * A warm pod (TOOL_CLAIM_URL set) loads the same way, waits for its start-up to settle (settle.ts: under a CPU
+ * limit it would spend the call's quota), then gets its one call from the executor's claim channel (claim.ts):
+ * call id, traceparent, arguments, result URL and token.
  * Exit status: 0 ok, 1 the tool reported an error (bad arguments included), 2 the environment is unusable
  * (missing settings, an unreadable Secret or stdin).
  */
@@ -77,6 +79,7 @@ async function main(): Promise<number> {
   // A warm pod: its one call comes from the executor's claim channel, now that the tool is loaded.
   if (process.env.TOOL_CLAIM_URL) {
     try {
+      await settle();
       const claim = await waitForClaim(process.env.TOOL_CLAIM_URL, process.env.TOOL_CLAIM_TOKEN_FILE ?? '');
       ({ call_id: callId, traceparent, result_token: token, arguments: params } = claim);
       process.env.TOOL_RESULT_URL = claim.result_url;
