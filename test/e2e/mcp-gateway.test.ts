@@ -2,7 +2,6 @@ import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { freePort } from '../support/managed-process.js';
 import { runPythonMcpClient } from '../support/mcp-python.js';
 import { startGarbageUpstream, startHangingUpstream, startKubernetesMcpServer, startRecordingUpstream, startServerEverything } from '../support/mcp-upstreams.js';
 import { buildSeedBundle, policiesWithData, startStack, type Stack } from './stack.js';
+import { jsonRpcError } from '../support/mcp-errors.js';
 
 /**
  * MCP through the gateway: real MCP clients (the official TypeScript SDK, the Python SDK from PyPI) reach
@@ -43,15 +43,7 @@ describe('MCP through the gateway', () => {
     return client;
   }
 
-  async function refusal(p: Promise<unknown>): Promise<McpError> {
-    try {
-      await p;
-    } catch (err) {
-      if (err instanceof McpError) return err;
-      throw err;
-    }
-    throw new Error('expected a JSON-RPC error');
-  }
+  const refusal = jsonRpcError;
 
   /** Checks Envoy's ext_authz filter has made (its counters on the admin port). */
   const authzChecks = async (): Promise<number> => {

@@ -1,6 +1,5 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { startGarbageMcpUpstream } from '../support/garbage-mcp-upstream.js';
 import { freePort } from '../support/managed-process.js';
 import { startHangingUpstream } from '../support/mcp-upstreams.js';
 import { buildSeedBundle, policiesWithData, startStack, type Stack } from './stack.js';
+import { jsonRpcError } from '../support/mcp-errors.js';
 
 /**
  * An upstream MCP server that answers garbage to a request (not JSON, not JSON-RPC, another id's response, an
@@ -32,15 +32,7 @@ describe('MCP: an upstream that answers garbage', () => {
     return client;
   }
 
-  async function mcpError(p: Promise<unknown>): Promise<McpError> {
-    try {
-      await p;
-    } catch (err) {
-      if (err instanceof McpError) return err;
-      throw err;
-    }
-    throw new Error('expected a JSON-RPC error');
-  }
+  const mcpError = jsonRpcError;
 
   beforeAll(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'toolgate-mcp-answers-'));

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from './mcp-upstreams.js';
 
 /**
  * Test double: an MCP endpoint (Streamable HTTP, JSON answers) that answers initialize, tools/list and good
@@ -17,16 +17,7 @@ export async function startGarbageMcpUpstream(): Promise<{ url: string; close():
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => answer(req, res, Buffer.concat(chunks).toString('utf8')));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}/mcp`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server);
 }
 
 function answer(req: IncomingMessage, res: ServerResponse, text: string): void {

@@ -70,7 +70,8 @@ export async function startRecordingUpstream(): Promise<{ url: string; headers: 
   return { ...(await listen(server)), headers };
 }
 
-async function listen(server: Server): Promise<{ url: string; close(): Promise<void> }> {
+/** Listens on loopback; the URL is the server's /mcp endpoint, close() ends open connections too. */
+export async function listen(server: Server): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
