@@ -138,4 +138,19 @@ describe('MCP: an upstream that answers garbage', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(hung.json).toMatchObject({ id: 7, error: { code: -32603, data: { code: 'upstream_unavailable' } } });
   }, 60_000);
+
+  it('an answer that cannot be checked (the authz server gone while the upstream answers) is a JSON-RPC error, never passed on unchecked', async () => {
+    const pending = rpc('garbage', { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo', arguments: { answer: 'slow' } } });
+    await new Promise((r) => setTimeout(r, 500));
+    await stack.stopAuthz();
+    try {
+      const res = await pending;
+      expect(res.status).toBe(200);
+      expect(res.json).toMatchObject({ jsonrpc: '2.0', id: 9, error: { code: -32603, data: { code: 'answer_unchecked' } } });
+      expect(JSON.stringify(res.json)).toMatch(/MCP server garbage could not be checked/);
+      expect(JSON.stringify(res.json)).not.toMatch(/good answer/);
+    } finally {
+      await stack.restartAuthz();
+    }
+  }, 60_000);
 });

@@ -6,10 +6,11 @@ import { listen } from './mcp-upstreams.js';
  * calls as a server should, and answers garbage on demand, since no real server does so when asked. The kind
  * of garbage is the tools/call argument `answer`, or the resources/read URI's last segment:
  *   good, stream (the good answer as an event stream), html, not-json, not-jsonrpc, wrong-id, empty,
- *   server-error-text, rpc-error, batch, accepted, stream-without-response (a notification, then the end).
+ *   server-error-text, rpc-error, batch, accepted, stream-without-response (a notification, then the end),
+ *   slow (the good answer after 1.5 s).
  * The notification notifications/roots/list_changed gets a 500 text/plain.
  */
-export type GarbageKind = 'good' | 'stream' | 'stream-without-response' | 'html' | 'not-json' | 'not-jsonrpc' | 'wrong-id' | 'empty' | 'server-error-text' | 'rpc-error' | 'batch' | 'accepted';
+export type GarbageKind = 'good' | 'stream' | 'stream-without-response' | 'html' | 'not-json' | 'not-jsonrpc' | 'wrong-id' | 'empty' | 'server-error-text' | 'rpc-error' | 'batch' | 'accepted' | 'slow';
 
 export async function startGarbageMcpUpstream(): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
@@ -70,6 +71,9 @@ function garbage(kind: string, id: string | number, res: ServerResponse, good: (
       return send(200, 'application/json', JSON.stringify([{ jsonrpc: '2.0', id, result: { content: [] } }]));
     case 'accepted':
       return send(202, undefined, '');
+    case 'slow':
+      // The good answer, 1.5 s late: time for a test to stop the authz server before it is checked.
+      return void setTimeout(good, 1500);
     default:
       return good();
   }
