@@ -45,10 +45,9 @@ export interface AttestedDecision {
   /**
    * The bytes the decision covers. REST, MCP `tools/call` and any other MCP message but `tools/list`: the
    * request body exactly as Envoy sent it (the executor reads the arguments it runs with from those bytes,
-   * with the same strict reader as the authz server). MCP `tools/list`: the visible-tools header value. A
-   * string stands for its UTF-8 bytes.
+   * with the same strict reader as the authz server). MCP `tools/list`: the visible-tools header value.
    */
-  body: Uint8Array | string;
+  body: Uint8Array;
   /**
    * The obligations header exactly as sent (canonical JSON, see shared/obligations.ts), when the decision
    * carried obligations. Under the MAC, so they can be neither removed, added nor changed on the way; without
@@ -117,7 +116,7 @@ export function verifyAttestation(key: Buffer, d: AttestedDecision, presented: s
 }
 
 function mac(key: Buffer, d: AttestedDecision, issuedAt: number, expiresAt: number): Buffer {
-  const bodySha256 = (typeof d.body === 'string' ? createHash('sha256').update(d.body, 'utf8') : createHash('sha256').update(d.body)).digest('hex');
+  const bodySha256 = createHash('sha256').update(d.body).digest('hex');
   // A JSON array: unambiguous whatever characters an agent id or a revision holds.
   const fields: unknown[] = [VERSION, d.decisionId, d.agentId, d.agentMethod, d.tool, d.policyRevision, bodySha256, d.scope ?? 'rest', issuedAt, expiresAt];
   // Appended only when present: an attestation without obligations is the same MAC as before they existed.

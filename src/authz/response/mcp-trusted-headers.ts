@@ -51,8 +51,8 @@ export function mcpTrustedHeaders(
  * the same strict reader (a tools/call binds its id, tool and arguments at once, at the cost of one HMAC over
  * bytes already in hand); for tools/list the visible tools decided.
  */
-function attestedBody(allowed: McpAllowed, headers: Record<string, string>): Uint8Array | string {
-  if (allowed.message.method === 'tools/list') return headers[TRUSTED_HEADERS.visibleTools] ?? '';
+function attestedBody(allowed: McpAllowed, headers: Record<string, string>): Uint8Array {
+  if (allowed.message.method === 'tools/list') return Buffer.from(headers[TRUSTED_HEADERS.visibleTools] ?? '', 'utf8');
   if (allowed.message.kind === 'stream' || allowed.message.kind === 'session_end') return new Uint8Array(0);
   return allowed.requestBody;
 }

@@ -32,10 +32,10 @@ describe('decision attestation', () => {
     expect(verifyAttestation(key, { ...call, scope: 'mcp:tools/list' }, attest(key, call))).toBe(false);
   });
 
-  it('attests a string body as its UTF-8 bytes (the visible-tools header as text; the executor checks bytes)', () => {
+  it('binds a tools/list attestation to the visible tools decided, as UTF-8 bytes', () => {
     const text = 'echo,héllo \ud83d\ude00';
-    const list = { ...decision, scope: 'mcp:tools/list', body: text };
-    expect(verifyAttestation(key, { ...list, body: Buffer.from(text, 'utf8') }, attest(key, list))).toBe(true);
+    const list = { ...decision, scope: 'mcp:tools/list', body: Buffer.from(text, 'utf8') };
+    expect(verifyAttestation(key, list, attest(key, list))).toBe(true);
     expect(verifyAttestation(key, { ...list, body: Buffer.from(`${text},other`, 'utf8') }, attest(key, list))).toBe(false);
     expect(verifyAttestation(key, { ...list, body: Buffer.from(text, 'latin1') }, attest(key, list))).toBe(false);
   });
