@@ -189,15 +189,20 @@ describe('the Kubernetes Job runner', () => {
     expect(api.deleted).toEqual([]);
   });
 
-  it('a creator whose call Secret a follower wrote first goes on with it (the same Secret)', async () => {
+  it('a creator whose call Secret a follower wrote first goes on with it (the same Secret); not with an earlier Job\'s', async () => {
     const inv = await invocation(undefined, { idempotent: true, decisionId: 'd-first' });
     const COMPLETE: V1Job = { status: { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] } };
     const api = kubeDouble((n) => (n < 2 ? RUNNING : COMPLETE));
     const ref = { name: 'tg-0123456789abcdef0123', uid: 'uid-1' };
-    api.secrets.set(ref.name, { metadata: { name: ref.name } });
+    api.secrets.set(ref.name, { metadata: { name: ref.name, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: ref.name, uid: 'uid-1' }] } });
     await new JobResultStore(api.core, 'toolgate-exec').save(inv.callId, ref, { call_id: inv.callId, status: 'ok', result: { message: 'hi' } });
     expect(await runner(api, { shared: true }).run(inv)).toMatchObject({ status: 'succeeded', result: { message: 'hi' } });
     expect(api.deleted).toEqual([]);
+    // One an earlier Job of this name left (deleted, its Secret not yet collected) is not this call's: as before.
+    const stale = kubeDouble(() => COMPLETE);
+    stale.secrets.set(ref.name, { metadata: { name: ref.name, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: ref.name, uid: 'uid-0' }] } });
+    expect(await runner(stale, { shared: true }).run(inv)).toMatchObject({ status: 'unavailable' });
+    expect(stale.deleted).toEqual([ref.name]);
     // Without shared tokens no follower writes it: a Secret already there is not this call's.
     const alone = kubeDouble(() => COMPLETE);
     alone.secrets.set(ref.name, { metadata: { name: ref.name } });

@@ -256,8 +256,9 @@ export class KubernetesJobRunner implements Runner {
         try {
           await this.core.createNamespacedSecret({ namespace: this.opts.namespace, body: buildCallSecret(inv, settings, token, ref) });
         } catch (err) {
-          // With shared tokens a follower may have written it first (finishStart): the same Secret, nothing to undo.
-          if (!(this.tokens && statusOf(err) === 409)) {
+          // With shared tokens a follower may have written it first (finishStart): the same Secret, nothing to
+          // undo. One left by an earlier Job of this name (deleted, not yet collected) is not: as any failure.
+          if (!(this.tokens && statusOf(err) === 409 && (await this.callSecretOwnedBy(inv.callId, ref)))) {
             await this.deleteJob(name);
             return { status: 'unavailable', error: `cannot create the call's Secret ${this.opts.namespace}/${name}: ${apiMessage(err)}` };
           }
@@ -449,6 +450,16 @@ export class KubernetesJobRunner implements Runner {
     }
     this.log.warn('deleted a Job whose creator never wrote its call Secret', { job: ref.name, call_id: inv.callId });
     return { status: 'unavailable', error: 'the replica that started this call stopped before its tool could start; send the call again' };
+  }
+
+  /** Whether the call's Secret is this Job's (owned by its uid), not one an earlier Job of the name left. */
+  private async callSecretOwnedBy(callId: string, ref: JobRef): Promise<boolean> {
+    try {
+      const secret = await this.core.readNamespacedSecret({ name: callSecretName(callId), namespace: this.opts.namespace });
+      return secret.metadata?.ownerReferences?.some((o) => o.kind === 'Job' && o.uid === ref.uid) ?? false;
+    } catch {
+      return false;
+    }
   }
 
   /** The result stored with the Job by whichever replica received it; undefined when none (or no store). */
